@@ -1,0 +1,15 @@
+//! meridian: a multi-region replicated store with tunable consistency.
+//!
+//! Read `docs/ARCHITECTURE.md` first. The modules, one line each:
+//!
+//! - [`ids`]: `RegionId`, `NodeId` newtypes.
+//! - [`glsn`]: global log sequence numbers and session tokens.
+//! - [`limits`]: every size and count limit, as named constants.
+//! - [`consistency`]: the five levels and their rules.
+//! - [`wire`]: generated protobuf code and conversions (the edge).
+
+pub mod consistency;
+pub mod glsn;
+pub mod ids;
+pub mod limits;
+pub mod wire;
