@@ -8,8 +8,15 @@
 //! - [`consistency`]: the five levels and their rules.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 
+pub mod codec;
+pub mod command;
+pub mod config;
 pub mod consistency;
 pub mod glsn;
+pub mod hlc;
 pub mod ids;
+pub mod item;
 pub mod limits;
+pub mod raft;
+pub mod storage;
 pub mod wire;

@@ -1,0 +1,211 @@
+//! Commands: what a replica set commits and the state machine applies, and
+//! the pure rule deciding whether a write applies to the current version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::glsn::Glsn;
+use crate::ids::RegionId;
+use crate::item::{Etag, ItemVersion};
+
+/// One entry of application data in the region's raft log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Write(WriteCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteCommand {
+    pub container: String,
+    pub key: String,
+    pub op: WriteOp,
+    /// Hybrid logical clock timestamp given by the proposing node.
+    pub ts: u64,
+    pub origin_region: RegionId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteOp {
+    Put {
+        value: Vec<u8>,
+        precondition: Precondition,
+    },
+    Delete {
+        if_match: Option<Etag>,
+    },
+}
+
+/// What must hold of the current version for a put to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precondition {
+    /// Upsert.
+    None,
+    /// Create: fails when the key is present.
+    Absent,
+    /// Replace: fails when absent, or when `if_match` differs.
+    Present { if_match: Option<Etag> },
+}
+
+/// Why a write did not apply. Deterministic: every replica reaches the same
+/// verdict for the same log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    #[error("item already exists")]
+    AlreadyExists,
+    #[error("item not found")]
+    NotFound,
+    #[error("etag mismatch: the item's current etag is {current}")]
+    EtagMismatch { current: Etag },
+}
+
+/// The state machine's answer to one applied command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteOutcome {
+    /// The write applied at `glsn`. `etag` is the new version's (none for
+    /// a delete).
+    Applied { glsn: Glsn, etag: Option<Etag> },
+    /// The write was committed to the log but changed nothing.
+    Rejected {
+        rejection: Rejection,
+        applied_glsn: Glsn,
+    },
+}
+
+impl Default for WriteOutcome {
+    /// openraft needs a default response for entries that carry no command
+    /// (blank and membership entries); nobody awaits it.
+    fn default() -> Self {
+        WriteOutcome::Applied {
+            glsn: Glsn::ZERO,
+            etag: None,
+        }
+    }
+}
+
+/// Decides whether `op` applies to the item's `current` version.
+pub fn check(op: &WriteOp, current: Option<&ItemVersion>) -> Result<(), Rejection> {
+    let if_match = match (op, current) {
+        (
+            WriteOp::Put {
+                precondition: Precondition::None,
+                ..
+            },
+            _,
+        ) => return Ok(()),
+        (
+            WriteOp::Put {
+                precondition: Precondition::Absent,
+                ..
+            },
+            None,
+        ) => return Ok(()),
+        (
+            WriteOp::Put {
+                precondition: Precondition::Absent,
+                ..
+            },
+            Some(_),
+        ) => {
+            return Err(Rejection::AlreadyExists);
+        }
+        (
+            WriteOp::Put {
+                precondition: Precondition::Present { .. },
+                ..
+            },
+            None,
+        )
+        | (WriteOp::Delete { .. }, None) => return Err(Rejection::NotFound),
+        (
+            WriteOp::Put {
+                precondition: Precondition::Present { if_match },
+                ..
+            },
+            Some(_),
+        ) => if_match,
+        (WriteOp::Delete { if_match }, Some(_)) => if_match,
+    };
+    match (if_match, current) {
+        (Some(expected), Some(item)) if *expected != item.etag => Err(Rejection::EtagMismatch {
+            current: item.etag.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(lsn: u64) -> ItemVersion {
+        let glsn = Glsn::new(1, lsn);
+        ItemVersion {
+            value: b"v".to_vec(),
+            etag: Etag::for_write(glsn),
+            glsn,
+            ts: 0,
+            origin_region: RegionId::new("west"),
+        }
+    }
+
+    fn put(precondition: Precondition) -> WriteOp {
+        WriteOp::Put {
+            value: b"x".to_vec(),
+            precondition,
+        }
+    }
+
+    #[test]
+    fn every_precondition_against_absent_and_present() {
+        let cur = version(5);
+        let right = Some(cur.etag.clone());
+        let wrong = Some(Etag::for_write(Glsn::new(1, 4)));
+        let mismatch = Err(Rejection::EtagMismatch {
+            current: cur.etag.clone(),
+        });
+        let cases = [
+            (put(Precondition::None), None, Ok(())),
+            (put(Precondition::None), Some(&cur), Ok(())),
+            (put(Precondition::Absent), None, Ok(())),
+            (
+                put(Precondition::Absent),
+                Some(&cur),
+                Err(Rejection::AlreadyExists),
+            ),
+            (
+                put(Precondition::Present { if_match: None }),
+                None,
+                Err(Rejection::NotFound),
+            ),
+            (
+                put(Precondition::Present { if_match: None }),
+                Some(&cur),
+                Ok(()),
+            ),
+            (
+                put(Precondition::Present {
+                    if_match: right.clone(),
+                }),
+                Some(&cur),
+                Ok(()),
+            ),
+            (
+                put(Precondition::Present {
+                    if_match: wrong.clone(),
+                }),
+                Some(&cur),
+                mismatch.clone(),
+            ),
+            (
+                WriteOp::Delete { if_match: None },
+                None,
+                Err(Rejection::NotFound),
+            ),
+            (WriteOp::Delete { if_match: None }, Some(&cur), Ok(())),
+            (WriteOp::Delete { if_match: right }, Some(&cur), Ok(())),
+            (WriteOp::Delete { if_match: wrong }, Some(&cur), mismatch),
+        ];
+        for (op, current, expected) in cases {
+            assert_eq!(check(&op, current), expected, "{op:?} on {current:?}");
+        }
+    }
+}

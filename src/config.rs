@@ -1,0 +1,397 @@
+//! The one configuration of a node, read from TOML, with every default in
+//! one place and validated once at start-up. Validation reports every broken
+//! rule at once, one line each, so an operator fixes a file in one pass.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::consistency::Consistency;
+use crate::ids::{NodeId, RegionId};
+use crate::limits::PEER_MESSAGE_BYTES_MAX;
+use crate::storage::config::StorageConfig;
+
+/// A replica set has 1 to 7 voters (DESIGN.md "Words").
+pub const REPLICAS_MAX: usize = 7;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    pub account: AccountConfig,
+    #[serde(default)]
+    pub raft: RaftConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub transport: TransportConfig,
+    #[serde(default)]
+    pub reads: ReadConfig,
+}
+
+/// Who this process is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    pub id: NodeId,
+    pub data_dir: PathBuf,
+    /// Where to listen for clients; defaults to this node's `client_addr`.
+    pub client_listen: Option<SocketAddr>,
+    /// Where to listen for replicas; defaults to this node's `peer_addr`.
+    pub peer_listen: Option<SocketAddr>,
+}
+
+/// The account: its name, its regions and their nodes. Identical on every
+/// node of the account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    #[serde(default = "default_consistency")]
+    pub default_consistency: Consistency,
+    pub regions: Vec<RegionConfig>,
+}
+
+fn default_consistency() -> Consistency {
+    Consistency::Session
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    pub name: RegionId,
+    pub nodes: Vec<NodeAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeAddress {
+    pub id: NodeId,
+    /// Address clients (and `meridian status`) use.
+    pub client_addr: SocketAddr,
+    /// Address replicas use for raft traffic and forwarding.
+    pub peer_addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftConfig {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many entries since the last one.
+    pub snapshot_after_entries: u64,
+    /// Entries kept in the log after a snapshot, so a replica that is a
+    /// little behind catches up by log rather than by snapshot.
+    pub logs_to_keep_after_snapshot: u64,
+    /// Entries per append-entries message.
+    pub max_payload_entries: u64,
+    pub snapshot_chunk_bytes: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+            snapshot_after_entries: 20_000,
+            logs_to_keep_after_snapshot: 5_000,
+            max_payload_entries: 512,
+            snapshot_chunk_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransportConfig {
+    pub connect_timeout_ms: u64,
+    /// Deadline of a forwarded write, a read-index request or a status call.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 1000,
+            request_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadConfig {
+    /// How long a SESSION read waits for its replica to reach the token
+    /// before answering READ_SESSION_NOT_AVAILABLE.
+    pub session_wait_ms: u64,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        Self {
+            session_wait_ms: 1000,
+        }
+    }
+}
+
+/// Every broken rule of a configuration, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            problems: vec![e.to_string().trim().to_string()],
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![format!("cannot read {}: {e}", path.display())],
+        })?;
+        Self::from_toml(&text)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = self.account.problems();
+        problems.extend(self.raft.problems());
+        problems.extend(self.node_problems());
+        if self.transport.connect_timeout_ms == 0 || self.transport.request_timeout_ms == 0 {
+            problems.push("transport timeouts must be greater than 0 ms".into());
+        }
+        if self.storage.cache_capacity_bytes < 1024 * 1024 {
+            problems.push("storage.cache_capacity_bytes must be at least 1 MiB".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    fn node_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.account.region_of(self.node.id).is_none() {
+            problems.push(format!(
+                "node.id {} is listed in no region of the account",
+                self.node.id
+            ));
+        }
+        if self.node.data_dir.as_os_str().is_empty() {
+            problems.push("node.data_dir is empty".into());
+        }
+        problems
+    }
+
+    pub fn region(&self) -> Option<&RegionConfig> {
+        self.account.region_of(self.node.id)
+    }
+
+    pub fn address(&self) -> Option<&NodeAddress> {
+        self.account.node(self.node.id)
+    }
+}
+
+impl AccountConfig {
+    pub fn region_of(&self, node: NodeId) -> Option<&RegionConfig> {
+        self.regions
+            .iter()
+            .find(|r| r.nodes.iter().any(|n| n.id == node))
+    }
+
+    pub fn node(&self, node: NodeId) -> Option<&NodeAddress> {
+        self.regions
+            .iter()
+            .flat_map(|r| &r.nodes)
+            .find(|n| n.id == node)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (&RegionConfig, &NodeAddress)> {
+        self.regions
+            .iter()
+            .flat_map(|r| r.nodes.iter().map(move |n| (r, n)))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(format!(
+                "account.name {:?} must be non-empty [A-Za-z0-9_-]",
+                self.name
+            ));
+        }
+        if self.regions.is_empty() {
+            problems.push("the account has no regions".into());
+        }
+        let mut region_names = BTreeSet::new();
+        let mut node_ids = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
+        for region in &self.regions {
+            if !region_names.insert(region.name.clone()) {
+                problems.push(format!("region {} is listed twice", region.name));
+            }
+            if region.name.as_str().is_empty()
+                || !region
+                    .name
+                    .as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "region name {:?} must be non-empty [A-Za-z0-9_-]",
+                    region.name.as_str()
+                ));
+            }
+            if region.nodes.is_empty() || region.nodes.len() > REPLICAS_MAX {
+                problems.push(format!(
+                    "region {} has {} nodes; a replica set has 1 to {REPLICAS_MAX}",
+                    region.name,
+                    region.nodes.len()
+                ));
+            }
+            for node in &region.nodes {
+                if !node_ids.insert(node.id) {
+                    problems.push(format!(
+                        "node id {} is used twice (node ids are unique across the account)",
+                        node.id.0
+                    ));
+                }
+                for addr in [node.client_addr, node.peer_addr] {
+                    if !addr.ip().is_unspecified() && !addrs.insert(addr) {
+                        problems.push(format!("address {addr} is used twice"));
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+impl RaftConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.heartbeat_interval_ms == 0 {
+            problems.push("raft.heartbeat_interval_ms must be greater than 0".into());
+        }
+        if self.heartbeat_interval_ms >= self.election_timeout_min_ms {
+            problems.push(format!(
+                "raft.heartbeat_interval_ms ({}) must be less than raft.election_timeout_min_ms ({}), or followers start elections against a healthy leader",
+                self.heartbeat_interval_ms, self.election_timeout_min_ms
+            ));
+        }
+        if self.election_timeout_min_ms >= self.election_timeout_max_ms {
+            problems.push(format!(
+                "raft.election_timeout_min_ms ({}) must be less than raft.election_timeout_max_ms ({})",
+                self.election_timeout_min_ms, self.election_timeout_max_ms
+            ));
+        }
+        if self.snapshot_after_entries == 0 {
+            problems.push("raft.snapshot_after_entries must be greater than 0".into());
+        }
+        if self.max_payload_entries == 0 {
+            problems.push("raft.max_payload_entries must be greater than 0".into());
+        }
+        let chunk_max = (PEER_MESSAGE_BYTES_MAX / 2) as u64;
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > chunk_max {
+            problems.push(format!(
+                "raft.snapshot_chunk_bytes must be between 1 and {chunk_max}"
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> String {
+        r#"
+[node]
+id = 1
+data_dir = "/tmp/meridian-n1"
+
+[account]
+name = "dev"
+[[account.regions]]
+name = "west"
+nodes = [
+  { id = 1, client_addr = "127.0.0.1:7070", peer_addr = "127.0.0.1:7170" },
+  { id = 2, client_addr = "127.0.0.1:7071", peer_addr = "127.0.0.1:7171" },
+]
+"#
+        .to_string()
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let config = Config::from_toml(&example()).unwrap();
+        assert_eq!(config.raft, RaftConfig::default());
+        assert_eq!(config.account.default_consistency, Consistency::Session);
+        assert_eq!(config.region().unwrap().name, RegionId::new("west"));
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        Config::from_toml(text).unwrap_err().problems
+    }
+
+    #[test]
+    fn each_broken_rule_is_named() {
+        let dup = example().replace("id = 2,", "id = 1,");
+        assert!(
+            problems(&dup)
+                .iter()
+                .any(|p| p.contains("node id 1 is used twice")),
+            "{:?}",
+            problems(&dup)
+        );
+        let unlisted = example().replace("id = 1\ndata_dir", "id = 9\ndata_dir");
+        assert!(
+            problems(&unlisted)
+                .iter()
+                .any(|p| p.contains("listed in no region"))
+        );
+        let heartbeat = format!("{}\n[raft]\nheartbeat_interval_ms = 600\n", example());
+        assert!(
+            problems(&heartbeat)
+                .iter()
+                .any(|p| p.contains("heartbeat_interval_ms (600) must be less"))
+        );
+        let unknown_key = format!("{}\n[raft]\nheartbeat_ms = 6\n", example());
+        assert!(
+            problems(&unknown_key)[0].contains("unknown field"),
+            "{:?}",
+            problems(&unknown_key)
+        );
+        let bad_level = example().replace(
+            "name = \"dev\"",
+            "name = \"dev\"\ndefault_consistency = \"linearizable\"",
+        );
+        assert!(!problems(&bad_level).is_empty());
+    }
+
+    #[test]
+    fn several_problems_are_reported_together() {
+        let text = format!(
+            "{}\n[raft]\nheartbeat_interval_ms = 0\nmax_payload_entries = 0\n",
+            example().replace("id = 2,", "id = 1,")
+        );
+        let err = Config::from_toml(&text).unwrap_err();
+        assert!(err.problems.len() >= 3, "{err}");
+        assert!(err.to_string().starts_with("invalid configuration:"));
+    }
+}

@@ -1,0 +1,280 @@
+//! openraft's `RaftStateMachine` over the sled state tree: applies commands
+//! in log order, gives every applied write the next GLSN, builds and
+//! installs snapshots.
+//!
+//! Invariants: the applied log id and the GLSN only grow (asserted), and
+//! items, applied log id, membership and GLSN change in one atomic batch.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use tokio::sync::watch;
+
+use crate::command::{self, Command, WriteCommand, WriteOp, WriteOutcome};
+use crate::glsn::{EPOCH_INITIAL, Glsn};
+use crate::hlc::Hlc;
+use crate::item::{Etag, ItemVersion};
+use crate::raft::codec::{decode, encode, read_err, write_err};
+use crate::raft::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::storage::state::{StateBatch, StateImage, StateStore};
+use crate::storage::store::Store;
+
+const APPLIED: &str = "applied";
+const MEMBERSHIP: &str = "membership";
+const GLSN: &str = "glsn";
+
+/// What a replica has applied: readers wait on this.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub index: u64,
+    pub glsn: Glsn,
+}
+
+/// A snapshot as kept on disk: openraft's metadata and the state image.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+pub struct StateMachine {
+    store: Store,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    glsn: Glsn,
+    applied_tx: Arc<watch::Sender<Applied>>,
+    hlc: Arc<Hlc>,
+}
+
+impl StateMachine {
+    pub fn open(store: Store, hlc: Arc<Hlc>) -> Result<Self, StorageError> {
+        let state = &store.state;
+        let last_applied: Option<LogId> = read_value(state, APPLIED)?.flatten();
+        let membership = read_value(state, MEMBERSHIP)?.unwrap_or_default();
+        let glsn = read_value(state, GLSN)?.unwrap_or(Glsn::new(EPOCH_INITIAL, 0));
+        let applied = Applied {
+            index: last_applied.map_or(0, |l| l.index),
+            glsn,
+        };
+        Ok(Self {
+            store,
+            last_applied,
+            membership,
+            glsn,
+            applied_tx: Arc::new(watch::channel(applied).0),
+            hlc,
+        })
+    }
+
+    /// A receiver that sees every applied batch.
+    pub fn applied(&self) -> watch::Receiver<Applied> {
+        self.applied_tx.subscribe()
+    }
+
+    fn publish_applied(&self) {
+        self.applied_tx.send_replace(Applied {
+            index: self.last_applied.map_or(0, |l| l.index),
+            glsn: self.glsn,
+        });
+    }
+
+    /// Applies one write against the batch's overlay, so later writes in the
+    /// same batch see earlier ones.
+    fn apply_write(
+        &mut self,
+        write: WriteCommand,
+        overlay: &mut HashMap<(String, String), Option<ItemVersion>>,
+    ) -> Result<WriteOutcome, StorageError> {
+        let slot = (write.container, write.key);
+        let current = match overlay.get(&slot) {
+            Some(v) => v.clone(),
+            None => self
+                .store
+                .state
+                .get_item(&slot.0, &slot.1)
+                .map_err(read_err)?,
+        };
+        if let Err(rejection) = command::check(&write.op, current.as_ref()) {
+            return Ok(WriteOutcome::Rejected {
+                rejection,
+                applied_glsn: self.glsn,
+            });
+        }
+        let glsn = self.glsn.next();
+        self.glsn = glsn;
+        self.hlc.observe(write.ts);
+        let new = match write.op {
+            WriteOp::Put { value, .. } => Some(ItemVersion {
+                value,
+                etag: Etag::for_write(glsn),
+                glsn,
+                ts: write.ts,
+                origin_region: write.origin_region,
+            }),
+            WriteOp::Delete { .. } => None,
+        };
+        let etag = new.as_ref().map(|v| v.etag.clone());
+        overlay.insert(slot, new);
+        Ok(WriteOutcome::Applied { glsn, etag })
+    }
+}
+
+fn read_value<T: serde::de::DeserializeOwned>(
+    state: &StateStore,
+    name: &'static str,
+) -> Result<Option<T>, StorageError> {
+    match state.get_value(name).map_err(read_err)? {
+        Some(bytes) => Ok(Some(decode(name, &bytes).map_err(read_err)?)),
+        None => Ok(None),
+    }
+}
+
+fn image_value<T: serde::de::DeserializeOwned>(
+    image: &StateImage,
+    name: &'static str,
+) -> Result<Option<T>, StorageError> {
+    let key = [&[b'm'][..], name.as_bytes()].concat();
+    match image.entries.iter().find(|(k, _)| *k == key) {
+        Some((_, v)) => Ok(Some(decode(name, v).map_err(read_err)?)),
+        None => Ok(None),
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<WriteOutcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut overlay = HashMap::new();
+        let mut replies = Vec::new();
+        for entry in entries {
+            assert!(
+                Some(entry.log_id) > self.last_applied,
+                "apply went backwards: {} after {:?}",
+                entry.log_id,
+                self.last_applied
+            );
+            self.last_applied = Some(entry.log_id);
+            let reply = match entry.payload {
+                EntryPayload::Blank => WriteOutcome::default(),
+                EntryPayload::Normal(Command::Write(write)) => {
+                    self.apply_write(write, &mut overlay)?
+                }
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m);
+                    WriteOutcome::default()
+                }
+            };
+            replies.push(reply);
+        }
+        let batch = StateBatch {
+            items: overlay.into_iter().map(|((c, k), v)| (c, k, v)).collect(),
+            values: vec![
+                (APPLIED, encode(&self.last_applied)),
+                (MEMBERSHIP, encode(&self.membership)),
+                (GLSN, encode(&self.glsn)),
+            ],
+        };
+        self.store.state.apply(batch).map_err(write_err)?;
+        self.publish_applied();
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            store: self.store.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let image: StateImage = decode("snapshot", &data).map_err(read_err)?;
+        let glsn: Glsn = image_value(&image, GLSN)?.unwrap_or(Glsn::new(EPOCH_INITIAL, 0));
+        assert!(
+            glsn >= self.glsn || meta.last_log_id > self.last_applied,
+            "snapshot would move the GLSN backwards"
+        );
+        self.store.state.import(image).map_err(write_err)?;
+        self.store
+            .snapshot
+            .save(&encode(&StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            }))
+            .map_err(write_err)?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.glsn = glsn;
+        self.publish_applied();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let Some(bytes) = self.store.snapshot.load().map_err(read_err)? else {
+            return Ok(None);
+        };
+        let stored: StoredSnapshot = decode("stored snapshot", &bytes).map_err(read_err)?;
+        Ok(Some(Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }))
+    }
+}
+
+/// Builds a snapshot from the state at one point in time.
+pub struct SnapshotBuilder {
+    store: Store,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let image = self.store.state.export().map_err(read_err)?;
+        let last_log_id: Option<LogId> = image_value::<Option<LogId>>(&image, APPLIED)?.flatten();
+        let last_membership: StoredMembership =
+            image_value(&image, MEMBERSHIP)?.unwrap_or_default();
+        let snapshot_id = match last_log_id {
+            Some(l) => format!(
+                "{}-{}-{}",
+                l.leader_id.term,
+                l.index,
+                crate::hlc::Hlc::default().now()
+            ),
+            None => format!("empty-{}", crate::hlc::Hlc::default().now()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        };
+        let data = encode(&image);
+        self.store
+            .snapshot
+            .save(&encode(&StoredSnapshot {
+                meta: meta.clone(),
+                data: data.clone(),
+            }))
+            .map_err(write_err)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! Storage errors. A data directory that belongs to someone else is its own
+//! variant: the node must refuse to start rather than corrupt it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(
+        "data directory {path} belongs to {found}, not to {expected}: refusing to start so its data is not overwritten (point this node at its own data directory)"
+    )]
+    WrongDataDir {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "data directory {path} is not empty and is not a meridian data directory (no IDENTITY file): refusing to use it"
+    )]
+    ForeignDataDir { path: PathBuf },
+    #[error("data directory {path} is in use by another running process")]
+    Locked { path: PathBuf },
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    #[error("corrupt storage: {0}")]
+    Corrupt(String),
+}
+
+impl From<sled::Error> for StorageError {
+    fn from(e: sled::Error) -> Self {
+        StorageError::Io(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        StorageError::Io(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;

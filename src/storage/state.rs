@@ -1,0 +1,334 @@
+//! The state machine's data: items plus a few named values (applied
+//! position, membership, GLSN), kept in one sled tree so that one batch
+//! updates items and the applied position atomically.
+//!
+//! A snapshot install writes a fresh tree ("generation") and then switches
+//! the pointer in the meta tree, so a crash mid-install leaves the previous
+//! state intact.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::codec;
+use crate::item::{ItemVersion, KeyRange};
+use crate::storage::error::{Result, StorageError};
+use crate::storage::meta::MetaTree;
+
+const ITEM_TAG: u8 = b'i';
+const VALUE_TAG: u8 = b'm';
+const GENERATION: &str = "state_generation";
+
+/// Changes to apply atomically.
+#[derive(Debug, Default)]
+pub struct StateBatch {
+    /// `None` deletes the item.
+    pub items: Vec<(String, String, Option<ItemVersion>)>,
+    pub values: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// The whole state at one point, as a snapshot carries it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateImage {
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+#[derive(Clone)]
+pub struct StateStore {
+    db: sled::Db,
+    meta: MetaTree,
+    /// The current generation's tree. A std lock: held only to clone the
+    /// handle or swap it, never across an `.await`.
+    tree: Arc<RwLock<sled::Tree>>,
+    /// Serialises applies with exports so an export sees one point in time.
+    /// Held across sled calls only, never across an `.await`.
+    apply_lock: Arc<Mutex<()>>,
+}
+
+pub(crate) fn item_key(container: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + container.len() + key.len());
+    k.push(ITEM_TAG);
+    k.extend_from_slice(container.as_bytes());
+    // Container names never contain NUL, so this separator is unambiguous.
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn value_key(name: &str) -> Vec<u8> {
+    let mut k = vec![VALUE_TAG];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn generation_tree(db: &sled::Db, generation: u64) -> Result<sled::Tree> {
+    Ok(db.open_tree(format!("state.{generation}"))?)
+}
+
+impl StateStore {
+    pub(crate) fn open(db: &sled::Db, meta: &MetaTree) -> Result<Self> {
+        let generation = read_generation(meta)?;
+        Ok(Self {
+            db: db.clone(),
+            meta: meta.clone(),
+            tree: Arc::new(RwLock::new(generation_tree(db, generation)?)),
+            apply_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    fn current(&self) -> sled::Tree {
+        self.tree.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn get_item(&self, container: &str, key: &str) -> Result<Option<ItemVersion>> {
+        match self.current().get(item_key(container, key))? {
+            Some(bytes) => Ok(Some(decode_item(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Items of `container` in key order within `range`, starting after
+    /// `after` when given; stops at `limit` items or once `bytes_max` of
+    /// values are gathered (always returning at least one item).
+    pub fn scan_items(
+        &self,
+        container: &str,
+        range: &KeyRange,
+        after: Option<&str>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<(String, ItemVersion)>> {
+        let lower = scan_lower_bound(container, range, after);
+        let container_prefix = item_key(container, "");
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for kv in self.current().range(lower..) {
+            let (k, v) = kv?;
+            let Some(raw_key) = k.strip_prefix(container_prefix.as_slice()) else {
+                break;
+            };
+            let key = std::str::from_utf8(raw_key)
+                .map_err(|_| StorageError::Corrupt("item key is not UTF-8".into()))?;
+            if after == Some(key) {
+                continue;
+            }
+            if !key.starts_with(&range.prefix) && key > range.prefix.as_str() {
+                break;
+            }
+            if range.end.as_deref().is_some_and(|e| key >= e) {
+                break;
+            }
+            if !range.contains(key) {
+                continue;
+            }
+            let item = decode_item(&v)?;
+            bytes += item.value.len();
+            out.push((key.to_string(), item));
+            if out.len() >= limit || bytes >= bytes_max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn get_value(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.current().get(value_key(name))?.map(|v| v.to_vec()))
+    }
+
+    /// Applies items and values in one atomic sled batch.
+    pub fn apply(&self, batch: StateBatch) -> Result<()> {
+        let mut sled_batch = sled::Batch::default();
+        for (container, key, item) in batch.items {
+            match item {
+                Some(item) => sled_batch.insert(item_key(&container, &key), codec::encode(&item)),
+                None => sled_batch.remove(item_key(&container, &key)),
+            }
+        }
+        for (name, value) in batch.values {
+            sled_batch.insert(value_key(name), value);
+        }
+        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.current().apply_batch(sled_batch)?;
+        Ok(())
+    }
+
+    /// Everything in the state, at one point in time (applies wait).
+    pub fn export(&self) -> Result<StateImage> {
+        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self
+            .current()
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<sled::Result<Vec<_>>>()?;
+        Ok(StateImage { entries })
+    }
+
+    /// Replaces the whole state with `image`: written into a new generation,
+    /// made durable, then switched to; the old generation is dropped after.
+    pub fn import(&self, image: StateImage) -> Result<()> {
+        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = read_generation(&self.meta)?;
+        let next = old + 1;
+        let fresh = generation_tree(&self.db, next)?;
+        fresh.clear()?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in image.entries {
+            batch.insert(k, v);
+        }
+        fresh.apply_batch(batch)?;
+        self.db.flush()?;
+        self.meta.set(GENERATION, &next.to_be_bytes())?;
+        self.db.flush()?;
+        *self.tree.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        self.db.drop_tree(format!("state.{old}"))?;
+        Ok(())
+    }
+}
+
+fn read_generation(meta: &MetaTree) -> Result<u64> {
+    match meta.get(GENERATION)? {
+        None => Ok(0),
+        Some(bytes) => {
+            let arr: [u8; 8] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("state generation is not 8 bytes".into()))?;
+            Ok(u64::from_be_bytes(arr))
+        }
+    }
+}
+
+fn scan_lower_bound(container: &str, range: &KeyRange, after: Option<&str>) -> Vec<u8> {
+    let mut lower = range.prefix.as_str();
+    if let Some(start) = range.start.as_deref()
+        && start > lower
+    {
+        lower = start;
+    }
+    if let Some(after) = after
+        && after > lower
+    {
+        lower = after;
+    }
+    item_key(container, lower)
+}
+
+fn decode_item(bytes: &[u8]) -> Result<ItemVersion> {
+    codec::decode("stored item", bytes).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::glsn::Glsn;
+    use crate::ids::RegionId;
+    use crate::item::Etag;
+
+    fn store() -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path())
+            .temporary(true)
+            .open()
+            .unwrap();
+        let meta = MetaTree::open(&db).unwrap();
+        (dir, StateStore::open(&db, &meta).unwrap())
+    }
+
+    fn item(lsn: u64) -> ItemVersion {
+        ItemVersion {
+            value: vec![lsn as u8],
+            etag: Etag::for_write(Glsn::new(1, lsn)),
+            glsn: Glsn::new(1, lsn),
+            ts: lsn,
+            origin_region: RegionId::new("west"),
+        }
+    }
+
+    fn put_all(s: &StateStore, container: &str, keys: &[&str]) {
+        let items = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (container.to_string(), k.to_string(), Some(item(i as u64))));
+        s.apply(StateBatch {
+            items: items.collect(),
+            values: vec![],
+        })
+        .unwrap();
+    }
+
+    fn keys(found: Vec<(String, ItemVersion)>) -> Vec<String> {
+        found.into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn scans_respect_container_prefix_range_and_paging() {
+        let (_d, s) = store();
+        put_all(&s, "a", &["u/1", "u/2", "u/3", "v/1", "w"]);
+        put_all(&s, "ab", &["u/9"]);
+        let prefix = KeyRange {
+            prefix: "u/".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            keys(s.scan_items("a", &prefix, None, 100, usize::MAX).unwrap()),
+            ["u/1", "u/2", "u/3"]
+        );
+        assert_eq!(
+            keys(
+                s.scan_items("a", &prefix, Some("u/1"), 1, usize::MAX)
+                    .unwrap()
+            ),
+            ["u/2"]
+        );
+        let range = KeyRange {
+            prefix: String::new(),
+            start: Some("u/2".into()),
+            end: Some("w".into()),
+        };
+        assert_eq!(
+            keys(s.scan_items("a", &range, None, 100, usize::MAX).unwrap()),
+            ["u/2", "u/3", "v/1"]
+        );
+        assert_eq!(
+            keys(
+                s.scan_items("a", &KeyRange::default(), None, 100, 2)
+                    .unwrap()
+            ),
+            ["u/1", "u/2"]
+        );
+        assert_eq!(
+            keys(
+                s.scan_items("ab", &KeyRange::default(), None, 100, usize::MAX)
+                    .unwrap()
+            ),
+            ["u/9"]
+        );
+    }
+
+    #[test]
+    fn import_replaces_state_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = {
+            let db = sled::Config::new()
+                .path(dir.path().join("one"))
+                .open()
+                .unwrap();
+            let meta = MetaTree::open(&db).unwrap();
+            let s = StateStore::open(&db, &meta).unwrap();
+            put_all(&s, "c", &["k1", "k2"]);
+            s.export().unwrap()
+        };
+        let path = dir.path().join("two");
+        {
+            let db = sled::Config::new().path(&path).open().unwrap();
+            let meta = MetaTree::open(&db).unwrap();
+            let s = StateStore::open(&db, &meta).unwrap();
+            put_all(&s, "c", &["stale"]);
+            s.import(image.clone()).unwrap();
+            assert!(s.get_item("c", "stale").unwrap().is_none());
+        }
+        let db = sled::Config::new().path(&path).open().unwrap();
+        let meta = MetaTree::open(&db).unwrap();
+        let s = StateStore::open(&db, &meta).unwrap();
+        assert_eq!(s.export().unwrap(), image);
+    }
+}
