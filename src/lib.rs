@@ -2,21 +2,41 @@
 //!
 //! Read `docs/ARCHITECTURE.md` first. The modules, one line each:
 //!
-//! - [`ids`]: `RegionId`, `NodeId` newtypes.
+//! - [`ids`]: `RegionId`, `NodeId` newtypes that print compactly.
 //! - [`glsn`]: global log sequence numbers and session tokens.
 //! - [`limits`]: every size and count limit, as named constants.
 //! - [`consistency`]: the five levels and their rules.
+//! - [`item`]: items, etags, key ranges and input validation.
+//! - [`command`]: what the log carries and the pure rule for applying it.
+//! - [`hlc`]: the hybrid logical clock stamping writes.
+//! - [`codec`]: the one binary encoding for disk and replica traffic.
+//! - [`config`]: the node's TOML configuration, defaults and validation.
+//! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
+//! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
+//! - [`fault`]: partitions, delays and drops injected into node traffic.
+//! - [`error`]: the errors a client request can end in.
+//! - [`node`]: request logic (reads by consistency, forwarded writes) and
+//!   the assembly of a running node.
+//! - [`api`]: the gRPC services and the one error-to-status mapping.
+//! - [`local`]: a whole account in one process (`meridian dev`, tests).
+//! - [`shutdown`]: the one shutdown signal every task listens to.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 
+pub mod api;
 pub mod codec;
 pub mod command;
 pub mod config;
 pub mod consistency;
+pub mod error;
+pub mod fault;
 pub mod glsn;
 pub mod hlc;
 pub mod ids;
 pub mod item;
 pub mod limits;
+pub mod local;
+pub mod node;
 pub mod raft;
+pub mod shutdown;
 pub mod storage;
 pub mod wire;

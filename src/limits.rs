@@ -19,6 +19,3 @@ pub const SCAN_PAGE_ITEMS_DEFAULT: usize = 100;
 pub const SCAN_PAGE_ITEMS_MAX: usize = 1000;
 /// A scan page also stops once it holds this many bytes of values.
 pub const SCAN_PAGE_BYTES_MAX: usize = 3 * 1024 * 1024;
-/// How many times a request may be forwarded between nodes before it is
-/// refused: a leader change mid-forward may need a second hop, a loop never.
-pub const FORWARD_HOPS_MAX: u32 = 3;

@@ -1,1 +1,268 @@
+//! The client side of the replica transport: one cached tonic channel per
+//! peer, explicit timeouts and message limits, and the fault layer in front
+//! of every message. openraft's `RaftNetwork` is implemented on top, and
+//! so are the node-level calls (forwarded writes, read index, status).
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::EmptyNode;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::fault::{Faults, Verdict};
+use crate::ids::NodeId;
+use crate::limits::PEER_MESSAGE_BYTES_MAX;
+use crate::raft::codec::{decode, encode};
+use crate::raft::types::TypeConfig;
+use crate::wire::pb::internal::{Envelope, replica_client::ReplicaClient};
+
+/// The replica RPCs, for dispatch and for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+    Propose,
+    ReadIndex,
+    NodeStatus,
+}
+
+/// Why a peer call failed, split by what the caller may safely do next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PeerError {
+    /// The request never left this node: retrying is safe.
+    #[error("{to} unreachable: {reason}")]
+    Unreachable { to: NodeId, reason: String },
+    /// The request may have been delivered and acted on.
+    #[error("call to {to} failed after sending: {reason}")]
+    Failed { to: NodeId, reason: String },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+/// Peer addresses (raft traffic) by node id.
+pub type AddressBook = HashMap<NodeId, SocketAddr>;
+
+#[derive(Clone)]
+pub struct Peers {
+    me: NodeId,
+    book: Arc<AddressBook>,
+    faults: Faults,
+    timeouts: Timeouts,
+    /// A std lock: held to look up or insert a channel, never across an
+    /// `.await`. tonic channels reconnect by themselves.
+    channels: Arc<Mutex<HashMap<NodeId, ReplicaClient<Channel>>>>,
+}
+
+impl Peers {
+    pub fn new(me: NodeId, book: AddressBook, faults: Faults, timeouts: Timeouts) -> Self {
+        Self {
+            me,
+            book: Arc::new(book),
+            faults,
+            timeouts,
+            channels: Arc::default(),
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.timeouts.request
+    }
+
+    fn client(&self, to: NodeId) -> Result<ReplicaClient<Channel>, PeerError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = channels.get(&to) {
+            return Ok(c.clone());
+        }
+        let addr = self.book.get(&to).ok_or_else(|| PeerError::Unreachable {
+            to,
+            reason: "not in the address book".into(),
+        })?;
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| PeerError::Unreachable {
+                to,
+                reason: e.to_string(),
+            })?
+            .connect_timeout(self.timeouts.connect)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5));
+        let client = ReplicaClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
+        channels.insert(to, client.clone());
+        Ok(client)
+    }
+
+    /// Sends one message to `to` and returns the reply's payload, through
+    /// the fault layer in both directions.
+    pub async fn call(
+        &self,
+        to: NodeId,
+        rpc: Rpc,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, PeerError> {
+        match self.faults.verdict(self.me, to) {
+            Verdict::Drop => {
+                return Err(PeerError::Unreachable {
+                    to,
+                    reason: "link cut by the fault layer".into(),
+                });
+            }
+            Verdict::Deliver { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Verdict::Deliver { .. } => {}
+        }
+        let mut client = self.client(to)?;
+        let mut request = tonic::Request::new(Envelope {
+            to_node_id: to.0,
+            from_node_id: self.me.0,
+            payload,
+        });
+        request.set_timeout(timeout);
+        let sent = tokio::time::timeout(timeout, dispatch(&mut client, rpc, request)).await;
+        let reply = match sent {
+            Err(_) => {
+                return Err(PeerError::Failed {
+                    to,
+                    reason: format!("no reply within {timeout:?}"),
+                });
+            }
+            Ok(Err(status)) => return Err(classify(to, status)),
+            Ok(Ok(reply)) => reply,
+        };
+        match self.faults.verdict(to, self.me) {
+            Verdict::Drop => Err(PeerError::Failed {
+                to,
+                reason: "reply dropped by the fault layer".into(),
+            }),
+            Verdict::Deliver { delay } => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(reply.into_inner().payload)
+            }
+        }
+    }
+}
+
+async fn dispatch(
+    client: &mut ReplicaClient<Channel>,
+    rpc: Rpc,
+    request: tonic::Request<Envelope>,
+) -> Result<tonic::Response<crate::wire::pb::internal::Reply>, tonic::Status> {
+    match rpc {
+        Rpc::AppendEntries => client.append_entries(request).await,
+        Rpc::Vote => client.vote(request).await,
+        Rpc::InstallSnapshot => client.install_snapshot(request).await,
+        Rpc::Propose => client.propose(request).await,
+        Rpc::ReadIndex => client.read_index(request).await,
+        Rpc::NodeStatus => client.node_status(request).await,
+    }
+}
+
+/// A refused connection means the request never left; anything else after
+/// the call started may have reached the peer.
+fn classify(to: NodeId, status: tonic::Status) -> PeerError {
+    let text = format!("{status}");
+    let never_sent = status.code() == tonic::Code::Unavailable
+        && (text.contains("tcp connect")
+            || text.contains("Connection refused")
+            || text.contains("connection refused"));
+    if never_sent {
+        PeerError::Unreachable { to, reason: text }
+    } else {
+        PeerError::Failed { to, reason: text }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Peers {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: u64, _node: &EmptyNode) -> PeerConnection {
+        PeerConnection {
+            peers: self.clone(),
+            target: NodeId(target),
+        }
+    }
+}
+
+/// openraft's view of one peer.
+pub struct PeerConnection {
+    peers: Peers,
+    target: NodeId,
+}
+
+type RaftRpcError<E = openraft::error::Infallible> = RPCError<u64, EmptyNode, RaftError<u64, E>>;
+
+impl PeerConnection {
+    async fn raft_call<Req, Resp, E>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RaftRpcError<E>>
+    where
+        Req: serde::Serialize,
+        Resp: serde::de::DeserializeOwned,
+        E: std::error::Error + serde::de::DeserializeOwned,
+    {
+        let reply = self
+            .peers
+            .call(self.target, rpc, encode(req), option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                PeerError::Failed { .. } => RPCError::Network(NetworkError::new(&e)),
+            })?;
+        let result: Result<Resp, RaftError<u64, E>> =
+            decode("raft reply", &reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target.0, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RaftRpcError> {
+        self.raft_call(Rpc::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RaftRpcError<InstallSnapshotError>> {
+        self.raft_call(Rpc::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RaftRpcError> {
+        self.raft_call(Rpc::Vote, &rpc, &option).await
+    }
+
+    /// Back off from a peer that is down instead of spinning on it; short
+    /// enough that a restarted peer is caught up quickly.
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}

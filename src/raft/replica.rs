@@ -1,1 +1,346 @@
+//! `Replica`: one node's member of its region's replica set, in domain
+//! terms. It proposes commands, answers read-index requests as leader,
+//! waits for applied positions, reports status, and reaches other replicas
+//! of its region. The rest of meridian uses this and never openraft.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::ServerState;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::command::{Command, WriteOutcome};
+use crate::config::RaftConfig;
+use crate::glsn::Glsn;
+use crate::hlc::Hlc;
+use crate::ids::{NodeId, RegionId};
+use crate::raft::codec::{decode, encode};
+use crate::raft::config::openraft_config;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{PeerError, Peers, Rpc};
+use crate::raft::state_machine::{Applied, StateMachine};
+use crate::raft::types::Raft;
+use crate::storage::state::StateStore;
+use crate::storage::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+            Role::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// One replica's view of itself, for `meridian status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    pub node_id: NodeId,
+    pub region: RegionId,
+    pub role: Role,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    pub applied_glsn: Glsn,
+    pub leader: Option<NodeId>,
+}
+
+/// What can go wrong talking to the replica set, split by what the caller
+/// may do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum ReplicaError {
+    /// Nothing was done; send it to `leader` (unknown during an election).
+    #[error("{node} is not the leader of its replica set (leader: {})", leader.map_or("unknown".into(), |l| l.to_string()))]
+    NotLeader {
+        node: NodeId,
+        leader: Option<NodeId>,
+    },
+    /// The request never left this node; retrying is safe.
+    #[error("{node} unreachable: {reason}")]
+    Unreachable { node: NodeId, reason: String },
+    /// The request reached (or may have reached) `node` and then failed.
+    #[error("call to {node} failed: {reason}")]
+    CallFailed { node: NodeId, reason: String },
+    /// A proposed write may or may not have committed.
+    #[error("write outcome unknown: {reason}")]
+    OutcomeUnknown { reason: String },
+    /// The leader could not confirm leadership with a quorum.
+    #[error("no quorum: {reason}")]
+    NoQuorum { reason: String },
+    #[error("timed out after {after_ms} ms waiting for {what}")]
+    Timeout { what: String, after_ms: u64 },
+    #[error("the replica is shutting down")]
+    ShuttingDown,
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+pub struct ReplicaOptions {
+    pub id: NodeId,
+    pub region: RegionId,
+    pub account: String,
+    /// The voters of the region's replica set.
+    pub members: BTreeSet<NodeId>,
+    pub raft: RaftConfig,
+    pub peers: Peers,
+    pub store: Store,
+    pub hlc: Arc<Hlc>,
+}
+
+#[derive(Clone)]
+pub struct Replica {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: NodeId,
+    region: RegionId,
+    members: BTreeSet<NodeId>,
+    raft: Raft,
+    applied: watch::Receiver<Applied>,
+    store: Store,
+    peers: Peers,
+}
+
+impl Replica {
+    pub async fn start(opts: ReplicaOptions) -> Result<Replica, ReplicaError> {
+        let config = openraft_config(&opts.account, &opts.raft).map_err(ReplicaError::Storage)?;
+        let log = LogStore::new(opts.store.clone());
+        let sm = StateMachine::open(opts.store.clone(), opts.hlc.clone())
+            .map_err(|e| ReplicaError::Storage(e.to_string()))?;
+        let applied = sm.applied();
+        let raft = Raft::new(opts.id.0, config, opts.peers.clone(), log, sm)
+            .await
+            .map_err(|e| ReplicaError::Storage(e.to_string()))?;
+        Ok(Replica {
+            inner: Arc::new(Inner {
+                id: opts.id,
+                region: opts.region,
+                members: opts.members,
+                raft,
+                applied,
+                store: opts.store,
+                peers: opts.peers,
+            }),
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    pub fn region(&self) -> &RegionId {
+        &self.inner.region
+    }
+
+    pub fn members(&self) -> &BTreeSet<NodeId> {
+        &self.inner.members
+    }
+
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// The items, for reads from this replica's applied state.
+    pub fn state(&self) -> &StateStore {
+        &self.inner.store.state
+    }
+
+    /// Forms the replica set if nobody has yet. Only the lowest node id
+    /// does it, so two nodes never bootstrap two different clusters.
+    pub async fn bootstrap_if_new(&self) -> Result<(), ReplicaError> {
+        let lowest = self.inner.members.iter().next().copied();
+        if lowest != Some(self.inner.id) {
+            return Ok(());
+        }
+        let initialized = self
+            .inner
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|_| ReplicaError::ShuttingDown)?;
+        if initialized {
+            return Ok(());
+        }
+        let members: BTreeSet<u64> = self.inner.members.iter().map(|n| n.0).collect();
+        match self.inner.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            // Someone else's log reached us first: already formed.
+            Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(ReplicaError::Storage(e.to_string())),
+        }
+    }
+
+    pub fn applied(&self) -> Applied {
+        *self.inner.applied.borrow()
+    }
+
+    /// Waits until the applied position satisfies `ready`, for at most
+    /// `timeout`; returns the position that satisfied it.
+    pub async fn wait_applied(
+        &self,
+        timeout: Duration,
+        ready: impl Fn(&Applied) -> bool,
+    ) -> Option<Applied> {
+        let mut rx = self.inner.applied.clone();
+        match tokio::time::timeout(timeout, rx.wait_for(|a| ready(a))).await {
+            Ok(Ok(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .current_leader
+            .map(NodeId)
+    }
+
+    pub fn status(&self) -> ReplicaStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let role = match m.state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        };
+        ReplicaStatus {
+            node_id: self.inner.id,
+            region: self.inner.region.clone(),
+            role,
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            applied_glsn: self.applied().glsn,
+            leader: m.current_leader.map(NodeId),
+        }
+    }
+
+    /// Proposes `command` to this node's raft, which must be the leader.
+    /// Rejection before the entry is appended is `NotLeader` (safe to send
+    /// elsewhere); losing the answer after it is `OutcomeUnknown`.
+    pub async fn propose(&self, command: Command) -> Result<WriteOutcome, ReplicaError> {
+        let rx = self
+            .inner
+            .raft
+            .client_write_ff(command)
+            .await
+            .map_err(|_| ReplicaError::ShuttingDown)?;
+        match rx.await {
+            Ok(Ok(response)) => Ok(response.data),
+            // openraft answers ForwardToLeader only for entries it refused
+            // or truncated, which therefore never committed.
+            Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(ReplicaError::NotLeader {
+                node: self.inner.id,
+                leader: f.leader_id.map(NodeId),
+            }),
+            Ok(Err(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(ReplicaError::Storage(e.to_string()))
+            }
+            Err(_) => Err(ReplicaError::OutcomeUnknown {
+                reason: format!("{} stopped before answering", self.inner.id),
+            }),
+        }
+    }
+
+    /// The read index: a log index such that a replica that has applied it
+    /// reflects every write acknowledged before this call. Leader only.
+    pub async fn read_index(&self) -> Result<u64, ReplicaError> {
+        let timeout = self.inner.peers.request_timeout();
+        let result = tokio::time::timeout(timeout, self.inner.raft.get_read_log_id()).await;
+        match result {
+            Err(_) => Err(ReplicaError::NoQuorum {
+                reason: format!("leadership not confirmed within {timeout:?}"),
+            }),
+            Ok(Ok((read_log_id, _))) => Ok(read_log_id.map_or(0, |l| l.index)),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                Err(ReplicaError::NotLeader {
+                    node: self.inner.id,
+                    leader: f.leader_id.map(NodeId),
+                })
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                Err(ReplicaError::NoQuorum {
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Err(RaftError::Fatal(_))) => Err(ReplicaError::ShuttingDown),
+        }
+    }
+
+    pub async fn propose_at(
+        &self,
+        node: NodeId,
+        command: &Command,
+    ) -> Result<WriteOutcome, ReplicaError> {
+        self.remote(node, Rpc::Propose, encode(command)).await
+    }
+
+    pub async fn read_index_at(&self, node: NodeId) -> Result<u64, ReplicaError> {
+        self.remote(node, Rpc::ReadIndex, Vec::new()).await
+    }
+
+    pub async fn status_of(&self, node: NodeId) -> Result<ReplicaStatus, ReplicaError> {
+        if node == self.inner.id {
+            return Ok(self.status());
+        }
+        self.remote::<ReplicaStatus>(node, Rpc::NodeStatus, Vec::new())
+            .await
+    }
+
+    async fn remote<T: DeserializeOwned>(
+        &self,
+        node: NodeId,
+        rpc: Rpc,
+        payload: Vec<u8>,
+    ) -> Result<T, ReplicaError> {
+        let timeout = self.inner.peers.request_timeout();
+        let reply = self
+            .inner
+            .peers
+            .call(node, rpc, payload, timeout)
+            .await
+            .map_err(|e| match e {
+                PeerError::Unreachable { to, reason } => {
+                    ReplicaError::Unreachable { node: to, reason }
+                }
+                PeerError::Failed { to, reason } => ReplicaError::CallFailed { node: to, reason },
+            })?;
+        let result: Result<T, ReplicaError> =
+            decode("replica reply", &reply).map_err(|e| ReplicaError::CallFailed {
+                node,
+                reason: e.to_string(),
+            })?;
+        result
+    }
+
+    /// Stops raft and flushes storage. Idempotent.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(node = %self.inner.id, "raft shutdown: {e}");
+        }
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::warn!(node = %self.inner.id, "final flush: {e}");
+        }
+    }
+}

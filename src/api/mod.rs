@@ -1,0 +1,6 @@
+//! The gRPC services clients talk to. Each decodes the request, calls the
+//! node's domain logic and maps the result; errors map in `status`.
+
+pub mod admin;
+pub mod kv;
+pub mod status;

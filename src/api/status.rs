@@ -1,0 +1,62 @@
+//! The one mapping from domain errors to gRPC statuses. Every status also
+//! carries the error's stable name in the `meridian-error` metadata key.
+
+use tonic::{Code, Status};
+
+use crate::error::Error;
+
+pub const ERROR_METADATA_KEY: &str = "meridian-error";
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Status {
+        let code = match &e {
+            Error::InvalidArgument(_) | Error::ConsistencyTooStrong { .. } => Code::InvalidArgument,
+            Error::AlreadyExists { .. } => Code::AlreadyExists,
+            Error::NotFound { .. } => Code::NotFound,
+            Error::EtagMismatch { .. } => Code::FailedPrecondition,
+            Error::SessionNotAvailable { .. } | Error::Unavailable { .. } | Error::ShuttingDown => {
+                Code::Unavailable
+            }
+            // gRPC's meaning of DEADLINE_EXCEEDED for a mutation is exactly
+            // "it may have completed".
+            Error::OutcomeUnknown { .. } => Code::DeadlineExceeded,
+            Error::Internal(_) => Code::Internal,
+        };
+        let mut status = Status::new(code, e.to_string());
+        status.metadata_mut().insert(
+            ERROR_METADATA_KEY,
+            tonic::metadata::MetadataValue::from_static(e.code_name()),
+        );
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::glsn::Glsn;
+    use crate::ids::NodeId;
+
+    #[test]
+    fn session_not_available_is_named_and_retryable() {
+        let status = Status::from(Error::SessionNotAvailable {
+            node: NodeId(3),
+            applied: Glsn::new(1, 4),
+            token: Glsn::new(1, 9),
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.metadata().get(ERROR_METADATA_KEY).unwrap(),
+            "READ_SESSION_NOT_AVAILABLE"
+        );
+        assert!(status.message().contains("e1:9"), "{}", status.message());
+    }
+
+    #[test]
+    fn unknown_outcome_is_deadline_exceeded() {
+        let status = Status::from(Error::OutcomeUnknown {
+            reason: "leader lost".into(),
+        });
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+    }
+}

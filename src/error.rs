@@ -1,0 +1,70 @@
+//! The errors a client request can end in. Each variant is one thing a
+//! caller reacts to differently, carrying the ids it needs; `api::status`
+//! maps them to gRPC in one place.
+
+use crate::consistency::Consistency;
+use crate::glsn::Glsn;
+use crate::ids::{NodeId, RegionId};
+use crate::item::Etag;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error(
+        "consistency {requested} is stronger than the account default {account_default}: a request may ask for the default or weaker"
+    )]
+    ConsistencyTooStrong {
+        requested: Consistency,
+        account_default: Consistency,
+    },
+    #[error("item {container}/{key} already exists")]
+    AlreadyExists { container: String, key: String },
+    #[error("item {container}/{key} not found")]
+    NotFound { container: String, key: String },
+    #[error("etag mismatch on {container}/{key}: the current etag is {current}")]
+    EtagMismatch {
+        container: String,
+        key: String,
+        current: Etag,
+    },
+    /// The replica has not applied the session token within the wait: the
+    /// client should retry at the write region (or another replica).
+    #[error(
+        "read session not available: {node} has applied {applied}, the session token needs {token}; retry at the write region"
+    )]
+    SessionNotAvailable {
+        node: NodeId,
+        applied: Glsn,
+        token: Glsn,
+    },
+    /// Nothing was done; retrying later is safe.
+    #[error("region {region} unavailable: {reason}")]
+    Unavailable { region: RegionId, reason: String },
+    /// A write that may or may not have been applied: never retry it
+    /// blindly (read first, or use an etag precondition).
+    #[error("write outcome unknown: {reason}")]
+    OutcomeUnknown { reason: String },
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A stable, machine-readable name, sent beside the gRPC status.
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::ConsistencyTooStrong { .. } => "CONSISTENCY_TOO_STRONG",
+            Error::AlreadyExists { .. } => "ALREADY_EXISTS",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::EtagMismatch { .. } => "ETAG_MISMATCH",
+            Error::SessionNotAvailable { .. } => "READ_SESSION_NOT_AVAILABLE",
+            Error::Unavailable { .. } => "UNAVAILABLE",
+            Error::OutcomeUnknown { .. } => "OUTCOME_UNKNOWN",
+            Error::ShuttingDown => "SHUTTING_DOWN",
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! An account whose nodes all run in this process on loopback: what
+//! `meridian dev` serves and what the integration tests drive. Nodes share
+//! one fault layer, so a test can cut links between them, and each can be
+//! stopped and restarted on the same addresses and data directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{
+    AccountConfig, Config, NodeAddress, NodeSection, RaftConfig, ReadConfig, RegionConfig,
+    TransportConfig,
+};
+use crate::consistency::Consistency;
+use crate::fault::Faults;
+use crate::ids::{NodeId, RegionId};
+use crate::node::launch::{Listeners, Node, StartError};
+use crate::raft::replica::Role;
+use crate::storage::config::StorageConfig;
+
+/// Region names `meridian dev` uses, in priority order.
+pub const DEV_REGION_NAMES: [&str; 3] = ["west", "east", "north"];
+
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub account: String,
+    pub regions: usize,
+    pub replicas: usize,
+    pub data_dir: PathBuf,
+    /// The first node's client port; 0 picks a free one. Every other port
+    /// is always picked free.
+    pub first_client_port: u16,
+    pub default_consistency: Consistency,
+    pub raft: RaftConfig,
+    pub storage: StorageConfig,
+    pub transport: TransportConfig,
+    pub reads: ReadConfig,
+    /// Seeds the fault layer's random drops.
+    pub seed: u64,
+}
+
+impl LocalOptions {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            account: "dev".into(),
+            regions: 1,
+            replicas: 4,
+            data_dir: data_dir.to_path_buf(),
+            first_client_port: 0,
+            default_consistency: Consistency::Strong,
+            raft: RaftConfig::default(),
+            // Several nodes share one machine: a smaller cache each.
+            storage: StorageConfig {
+                cache_capacity_bytes: 32 * 1024 * 1024,
+                ..StorageConfig::default()
+            },
+            transport: TransportConfig::default(),
+            reads: ReadConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+pub struct LocalAccount {
+    options: LocalOptions,
+    account: AccountConfig,
+    faults: Faults,
+    nodes: BTreeMap<NodeId, Option<Node>>,
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl LocalAccount {
+    pub async fn start(options: LocalOptions) -> Result<LocalAccount, StartError> {
+        let mut listeners = BTreeMap::new();
+        let mut regions = Vec::new();
+        let mut next_id = 1u64;
+        for r in 0..options.regions {
+            let name = DEV_REGION_NAMES
+                .get(r)
+                .map_or_else(|| format!("region{}", r + 1), |n| n.to_string());
+            let mut nodes = Vec::new();
+            for _ in 0..options.replicas {
+                let id = NodeId(next_id);
+                let client_port = if next_id == 1 {
+                    options.first_client_port
+                } else {
+                    0
+                };
+                next_id += 1;
+                let bound = Listeners::bind(loopback(client_port), loopback(0)).await?;
+                nodes.push(NodeAddress {
+                    id,
+                    client_addr: addr_of(&bound.client)?,
+                    peer_addr: addr_of(&bound.peer)?,
+                });
+                listeners.insert(id, bound);
+            }
+            regions.push(RegionConfig {
+                name: RegionId::new(name),
+                nodes,
+            });
+        }
+        let account = AccountConfig {
+            name: options.account.clone(),
+            default_consistency: options.default_consistency,
+            regions,
+        };
+        let mut local = LocalAccount {
+            faults: Faults::new(options.seed),
+            options,
+            account,
+            nodes: BTreeMap::new(),
+        };
+        for (id, bound) in listeners {
+            let node = Node::start_with(local.config_of(id), bound, local.faults.clone()).await?;
+            local.nodes.insert(id, Some(node));
+        }
+        Ok(local)
+    }
+
+    pub fn config_of(&self, id: NodeId) -> Config {
+        let region = self
+            .account
+            .region_of(id)
+            .map(|r| r.name.to_string())
+            .unwrap_or_default();
+        Config {
+            node: NodeSection {
+                id,
+                data_dir: self.options.data_dir.join(region).join(id.to_string()),
+                client_listen: None,
+                peer_listen: None,
+            },
+            account: self.account.clone(),
+            raft: self.options.raft.clone(),
+            storage: self.options.storage.clone(),
+            transport: self.options.transport.clone(),
+            reads: self.options.reads.clone(),
+        }
+    }
+
+    pub fn account(&self) -> &AccountConfig {
+        &self.account
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// A running node, or `None` when it is stopped.
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(&id).and_then(Option::as_ref)
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().flatten()
+    }
+
+    pub fn endpoint(&self, id: NodeId) -> String {
+        let addr = self
+            .account
+            .node(id)
+            .map(|n| n.client_addr)
+            .unwrap_or_else(|| loopback(0));
+        format!("http://{addr}")
+    }
+
+    /// Stops a node cleanly; its data stays for `restart`.
+    pub async fn stop_node(&mut self, id: NodeId) {
+        if let Some(node) = self.nodes.get_mut(&id).and_then(Option::take) {
+            node.stop().await;
+        }
+    }
+
+    /// Starts a stopped node again on its old addresses and data.
+    pub async fn restart_node(&mut self, id: NodeId) -> Result<(), StartError> {
+        self.stop_node(id).await;
+        let node = Node::start(self.config_of(id), self.faults.clone()).await?;
+        self.nodes.insert(id, Some(node));
+        Ok(())
+    }
+
+    /// The node every running member of `region` agrees leads it, once
+    /// they agree; `None` if they do not within `timeout`.
+    pub async fn wait_for_leader(&self, region: &RegionId, timeout: Duration) -> Option<NodeId> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.agreed_leader(region) {
+                return Some(leader);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn agreed_leader(&self, region: &RegionId) -> Option<NodeId> {
+        let members: Vec<&Node> = self.running().filter(|n| n.region() == region).collect();
+        let leader = members
+            .iter()
+            .find(|n| n.replica().status().role == Role::Leader)?
+            .node_id();
+        members
+            .iter()
+            .all(|n| n.replica().leader() == Some(leader))
+            .then_some(leader)
+    }
+
+    pub async fn stop(mut self) {
+        for id in self.node_ids() {
+            self.stop_node(id).await;
+        }
+    }
+}
+
+fn addr_of(listener: &tokio::net::TcpListener) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|e| StartError::Bind {
+        what: "loopback",
+        addr: loopback(0),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,5 @@
+//! A running node: the request logic (`kv`) and its assembly with storage,
+//! raft and the gRPC servers (`launch`).
+
+pub mod kv;
+pub mod launch;

@@ -1,0 +1,8 @@
+//! meridian's integration tests: one binary, files numbered by topic. Each
+//! test starts real nodes on loopback (free ports), drives them over gRPC,
+//! and waits on observable conditions with deadlines, never on sleeps.
+
+mod support;
+
+#[path = "01_region.rs"]
+mod region;
