@@ -17,12 +17,14 @@
 //! - [`error`]: the errors a client request can end in.
 //! - [`node`]: request logic (reads by consistency, forwarded writes) and
 //!   the assembly of a running node.
+//! - [`cli`]: the command line (`server`, `dev`, client and admin commands).
 //! - [`api`]: the gRPC services and the one error-to-status mapping.
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 
 pub mod api;
+pub mod cli;
 pub mod codec;
 pub mod command;
 pub mod config;

@@ -1,0 +1,65 @@
+//! `meridian dev`: a whole account in one process on loopback, the
+//! embedded default. The first node serves clients on 127.0.0.1:7070.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use crate::config::REPLICAS_MAX;
+use crate::local::{LocalAccount, LocalOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Regions in the account. Only 1 until geo-replication lands.
+    #[arg(long, default_value_t = 1)]
+    pub regions: usize,
+    /// Nodes per region (the replica set's voters), 1 to 7.
+    #[arg(long, default_value_t = 4)]
+    pub replicas: usize,
+    /// Keep data here; reusing it across runs keeps the data. Default: a
+    /// fresh temporary directory, removed on exit.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The first node's client port.
+    #[arg(long, default_value_t = 7070)]
+    pub port: u16,
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    if args.regions != 1 {
+        bail!("--regions {}: this build runs one region; multi-region accounts come with geo-replication", args.regions);
+    }
+    if args.replicas == 0 || args.replicas > REPLICAS_MAX {
+        bail!("--replicas {}: a replica set has 1 to {REPLICAS_MAX} nodes", args.replicas);
+    }
+    let temp = match &args.data_dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("meridian-dev-").tempdir().context("creating a temporary data directory")?),
+    };
+    let data_dir = args.data_dir.clone().or_else(|| temp.as_ref().map(|t| t.path().to_path_buf())).expect("one of the two is set");
+    let mut options = LocalOptions::new(&data_dir);
+    options.regions = args.regions;
+    options.replicas = args.replicas;
+    options.first_client_port = args.port;
+    let account = LocalAccount::start(options).await.context("starting the dev account")?;
+    print_banner(&account, &data_dir, temp.is_some());
+    super::interrupted().await;
+    println!("stopping: flushing every node");
+    account.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_banner(account: &LocalAccount, data_dir: &std::path::Path, temporary: bool) {
+    let config = account.account();
+    let regions = config.regions.len();
+    let nodes = config.regions.first().map_or(0, |r| r.nodes.len());
+    println!("meridian dev: account {:?}, {regions} region(s) x {nodes} nodes, default consistency {}", config.name, config.default_consistency);
+    let note = if temporary { "temporary, removed on exit; pass --data-dir to keep it" } else { "kept across runs" };
+    println!("data directory: {} ({note})", data_dir.display());
+    for (region, node) in config.nodes() {
+        println!("  {}/{}  client http://{}  peer {}", region.name, node.id, node.client_addr, node.peer_addr);
+    }
+    println!("ready. Try: meridian put users alice hello && meridian get users alice && meridian status");
+    println!("Ctrl-C stops the account.");
+}
