@@ -7,9 +7,12 @@
 //! - [`limits`]: every size and count limit, as named constants.
 //! - [`consistency`]: the five levels and their rules.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
+//! - [`client`]: the Rust client for one endpoint, with session tokens.
 
 pub mod consistency;
 pub mod glsn;
 pub mod ids;
 pub mod limits;
 pub mod wire;
+
+pub mod client;
