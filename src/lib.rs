@@ -8,6 +8,7 @@
 //! - [`consistency`]: the five levels and their rules.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client for one endpoint, with session tokens.
+//! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
 
 pub mod consistency;
 pub mod glsn;
@@ -15,4 +16,5 @@ pub mod ids;
 pub mod limits;
 pub mod wire;
 
+pub mod bench;
 pub mod client;
