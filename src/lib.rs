@@ -8,6 +8,7 @@
 //! - [`consistency`]: the five levels and their rules.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client for one endpoint, with session tokens.
+//! - [`cli`]: the `meridian` subcommands; `main.rs` only parses and dispatches.
 //! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
 
 pub mod consistency;
@@ -17,4 +18,8 @@ pub mod limits;
 pub mod wire;
 
 pub mod bench;
+pub mod cli {
+    //! The `meridian` subcommands, one file per group.
+    pub mod client_cmds;
+}
 pub mod client;
