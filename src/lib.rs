@@ -22,6 +22,9 @@
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
+//! - [`client`]: the Rust client for one endpoint, with session tokens.
+//! - [`cli`]: the `meridian` subcommands; `main.rs` only parses and dispatches.
+//! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
 
 pub mod api;
 pub mod cli;
@@ -42,3 +45,10 @@ pub mod raft;
 pub mod shutdown;
 pub mod storage;
 pub mod wire;
+
+pub mod bench;
+pub mod cli {
+    //! The `meridian` subcommands, one file per group.
+    pub mod client_cmds;
+}
+pub mod client;

@@ -1,0 +1,684 @@
+//! A thin Rust client for one meridian endpoint: the `Kv` and `Admin`
+//! services over one tonic channel, with explicit timeouts and message
+//! sizes, session tokens tracked per container, and errors that tell a
+//! caller whether a retry is safe.
+//!
+//! Invariants: a write whose outcome is unknown is reported as
+//! [`ClientError::OutcomeUnknown`] and never retried here; the tracked
+//! session token of a container only moves forward.
+//!
+//! Routing by topology (write region, preferred read regions, retry on
+//! failover) comes with a later issue; this client talks to one endpoint.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::consistency::Consistency;
+use crate::glsn::{SessionToken, parse_session_token};
+use crate::limits::GRPC_MESSAGE_BYTES_MAX;
+use crate::wire::pb::v1 as pb;
+use crate::wire::pb::v1::admin_client::AdminClient;
+use crate::wire::pb::v1::kv_client::KvClient;
+
+/// Where the CLI and the bench connect when no `--endpoint` is given.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7070";
+/// How long establishing the TCP connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take, end to end. Also sent to the server as
+/// `grpc-timeout` so it can give up on work nobody waits for.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many containers' session tokens are remembered; beyond it the
+/// smallest token is folded into a shared floor (see `SessionTokens`).
+pub const SESSION_CONTAINERS_MAX: usize = 1024;
+
+/// Per-request options of a read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// `None` means the account default.
+    pub consistency: Option<Consistency>,
+    /// `None` lets the client present the latest token it has seen.
+    pub session_token: Option<SessionToken>,
+}
+
+/// Per-request options of a write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `None` means the account default.
+    pub consistency: Option<Consistency>,
+    pub session_token: Option<SessionToken>,
+}
+
+/// Which keys a scan visits; `None` fields do not constrain it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanRange {
+    pub prefix: Option<String>,
+    /// Inclusive.
+    pub start: Option<String>,
+    /// Exclusive.
+    pub end: Option<String>,
+}
+
+/// What went wrong, by what the caller can do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The endpoint string is not a usable URI; retrying cannot help.
+    #[error("invalid endpoint {endpoint:?}: {message}")]
+    InvalidEndpoint { endpoint: String, message: String },
+    /// No server acted on the request (connection refused, stream refused,
+    /// server unavailable), or the request was a read: safe to retry.
+    #[error("unavailable ({code:?}): {message}")]
+    Unavailable { code: Code, message: String },
+    /// A write that timed out or was cancelled in flight: it may or may not
+    /// have committed. Read the key (or compare etags) before writing again.
+    #[error("outcome unknown ({code:?}): the write may or may not have committed: {message}")]
+    OutcomeUnknown { code: Code, message: String },
+    /// The server answered with this status.
+    #[error("{code:?}: {message}")]
+    Server { code: Code, message: String },
+}
+
+impl ClientError {
+    /// The gRPC code this error corresponds to, for counting and exit codes.
+    pub fn code(&self) -> Code {
+        match self {
+            ClientError::InvalidEndpoint { .. } => Code::InvalidArgument,
+            ClientError::Unavailable { code, .. }
+            | ClientError::OutcomeUnknown { code, .. }
+            | ClientError::Server { code, .. } => *code,
+        }
+    }
+
+    /// True when sending the same request again cannot apply a write twice.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ClientError::Unavailable { .. })
+    }
+}
+
+/// Whether a request changes state, which decides how a timeout is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    Read,
+    Write,
+}
+
+/// A client for one endpoint. Cloning is cheap and clones share the
+/// connection and the session tokens.
+#[derive(Debug, Clone)]
+pub struct Client {
+    kv: KvClient<Channel>,
+    admin: AdminClient<Channel>,
+    // A std Mutex: every section is one map lookup or update with no
+    // `.await` inside, so it is never held across a suspension point.
+    sessions: Arc<Mutex<SessionTokens>>,
+}
+
+/// Opens one channel to `endpoint` with meridian's timeouts. The bench
+/// opens several and shares each among many tasks.
+pub async fn connect_channel(endpoint: &str) -> Result<Channel, ClientError> {
+    let invalid = |message: String| ClientError::InvalidEndpoint {
+        endpoint: endpoint.to_string(),
+        message,
+    };
+    let endpoint_config = Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| invalid(error_chain(&e)))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        // Requests are small and latency-bound: do not wait to coalesce.
+        .tcp_nodelay(true);
+    endpoint_config
+        .connect()
+        .await
+        .map_err(|e| ClientError::Unavailable {
+            code: Code::Unavailable,
+            message: format!("cannot connect to {endpoint}: {}", error_chain(&e)),
+        })
+}
+
+impl Client {
+    /// Connects eagerly, so a wrong address fails here rather than at the
+    /// first request.
+    pub async fn connect(endpoint: &str) -> Result<Client, ClientError> {
+        Ok(Client::from_channel(connect_channel(endpoint).await?))
+    }
+
+    pub fn from_channel(channel: Channel) -> Client {
+        let kv = KvClient::new(channel.clone())
+            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX);
+        let admin = AdminClient::new(channel)
+            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX);
+        Client {
+            kv,
+            admin,
+            sessions: Arc::new(Mutex::new(SessionTokens::default())),
+        }
+    }
+
+    /// Upsert.
+    pub async fn put(
+        &self,
+        container: &str,
+        key: &str,
+        value: Vec<u8>,
+        opts: &WriteOptions,
+    ) -> Result<pb::WriteResponse, ClientError> {
+        let req = pb::PutRequest {
+            container: container.to_string(),
+            key: key.to_string(),
+            value,
+            consistency: wire_consistency(opts.consistency),
+            session_token: wire_token(opts.session_token),
+        };
+        let result = self.kv.clone().put(with_deadline(req)).await;
+        self.finish_write(container, result)
+    }
+
+    /// Fails with `Server { code: AlreadyExists }` when the key is present.
+    pub async fn create(
+        &self,
+        container: &str,
+        key: &str,
+        value: Vec<u8>,
+        opts: &WriteOptions,
+    ) -> Result<pb::WriteResponse, ClientError> {
+        let req = pb::CreateRequest {
+            container: container.to_string(),
+            key: key.to_string(),
+            value,
+            consistency: wire_consistency(opts.consistency),
+            session_token: wire_token(opts.session_token),
+        };
+        let result = self.kv.clone().create(with_deadline(req)).await;
+        self.finish_write(container, result)
+    }
+
+    /// Fails with `NotFound` when absent, `FailedPrecondition` when
+    /// `if_match` is given and differs from the current etag.
+    pub async fn replace(
+        &self,
+        container: &str,
+        key: &str,
+        value: Vec<u8>,
+        if_match: Option<String>,
+        opts: &WriteOptions,
+    ) -> Result<pb::WriteResponse, ClientError> {
+        let req = pb::ReplaceRequest {
+            container: container.to_string(),
+            key: key.to_string(),
+            value,
+            if_match,
+            consistency: wire_consistency(opts.consistency),
+            session_token: wire_token(opts.session_token),
+        };
+        let result = self.kv.clone().replace(with_deadline(req)).await;
+        self.finish_write(container, result)
+    }
+
+    /// Fails with `NotFound` when absent, `FailedPrecondition` on an etag
+    /// mismatch.
+    pub async fn delete(
+        &self,
+        container: &str,
+        key: &str,
+        if_match: Option<String>,
+        opts: &WriteOptions,
+    ) -> Result<pb::WriteResponse, ClientError> {
+        let req = pb::DeleteRequest {
+            container: container.to_string(),
+            key: key.to_string(),
+            if_match,
+            consistency: wire_consistency(opts.consistency),
+            session_token: wire_token(opts.session_token),
+        };
+        let result = self.kv.clone().delete(with_deadline(req)).await;
+        self.finish_write(container, result)
+    }
+
+    /// `item` in the response is `None` when the key does not exist.
+    pub async fn get(
+        &self,
+        container: &str,
+        key: &str,
+        opts: &ReadOptions,
+    ) -> Result<pb::GetResponse, ClientError> {
+        let req = pb::GetRequest {
+            container: container.to_string(),
+            key: key.to_string(),
+            consistency: wire_consistency(opts.consistency),
+            session_token: wire_token(self.read_token(container, opts)),
+        };
+        let result = self.kv.clone().get(with_deadline(req)).await;
+        let response = result
+            .map_err(|s| classify(s, CallKind::Read))?
+            .into_inner();
+        self.observe_token(container, &response.session_token);
+        Ok(response)
+    }
+
+    /// One page of a scan. `page_items_max` of 0 asks for the server
+    /// default; an empty `continuation` starts from the beginning, and an
+    /// empty continuation in the response means there are no more pages.
+    pub async fn scan(
+        &self,
+        container: &str,
+        range: &ScanRange,
+        page_items_max: u32,
+        continuation: &str,
+        opts: &ReadOptions,
+    ) -> Result<pb::ScanResponse, ClientError> {
+        let req = pb::ScanRequest {
+            container: container.to_string(),
+            prefix: range.prefix.clone().unwrap_or_default(),
+            start: range.start.clone().unwrap_or_default(),
+            end: range.end.clone().unwrap_or_default(),
+            limit: page_items_max,
+            continuation: continuation.to_string(),
+            consistency: wire_consistency(opts.consistency),
+            session_token: wire_token(self.read_token(container, opts)),
+        };
+        let result = self.kv.clone().scan(with_deadline(req)).await;
+        let response = result
+            .map_err(|s| classify(s, CallKind::Read))?
+            .into_inner();
+        self.observe_token(container, &response.session_token);
+        Ok(response)
+    }
+
+    /// The account as the contacted node sees it.
+    pub async fn status(&self) -> Result<pb::StatusResponse, ClientError> {
+        let result = self
+            .admin
+            .clone()
+            .status(with_deadline(pb::StatusRequest {}))
+            .await;
+        Ok(result
+            .map_err(|s| classify(s, CallKind::Read))?
+            .into_inner())
+    }
+
+    /// The latest session token seen for `container`, if any.
+    pub fn session_token(&self, container: &str) -> Option<SessionToken> {
+        self.lock_sessions().latest(container)
+    }
+
+    fn finish_write(
+        &self,
+        container: &str,
+        result: Result<tonic::Response<pb::WriteResponse>, tonic::Status>,
+    ) -> Result<pb::WriteResponse, ClientError> {
+        let response = result
+            .map_err(|s| classify(s, CallKind::Write))?
+            .into_inner();
+        self.observe_token(container, &response.session_token);
+        Ok(response)
+    }
+
+    fn read_token(&self, container: &str, opts: &ReadOptions) -> Option<SessionToken> {
+        let tracked = self.lock_sessions().latest(container);
+        token_for_read(opts, tracked)
+    }
+
+    fn observe_token(&self, container: &str, raw: &str) {
+        match parse_session_token(raw) {
+            Ok(Some(token)) => self.lock_sessions().observe(container, token),
+            Ok(None) => {}
+            // The request itself succeeded, so failing it would mislead the
+            // caller; the token is only not tracked.
+            Err(e) => {
+                tracing::warn!(container, error = %e, "server sent a malformed session token")
+            }
+        }
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, SessionTokens> {
+        // A panic while holding the lock cannot leave the map inconsistent
+        // (every update is a single insert), so a poisoned lock is usable.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The token a read presents: the caller's, else the tracked one when the
+/// read may be a SESSION read. With no explicit level the account default
+/// might be SESSION, and presenting a token to a weaker level is harmless.
+fn token_for_read(opts: &ReadOptions, tracked: Option<SessionToken>) -> Option<SessionToken> {
+    if opts.session_token.is_some() {
+        return opts.session_token;
+    }
+    match opts.consistency {
+        None | Some(Consistency::Session) => tracked,
+        Some(_) => None,
+    }
+}
+
+/// The latest session token seen per container, bounded in size.
+#[derive(Debug, Default)]
+struct SessionTokens {
+    by_container: HashMap<String, SessionToken>,
+    /// The highest token evicted to keep the map bounded, presented for
+    /// containers without their own entry. A GLSN orders all writes of the
+    /// account, so a higher token than needed is still correct: at worst the
+    /// replica waits for more of the log.
+    evicted_max: Option<SessionToken>,
+}
+
+impl SessionTokens {
+    fn observe(&mut self, container: &str, token: SessionToken) {
+        if let Some(current) = self.by_container.get_mut(container) {
+            *current = (*current).max(token);
+            return;
+        }
+        if self.by_container.len() >= SESSION_CONTAINERS_MAX {
+            self.evict_smallest();
+        }
+        self.by_container.insert(container.to_string(), token);
+    }
+
+    fn latest(&self, container: &str) -> Option<SessionToken> {
+        self.by_container
+            .get(container)
+            .copied()
+            .or(self.evicted_max)
+    }
+
+    fn evict_smallest(&mut self) {
+        let smallest = self
+            .by_container
+            .iter()
+            .min_by_key(|(_, token)| **token)
+            .map(|(name, token)| (name.clone(), *token));
+        if let Some((name, token)) = smallest {
+            self.by_container.remove(&name);
+            self.evicted_max = self.evicted_max.max(Some(token));
+        }
+    }
+}
+
+/// Maps a gRPC status to what the caller can do about it.
+fn classify(status: tonic::Status, kind: CallKind) -> ClientError {
+    let code = status.code();
+    let message = status.message().to_string();
+    match (code, kind) {
+        // tonic reports refused connections and refused streams as
+        // UNAVAILABLE: the request never reached a server that acted on it.
+        (Code::Unavailable, _) => ClientError::Unavailable { code, message },
+        // tonic reports its own request timeout as CANCELLED, the server's
+        // as DEADLINE_EXCEEDED; either way a write may have committed.
+        (Code::DeadlineExceeded | Code::Cancelled, CallKind::Write) => {
+            ClientError::OutcomeUnknown { code, message }
+        }
+        (Code::DeadlineExceeded | Code::Cancelled, CallKind::Read) => {
+            ClientError::Unavailable { code, message }
+        }
+        _ => ClientError::Server { code, message },
+    }
+}
+
+fn with_deadline<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(REQUEST_TIMEOUT);
+    request
+}
+
+fn wire_consistency(level: Option<Consistency>) -> i32 {
+    level.map_or(pb::Consistency::Unspecified, pb::Consistency::from) as i32
+}
+
+fn wire_token(token: Option<SessionToken>) -> String {
+    token.map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// tonic's transport errors print only their outermost layer ("transport
+/// error"); the cause a person needs is further down the chain.
+fn error_chain(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::glsn::Glsn;
+
+    fn token(epoch: u64, lsn: u64) -> SessionToken {
+        SessionToken(Glsn::new(epoch, lsn))
+    }
+
+    #[test]
+    fn a_write_timeout_is_an_unknown_outcome_and_a_read_timeout_is_retryable() {
+        for code in [Code::DeadlineExceeded, Code::Cancelled] {
+            let write = classify(tonic::Status::new(code, "late"), CallKind::Write);
+            assert!(matches!(write, ClientError::OutcomeUnknown { .. }));
+            assert!(!write.is_retryable());
+            let read = classify(tonic::Status::new(code, "late"), CallKind::Read);
+            assert!(read.is_retryable());
+            assert_eq!(read.code(), code);
+        }
+    }
+
+    #[test]
+    fn unavailable_is_retryable_and_server_refusals_are_not() {
+        let down = classify(tonic::Status::unavailable("refused"), CallKind::Write);
+        assert!(down.is_retryable());
+        let exists = classify(tonic::Status::already_exists("k"), CallKind::Write);
+        assert_eq!(
+            exists,
+            ClientError::Server {
+                code: Code::AlreadyExists,
+                message: "k".to_string()
+            }
+        );
+        assert!(!exists.is_retryable());
+    }
+
+    #[test]
+    fn tracked_tokens_only_move_forward() {
+        let mut tokens = SessionTokens::default();
+        tokens.observe("c", token(1, 5));
+        tokens.observe("c", token(1, 3));
+        assert_eq!(tokens.latest("c"), Some(token(1, 5)));
+        tokens.observe("c", token(2, 1));
+        assert_eq!(tokens.latest("c"), Some(token(2, 1)));
+        assert_eq!(tokens.latest("other"), None);
+    }
+
+    #[test]
+    fn eviction_keeps_the_map_bounded_and_never_forgets_a_floor() {
+        let mut tokens = SessionTokens::default();
+        for i in 0..SESSION_CONTAINERS_MAX as u64 {
+            tokens.observe(&format!("c{i}"), token(1, 100 + i));
+        }
+        tokens.observe("late", token(1, 10_000));
+        assert_eq!(tokens.by_container.len(), SESSION_CONTAINERS_MAX);
+        // c0 held the smallest token and was evicted: it still gets a token
+        // at least as high as the one it had.
+        assert_eq!(tokens.latest("c0"), Some(token(1, 100)));
+        assert_eq!(tokens.latest("late"), Some(token(1, 10_000)));
+    }
+
+    #[test]
+    fn reads_present_the_tracked_token_only_when_they_may_be_session_reads() {
+        let tracked = Some(token(1, 9));
+        let mut opts = ReadOptions::default();
+        assert_eq!(token_for_read(&opts, tracked), tracked);
+        opts.consistency = Some(Consistency::Session);
+        assert_eq!(token_for_read(&opts, tracked), tracked);
+        opts.consistency = Some(Consistency::Eventual);
+        assert_eq!(token_for_read(&opts, tracked), None);
+        opts.session_token = Some(token(1, 2));
+        assert_eq!(token_for_read(&opts, tracked), Some(token(1, 2)));
+    }
+
+    /// A stand-in `Kv` server: a put returns the next token `e1:<n>`; a get
+    /// echoes the session token it received as the item's value; a put of
+    /// the key `slow` reports a server-side deadline.
+    #[derive(Default)]
+    struct EchoKv {
+        writes: std::sync::atomic::AtomicU64,
+    }
+
+    #[tonic::async_trait]
+    impl pb::kv_server::Kv for EchoKv {
+        async fn put(
+            &self,
+            request: tonic::Request<pb::PutRequest>,
+        ) -> Result<tonic::Response<pb::WriteResponse>, tonic::Status> {
+            if request.get_ref().key == "slow" {
+                return Err(tonic::Status::deadline_exceeded("slow"));
+            }
+            let lsn = 1 + self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(tonic::Response::new(pb::WriteResponse {
+                session_token: format!("e1:{lsn}"),
+                ..Default::default()
+            }))
+        }
+        async fn create(
+            &self,
+            _: tonic::Request<pb::CreateRequest>,
+        ) -> Result<tonic::Response<pb::WriteResponse>, tonic::Status> {
+            Err(tonic::Status::already_exists("present"))
+        }
+        async fn replace(
+            &self,
+            _: tonic::Request<pb::ReplaceRequest>,
+        ) -> Result<tonic::Response<pb::WriteResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("replace"))
+        }
+        async fn delete(
+            &self,
+            _: tonic::Request<pb::DeleteRequest>,
+        ) -> Result<tonic::Response<pb::WriteResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("delete"))
+        }
+        async fn get(
+            &self,
+            request: tonic::Request<pb::GetRequest>,
+        ) -> Result<tonic::Response<pb::GetResponse>, tonic::Status> {
+            let item = pb::Item {
+                value: request.into_inner().session_token.into_bytes(),
+                ..Default::default()
+            };
+            Ok(tonic::Response::new(pb::GetResponse {
+                item: Some(item),
+                ..Default::default()
+            }))
+        }
+        async fn scan(
+            &self,
+            _: tonic::Request<pb::ScanRequest>,
+        ) -> Result<tonic::Response<pb::ScanResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("scan"))
+        }
+    }
+
+    /// Also used by the bench's tests.
+    pub(crate) async fn start_echo_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(pb::kv_server::KvServer::new(EchoKv::default()))
+                .serve_with_incoming(incoming),
+        );
+        format!("http://{addr}")
+    }
+
+    async fn echoed_token(client: &Client, container: &str, opts: &ReadOptions) -> String {
+        let response = client.get(container, "k", opts).await.unwrap();
+        String::from_utf8(response.item.unwrap().value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn session_reads_present_the_token_of_the_last_write() {
+        // Phase 1: nothing written yet, so no token is sent.
+        let client = Client::connect(&start_echo_server().await).await.unwrap();
+        let session = ReadOptions {
+            consistency: Some(Consistency::Session),
+            session_token: None,
+        };
+        assert_eq!(echoed_token(&client, "c", &session).await, "");
+
+        // Phase 2: two writes; a clone shares what the original tracked.
+        let opts = WriteOptions::default();
+        client.put("c", "a", b"1".to_vec(), &opts).await.unwrap();
+        client
+            .clone()
+            .put("c", "b", b"2".to_vec(), &opts)
+            .await
+            .unwrap();
+        assert_eq!(echoed_token(&client, "c", &session).await, "e1:2");
+        assert_eq!(echoed_token(&client, "other", &session).await, "");
+
+        // Phase 3: an eventual read needs no token; an explicit one wins.
+        let eventual = ReadOptions {
+            consistency: Some(Consistency::Eventual),
+            session_token: None,
+        };
+        assert_eq!(echoed_token(&client, "c", &eventual).await, "");
+        let explicit = ReadOptions {
+            session_token: Some(token(1, 1)),
+            ..session
+        };
+        assert_eq!(echoed_token(&client, "c", &explicit).await, "e1:1");
+    }
+
+    #[tokio::test]
+    async fn errors_from_a_live_server_are_classified() {
+        let client = Client::connect(&start_echo_server().await).await.unwrap();
+        let opts = WriteOptions::default();
+        let slow = client
+            .put("c", "slow", Vec::new(), &opts)
+            .await
+            .unwrap_err();
+        assert!(matches!(slow, ClientError::OutcomeUnknown { .. }), "{slow}");
+        let exists = client
+            .create("c", "k", Vec::new(), &opts)
+            .await
+            .unwrap_err();
+        assert_eq!(exists.code(), Code::AlreadyExists);
+    }
+
+    #[tokio::test]
+    async fn a_bad_endpoint_or_a_closed_port_fails_at_connect() {
+        let invalid = Client::connect("not a uri").await.unwrap_err();
+        assert!(
+            matches!(invalid, ClientError::InvalidEndpoint { .. }),
+            "{invalid}"
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let closed = Client::connect(&format!("http://{addr}"))
+            .await
+            .unwrap_err();
+        assert!(closed.is_retryable(), "{closed}");
+        assert!(closed.to_string().contains("cannot connect"), "{closed}");
+    }
+
+    #[test]
+    fn wire_fields_encode_absence_as_the_proto_default() {
+        assert_eq!(wire_consistency(None), 0);
+        assert_eq!(
+            wire_consistency(Some(Consistency::Session)),
+            pb::Consistency::Session as i32
+        );
+        assert_eq!(wire_token(None), "");
+        assert_eq!(wire_token(Some(token(1, 42))), "e1:42");
+    }
+}
