@@ -17,17 +17,19 @@
 //! - [`error`]: the errors a client request can end in.
 //! - [`node`]: request logic (reads by consistency, forwarded writes) and
 //!   the assembly of a running node.
-//! - [`cli`]: the command line (`server`, `dev`, client and admin commands).
+//! - [`cli`]: the command line (`server`, `dev`, client and admin commands);
+//!   `main.rs` only parses and dispatches.
 //! - [`api`]: the gRPC services and the one error-to-status mapping.
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client for one endpoint, with session tokens.
-//! - [`cli`]: the `meridian` subcommands; `main.rs` only parses and dispatches.
 //! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod command;
 pub mod config;
@@ -45,10 +47,3 @@ pub mod raft;
 pub mod shutdown;
 pub mod storage;
 pub mod wire;
-
-pub mod bench;
-pub mod cli {
-    //! The `meridian` subcommands, one file per group.
-    pub mod client_cmds;
-}
-pub mod client;

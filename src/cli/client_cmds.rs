@@ -476,7 +476,8 @@ pub struct GetOutput {
     pub found: bool,
     pub container: String,
     pub key: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    /// Nested rather than flattened: the item carries its own `key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemOutput>,
     pub read_glsn: Option<String>,
     pub session_token: String,
@@ -855,9 +856,9 @@ mod tests {
         let found = GetOutput::new("c", "k", &response);
         let json = serde_json::to_value(&found).unwrap();
         assert_eq!(json["found"], true);
-        assert_eq!(json["value"], "/w==");
-        assert_eq!(json["value_encoding"], "base64");
-        assert_eq!(json["glsn"], "e1:42");
+        assert_eq!(json["item"]["value"], "/w==");
+        assert_eq!(json["item"]["value_encoding"], "base64");
+        assert_eq!(json["item"]["glsn"], "e1:42");
         assert_eq!(json["read_glsn"], "e1:50");
         assert!(
             found
@@ -869,7 +870,7 @@ mod tests {
         let missing = GetOutput::new("c", "k", &response);
         let json = serde_json::to_value(&missing).unwrap();
         assert_eq!(json["found"], false);
-        assert!(json.get("value").is_none(), "{json}");
+        assert!(json.get("item").is_none(), "{json}");
         assert_eq!(json["region"], "west");
         assert_eq!(missing.to_text(), "not found");
     }

@@ -28,21 +28,38 @@ pub struct DevArgs {
 
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     if args.regions != 1 {
-        bail!("--regions {}: this build runs one region; multi-region accounts come with geo-replication", args.regions);
+        bail!(
+            "--regions {}: this build runs one region; multi-region accounts come with geo-replication",
+            args.regions
+        );
     }
     if args.replicas == 0 || args.replicas > REPLICAS_MAX {
-        bail!("--replicas {}: a replica set has 1 to {REPLICAS_MAX} nodes", args.replicas);
+        bail!(
+            "--replicas {}: a replica set has 1 to {REPLICAS_MAX} nodes",
+            args.replicas
+        );
     }
     let temp = match &args.data_dir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("meridian-dev-").tempdir().context("creating a temporary data directory")?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("meridian-dev-")
+                .tempdir()
+                .context("creating a temporary data directory")?,
+        ),
     };
-    let data_dir = args.data_dir.clone().or_else(|| temp.as_ref().map(|t| t.path().to_path_buf())).expect("one of the two is set");
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
+        .expect("one of the two is set");
     let mut options = LocalOptions::new(&data_dir);
     options.regions = args.regions;
     options.replicas = args.replicas;
     options.first_client_port = args.port;
-    let account = LocalAccount::start(options).await.context("starting the dev account")?;
+    let account = LocalAccount::start(options)
+        .await
+        .context("starting the dev account")?;
     print_banner(&account, &data_dir, temp.is_some());
     super::interrupted().await;
     println!("stopping: flushing every node");
@@ -54,12 +71,24 @@ fn print_banner(account: &LocalAccount, data_dir: &std::path::Path, temporary: b
     let config = account.account();
     let regions = config.regions.len();
     let nodes = config.regions.first().map_or(0, |r| r.nodes.len());
-    println!("meridian dev: account {:?}, {regions} region(s) x {nodes} nodes, default consistency {}", config.name, config.default_consistency);
-    let note = if temporary { "temporary, removed on exit; pass --data-dir to keep it" } else { "kept across runs" };
+    println!(
+        "meridian dev: account {:?}, {regions} region(s) x {nodes} nodes, default consistency {}",
+        config.name, config.default_consistency
+    );
+    let note = if temporary {
+        "temporary, removed on exit; pass --data-dir to keep it"
+    } else {
+        "kept across runs"
+    };
     println!("data directory: {} ({note})", data_dir.display());
     for (region, node) in config.nodes() {
-        println!("  {}/{}  client http://{}  peer {}", region.name, node.id, node.client_addr, node.peer_addr);
+        println!(
+            "  {}/{}  client http://{}  peer {}",
+            region.name, node.id, node.client_addr, node.peer_addr
+        );
     }
-    println!("ready. Try: meridian put users alice hello && meridian get users alice && meridian status");
+    println!(
+        "ready. Try: meridian put users alice hello && meridian get users alice && meridian status"
+    );
     println!("Ctrl-C stops the account.");
 }

@@ -1,5 +1,6 @@
 //! The command line: `server`, `dev`, and the client and admin commands.
 
+pub mod client_cmds;
 pub mod dev;
 pub mod server;
 
@@ -8,11 +9,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "meridian", version, about = "A multi-region replicated store with tunable consistency")]
+#[command(
+    name = "meridian",
+    version,
+    about = "A multi-region replicated store with tunable consistency"
+)]
 pub struct Cli {
-    /// Log filter, e.g. `info` or `meridian=debug,openraft=warn`
+    /// Log filter, e.g. `info` or `meridian=debug,openraft=warn`;
+    /// openraft logs expected election races at WARN, so it defaults to error
     /// (RUST_LOG overrides it).
-    #[arg(long, global = true, default_value = "info,openraft=warn")]
+    #[arg(long, global = true, default_value = "info,openraft=error")]
     pub log: String,
     #[command(subcommand)]
     pub command: Command,
@@ -24,12 +30,17 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Run a whole account in this process on loopback.
     Dev(dev::DevArgs),
+    #[command(flatten)]
+    Client(client_cmds::ClientCommand),
 }
 
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
     init_tracing(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("meridian: cannot start the async runtime: {e}");
@@ -40,6 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Dev(args) => dev::run(args).await,
+            Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });
     match result {
@@ -54,7 +66,10 @@ pub fn run(cli: Cli) -> ExitCode {
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Completes on Ctrl-C or SIGTERM: the one way a foreground command stops.

@@ -21,7 +21,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let node = Node::start(config, Faults::default())
         .await
         .with_context(|| format!("starting the node of {}", args.config.display()))?;
-    println!("{} serving clients on {} and replicas on {}", node.id, node.client_addr, node.peer_addr);
+    println!(
+        "{} serving clients on {} and replicas on {}",
+        node.id, node.client_addr, node.peer_addr
+    );
     super::interrupted().await;
     println!("{} stopping", node.id);
     node.stop().await;
