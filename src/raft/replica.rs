@@ -60,6 +60,11 @@ pub struct ReplicaStatus {
     pub applied_index: u64,
     pub applied_glsn: Glsn,
     pub leader: Option<NodeId>,
+    /// Last log index covered by this replica's current snapshot (built
+    /// locally or installed from the leader).
+    pub snapshot_index: Option<u64>,
+    /// Entries purged from the local log (all are in the snapshot).
+    pub purged_index: Option<u64>,
 }
 
 /// What can go wrong talking to the replica set, split by what the caller
@@ -233,6 +238,8 @@ impl Replica {
             applied_index: m.last_applied.map_or(0, |l| l.index),
             applied_glsn: self.applied().glsn,
             leader: m.current_leader.map(NodeId),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
         }
     }
 

@@ -4,5 +4,7 @@
 
 mod support;
 
+#[path = "02_faults.rs"]
+mod faults;
 #[path = "01_region.rs"]
 mod region;

@@ -46,6 +46,13 @@ pub async fn start_with(replicas: usize, tweak: impl FnOnce(&mut LocalOptions)) 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut options = LocalOptions::new(dir.path());
     options.replicas = replicas;
+    // Faster elections and shorter request deadlines keep fault tests
+    // quick; the ratios stay as in production (heartbeat << election).
+    options.raft.heartbeat_interval_ms = 50;
+    options.raft.election_timeout_min_ms = 300;
+    options.raft.election_timeout_max_ms = 600;
+    options.transport.request_timeout_ms = 2000;
+    options.reads.session_wait_ms = 300;
     tweak(&mut options);
     let local = LocalAccount::start(options).await.expect("start account");
     TestAccount { local, dir }
@@ -129,4 +136,85 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+impl TestAccount {
+    pub fn others(&self, node: NodeId) -> Vec<NodeId> {
+        self.local
+            .node_ids()
+            .into_iter()
+            .filter(|n| *n != node)
+            .collect()
+    }
+
+    /// Cuts `node` off from every other node, both ways.
+    pub fn isolate(&self, node: NodeId) {
+        self.local.faults().isolate(node, &self.local.node_ids());
+    }
+
+    pub fn status(&self, node: NodeId) -> meridian::raft::replica::ReplicaStatus {
+        self.local
+            .node(node)
+            .expect("node running")
+            .replica()
+            .status()
+    }
+
+    /// Waits until `node` has applied at least `index`.
+    pub async fn wait_applied(&self, node: NodeId, index: u64) {
+        wait_for(&format!("{node} to apply index {index}"), || async move {
+            (self.status(node).applied_index >= index).then_some(())
+        })
+        .await
+    }
+}
+
+/// The `meridian-error` name a status carries, or "".
+pub fn error_name(status: &tonic::Status) -> String {
+    status
+        .metadata()
+        .get("meridian-error")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Writes `count` keys `{prefix}{i}` through `client`; every one must be
+/// acknowledged.
+pub async fn put_many(client: &mut KvClient<Channel>, container: &str, prefix: &str, count: usize) {
+    for i in 0..count {
+        put(
+            client,
+            container,
+            &format!("{prefix}{i}"),
+            format!("v{i}").as_bytes(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("put {prefix}{i}: {e}"));
+    }
+}
+
+/// Whether `node` holds every key `{prefix}{i}` in its applied state.
+pub async fn holds_all(
+    account: &TestAccount,
+    node: NodeId,
+    container: &str,
+    prefix: &str,
+    count: usize,
+) -> bool {
+    let mut c = account.client(node).await;
+    for i in 0..count {
+        match get(
+            &mut c,
+            container,
+            &format!("{prefix}{i}"),
+            Consistency::Eventual,
+        )
+        .await
+        {
+            Ok(r) if r.item.is_some() => {}
+            _ => return false,
+        }
+    }
+    true
 }
