@@ -26,6 +26,7 @@ pub struct WriteCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteOp {
     Put {
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         precondition: Precondition,
     },

@@ -29,6 +29,7 @@ impl fmt::Display for Etag {
 /// One stored version of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemVersion {
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     pub etag: Etag,
     pub glsn: Glsn,

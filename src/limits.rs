@@ -19,3 +19,7 @@ pub const SCAN_PAGE_ITEMS_DEFAULT: usize = 100;
 pub const SCAN_PAGE_ITEMS_MAX: usize = 1000;
 /// A scan page also stops once it holds this many bytes of values.
 pub const SCAN_PAGE_BYTES_MAX: usize = 3 * 1024 * 1024;
+/// An append-entries message is cut down to about this many bytes: openraft
+/// gives each one only the heartbeat interval to arrive, and batches by
+/// count, so a batch of large values must be split by size here.
+pub const APPEND_ENTRIES_BYTES_TARGET: usize = 4 * 1024 * 1024;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use openraft::EmptyNode;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -21,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::fault::{Faults, Verdict};
 use crate::ids::NodeId;
-use crate::limits::PEER_MESSAGE_BYTES_MAX;
+use crate::limits::{APPEND_ENTRIES_BYTES_TARGET, PEER_MESSAGE_BYTES_MAX};
 use crate::raft::codec::{decode, encode};
 use crate::raft::types::TypeConfig;
 use crate::wire::pb::internal::{Envelope, replica_client::ReplicaClient};
@@ -190,6 +191,17 @@ fn classify(to: NodeId, status: tonic::Status) -> PeerError {
     }
 }
 
+/// When an append of `entries` encodes to more than the target, how many
+/// entries to send instead (at least one: a single maximal value always
+/// fits a peer message).
+pub fn entries_hint(payload_bytes: usize, entries: usize) -> Option<u64> {
+    if payload_bytes <= APPEND_ENTRIES_BYTES_TARGET || entries <= 1 {
+        return None;
+    }
+    let per_entry = payload_bytes.div_ceil(entries).max(1);
+    Some((APPEND_ENTRIES_BYTES_TARGET / per_entry).clamp(1, entries - 1) as u64)
+}
+
 impl RaftNetworkFactory<TypeConfig> for Peers {
     type Network = PeerConnection;
 
@@ -210,20 +222,19 @@ pub struct PeerConnection {
 type RaftRpcError<E = openraft::error::Infallible> = RPCError<u64, EmptyNode, RaftError<u64, E>>;
 
 impl PeerConnection {
-    async fn raft_call<Req, Resp, E>(
+    async fn raft_call<Resp, E>(
         &self,
         rpc: Rpc,
-        req: &Req,
+        payload: Vec<u8>,
         option: &RPCOption,
     ) -> Result<Resp, RaftRpcError<E>>
     where
-        Req: serde::Serialize,
         Resp: serde::de::DeserializeOwned,
         E: std::error::Error + serde::de::DeserializeOwned,
     {
         let reply = self
             .peers
-            .call(self.target, rpc, encode(req), option.hard_ttl())
+            .call(self.target, rpc, payload, option.hard_ttl())
             .await
             .map_err(|e| match e {
                 PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
@@ -241,7 +252,14 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RaftRpcError> {
-        self.raft_call(Rpc::AppendEntries, &rpc, &option).await
+        let entries = rpc.entries.len();
+        let payload = encode(&rpc);
+        if let Some(hint) = entries_hint(payload.len(), entries) {
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(hint),
+            ));
+        }
+        self.raft_call(Rpc::AppendEntries, payload, &option).await
     }
 
     async fn install_snapshot(
@@ -249,7 +267,8 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RaftRpcError<InstallSnapshotError>> {
-        self.raft_call(Rpc::InstallSnapshot, &rpc, &option).await
+        self.raft_call(Rpc::InstallSnapshot, encode(&rpc), &option)
+            .await
     }
 
     async fn vote(
@@ -257,12 +276,33 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RaftRpcError> {
-        self.raft_call(Rpc::Vote, &rpc, &option).await
+        self.raft_call(Rpc::Vote, encode(&rpc), &option).await
     }
 
     /// Back off from a peer that is down instead of spinning on it; short
     /// enough that a restarted peer is caught up quickly.
     fn backoff(&self) -> openraft::network::Backoff {
         openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_batches_are_cut_to_the_byte_target() {
+        assert_eq!(entries_hint(1024, 10), None);
+        assert_eq!(
+            entries_hint(APPEND_ENTRIES_BYTES_TARGET * 10, 1),
+            None,
+            "one entry always goes"
+        );
+        // 100 entries of 1 MiB: about 4 fit.
+        assert_eq!(entries_hint(100 * 1024 * 1024, 100), Some(4));
+        // Entries bigger than the target go one at a time.
+        assert_eq!(entries_hint(3 * 2 * 1024 * 1024 * 3, 3), Some(1));
+        // Never a hint as large as what was refused.
+        assert_eq!(entries_hint(APPEND_ENTRIES_BYTES_TARGET + 1, 2), Some(1));
     }
 }

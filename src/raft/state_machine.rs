@@ -137,7 +137,11 @@ fn image_value<T: serde::de::DeserializeOwned>(
     name: &'static str,
 ) -> Result<Option<T>, StorageError> {
     let key = [&[b'm'][..], name.as_bytes()].concat();
-    match image.entries.iter().find(|(k, _)| *k == key) {
+    match image
+        .entries
+        .iter()
+        .find(|(k, _)| k.as_slice() == key.as_slice())
+    {
         Some((_, v)) => Ok(Some(decode(name, v).map_err(read_err)?)),
         None => Ok(None),
     }

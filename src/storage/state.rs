@@ -8,6 +8,8 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
+use serde_bytes::ByteBuf;
+
 use crate::codec;
 use crate::item::{ItemVersion, KeyRange};
 use crate::storage::error::{Result, StorageError};
@@ -28,7 +30,7 @@ pub struct StateBatch {
 /// The whole state at one point, as a snapshot carries it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StateImage {
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pub entries: Vec<(ByteBuf, ByteBuf)>,
 }
 
 #[derive(Clone)]
@@ -156,7 +158,7 @@ impl StateStore {
         let entries = self
             .current()
             .iter()
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map(|kv| kv.map(|(k, v)| (ByteBuf::from(k.to_vec()), ByteBuf::from(v.to_vec()))))
             .collect::<sled::Result<Vec<_>>>()?;
         Ok(StateImage { entries })
     }
@@ -171,7 +173,7 @@ impl StateStore {
         fresh.clear()?;
         let mut batch = sled::Batch::default();
         for (k, v) in image.entries {
-            batch.insert(k, v);
+            batch.insert(k.into_vec(), v.into_vec());
         }
         fresh.apply_batch(batch)?;
         self.db.flush()?;

@@ -4,6 +4,8 @@
 
 mod support;
 
+#[path = "03_api.rs"]
+mod api;
 #[path = "02_faults.rs"]
 mod faults;
 #[path = "01_region.rs"]
