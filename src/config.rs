@@ -183,7 +183,7 @@ impl Config {
         if self.account.region_of(self.node.id).is_none() {
             problems.push(format!(
                 "node.id {} is listed in no region of the account",
-                self.node.id
+                self.node.id.0
             ));
         }
         if self.node.data_dir.as_os_str().is_empty() {

@@ -32,6 +32,8 @@ use crate::wire::pb::v1::kv_server::KvServer;
 
 /// How long a stopping node lets in-flight requests finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a stopping node waits for raft's tasks to let go of storage.
+const STORE_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -79,6 +81,7 @@ pub struct Node {
     pub client_addr: SocketAddr,
     pub peer_addr: SocketAddr,
     replica: Replica,
+    store: Store,
     shutdown: Shutdown,
     servers: Vec<JoinHandle<()>>,
 }
@@ -113,7 +116,7 @@ impl Node {
         let identity = Identity::new(&config.account.name, id.region.clone(), id.node);
         let store = Store::open(&config.node.data_dir, &config.storage, &identity)?;
         let hlc = Arc::new(Hlc::default());
-        let replica = start_replica(&config, &id, store, hlc.clone(), faults).await?;
+        let replica = start_replica(&config, &id, store.clone(), hlc.clone(), faults).await?;
         let client_addr = local_addr(&listeners.client, "clients")?;
         let peer_addr = local_addr(&listeners.peer, "replicas")?;
         let shutdown = Shutdown::new();
@@ -140,6 +143,7 @@ impl Node {
             client_addr,
             peer_addr,
             replica,
+            store,
             shutdown,
             servers,
         })
@@ -157,18 +161,31 @@ impl Node {
         &self.id.region
     }
 
-    /// Stops serving, stops raft and flushes storage. In-flight requests
-    /// get `DRAIN_TIMEOUT` to finish.
+    /// Stops serving, stops raft, flushes and closes storage: when this
+    /// returns the data directory is free. In-flight requests get
+    /// `DRAIN_TIMEOUT` to finish.
     pub async fn stop(self) {
-        self.shutdown.signal();
-        self.replica.shutdown().await;
-        for server in self.servers {
+        let Node {
+            id,
+            replica,
+            store,
+            shutdown,
+            servers,
+            ..
+        } = self;
+        shutdown.signal();
+        replica.shutdown().await;
+        for server in servers {
             let abort = server.abort_handle();
             if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
                 abort.abort();
             }
         }
-        tracing::info!(node = %self.id, "node stopped");
+        drop(replica);
+        match store.close(STORE_CLOSE_TIMEOUT).await {
+            Ok(()) => tracing::info!(node = %id, "node stopped"),
+            Err(e) => tracing::warn!(node = %id, "node stopped, storage not closed cleanly: {e}"),
+        }
     }
 }
 

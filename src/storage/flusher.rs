@@ -25,19 +25,28 @@ pub struct FlushStats {
     pub waiters: AtomicU64,
 }
 
-#[derive(Clone)]
 pub struct Flusher {
     tx: mpsc::Sender<FlushDone>,
+    task: tokio::task::JoinHandle<()>,
     pub stats: Arc<FlushStats>,
 }
 
 impl Flusher {
-    /// Starts the flush task; it ends when every `Flusher` handle is dropped.
+    /// Starts the flush task; it ends at `stop` (or when dropped).
     pub fn spawn(db: sled::Db) -> Flusher {
         let (tx, rx) = mpsc::channel(FLUSH_WAITERS_MAX);
         let stats = Arc::new(FlushStats::default());
-        tokio::spawn(run(db, rx, stats.clone()));
-        Flusher { tx, stats }
+        let task = tokio::spawn(run(db, rx, stats.clone()));
+        Flusher { tx, task, stats }
+    }
+
+    /// Completes every queued callback, then ends the task, releasing its
+    /// handle on the database.
+    pub async fn stop(self) {
+        drop(self.tx);
+        if let Err(e) = self.task.await {
+            tracing::warn!("flush task ended badly: {e}");
+        }
     }
 
     /// Queues `done` to run once everything written so far is durable.

@@ -1,7 +1,15 @@
 //! Opening a node's storage: claim the data directory, open sled with
-//! explicit settings, and hand out the trees.
+//! explicit settings, and hand out the trees; closing it so the directory
+//! is free again when `close` returns.
+//!
+//! `Store` is a cheap handle (an `Arc`). Every part that holds sled alive
+//! (trees, the flusher) hangs off the one `StoreParts`, so "the last handle
+//! is gone" is observable and `close` can wait for it.
 
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::{self, Identity};
@@ -13,14 +21,26 @@ use crate::storage::snapshot_file::SnapshotFile;
 use crate::storage::state::StateStore;
 
 /// Everything one node keeps on disk.
-#[derive(Clone)]
-pub struct Store {
+pub struct StoreParts {
     db: sled::Db,
     pub log: LogTree,
     pub meta: MetaTree,
     pub state: StateStore,
     pub snapshot: SnapshotFile,
     pub flusher: Flusher,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    parts: Arc<StoreParts>,
+}
+
+impl Deref for Store {
+    type Target = StoreParts;
+
+    fn deref(&self) -> &StoreParts {
+        &self.parts
+    }
 }
 
 impl Store {
@@ -36,17 +56,58 @@ impl Store {
             .open()
             .map_err(|e| open_error(data_dir, e))?;
         let meta = MetaTree::open(&db)?;
-        Ok(Store {
+        let parts = StoreParts {
             log: LogTree::open(&db)?,
             state: StateStore::open(&db, &meta)?,
             snapshot: SnapshotFile::new(data_dir),
             flusher: Flusher::spawn(db.clone()),
             meta,
             db,
+        };
+        Ok(Store {
+            parts: Arc::new(parts),
         })
     }
 
-    /// Flushes everything; used at clean shutdown.
+    /// Waits (up to `timeout`) until this is the last handle, flushes, and
+    /// releases the database, so the data directory can be opened again at
+    /// once. Tasks that held handles (raft workers) wind down
+    /// asynchronously after they are stopped; this waits for them.
+    pub async fn close(self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut parts = self.parts;
+        let parts = loop {
+            match Arc::try_unwrap(parts) {
+                Ok(p) => break p,
+                Err(shared) if tokio::time::Instant::now() < deadline => {
+                    parts = shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(shared) => {
+                    return Err(StorageError::Io(format!(
+                        "storage still in use by {} handles after {timeout:?}",
+                        Arc::strong_count(&shared) - 1
+                    )));
+                }
+            }
+        };
+        let StoreParts {
+            db,
+            flusher,
+            log,
+            meta,
+            state,
+            ..
+        } = parts;
+        drop((log, meta, state));
+        flusher.stop().await;
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StorageError::Io(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Flushes everything.
     pub async fn flush(&self) -> Result<()> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
@@ -80,9 +141,15 @@ mod tests {
     async fn a_directory_in_use_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let me = Identity::new("dev", RegionId::new("west"), NodeId(1));
-        let _first = Store::open(dir.path(), &StorageConfig::default(), &me).unwrap();
+        let first = Store::open(dir.path(), &StorageConfig::default(), &me).unwrap();
         let second = Store::open(dir.path(), &StorageConfig::default(), &me);
         let err = second.err().expect("second open must fail");
         assert!(matches!(err, StorageError::Locked { .. }), "{err}");
+        // Once closed, the directory opens again at once.
+        let held = first.clone();
+        let close = tokio::spawn(first.close(Duration::from_secs(5)));
+        drop(held);
+        close.await.unwrap().unwrap();
+        Store::open(dir.path(), &StorageConfig::default(), &me).expect("reopen after close");
     }
 }

@@ -2,10 +2,15 @@
 //! test starts real nodes on loopback (free ports), drives them over gRPC,
 //! and waits on observable conditions with deadlines, never on sleeps.
 
+mod procs;
 mod support;
 
 #[path = "03_api.rs"]
 mod api;
+#[path = "05_config.rs"]
+mod config;
+#[path = "04_crash.rs"]
+mod crash;
 #[path = "02_faults.rs"]
 mod faults;
 #[path = "01_region.rs"]

@@ -1,0 +1,117 @@
+//! Real `meridian server` processes for tests that need a real crash
+//! (kill -9). Each process gets its own TOML file and log file in a temp
+//! dir; dropping a `Proc` kills it, so a failing test leaves nothing behind.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Free loopback ports: bound to port 0, then released. Another process
+/// could take one in between; the test would then fail to start, loudly.
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+pub struct ProcRegion {
+    pub dir: PathBuf,
+    pub nodes: Vec<(u64, SocketAddr, SocketAddr)>,
+}
+
+impl ProcRegion {
+    pub fn new(dir: &Path, replicas: usize) -> ProcRegion {
+        let ports = free_ports(replicas * 2);
+        let nodes = (0..replicas)
+            .map(|i| {
+                let client = SocketAddr::from(([127, 0, 0, 1], ports[2 * i]));
+                let peer = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
+                (i as u64 + 1, client, peer)
+            })
+            .collect();
+        ProcRegion {
+            dir: dir.to_path_buf(),
+            nodes,
+        }
+    }
+
+    pub fn config_text(&self, id: u64) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(n, c, p)| {
+                format!("  {{ id = {n}, client_addr = \"{c}\", peer_addr = \"{p}\" }},")
+            })
+            .collect();
+        format!(
+            "[node]\nid = {id}\ndata_dir = \"{}\"\n\n[account]\nname = \"crash\"\ndefault_consistency = \"strong\"\n[[account.regions]]\nname = \"west\"\nnodes = [\n{}\n]\n",
+            self.dir.join(format!("n{id}")).display(),
+            nodes.join("\n")
+        )
+    }
+
+    pub fn config_path(&self, id: u64) -> PathBuf {
+        let path = self.dir.join(format!("n{id}.toml"));
+        std::fs::write(&path, self.config_text(id)).expect("write config");
+        path
+    }
+
+    pub fn endpoint(&self, id: u64) -> String {
+        let (_, client, _) = self.nodes.iter().find(|(n, _, _)| *n == id).expect("node");
+        format!("http://{client}")
+    }
+
+    pub fn spawn(&self, id: u64) -> Proc {
+        let config = self.config_path(id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("n{id}.log")))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["server", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn meridian server");
+        Proc { child }
+    }
+}
+
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    /// SIGKILL: no flush, no goodbye.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `meridian ARGS` to completion, returning exit code and stderr.
+pub fn run_meridian(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run meridian");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
