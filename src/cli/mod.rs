@@ -15,9 +15,8 @@ use clap::{Parser, Subcommand};
     about = "A multi-region replicated store with tunable consistency"
 )]
 pub struct Cli {
-    /// Log filter, e.g. `info` or `meridian=debug,openraft=warn`;
-    /// openraft logs expected election races at WARN, so it defaults to error
-    /// (RUST_LOG overrides it).
+    /// Log filter, e.g. `info` or `meridian=debug` (RUST_LOG overrides it).
+    // openraft logs expected election races at WARN, so it defaults to error.
     #[arg(long, global = true, default_value = "info,openraft=error")]
     pub log: String,
     #[command(subcommand)]
