@@ -76,3 +76,72 @@ async fn writes_through_any_node_reach_every_node() {
     }
     account.local.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_shows_every_node_and_lag_falls_to_zero() {
+    use meridian::wire::pb::v1 as pb;
+    use meridian::wire::pb::v1::admin_client::AdminClient;
+
+    let mut account = start_region(4).await;
+    let leader = account.leader().await;
+    let follower = account.others(leader)[0];
+    let mut c = account.client(leader).await;
+    put_many(&mut c, "c", "k", 20).await;
+    let endpoint = account.local.endpoint(follower);
+    let admin = || {
+        let endpoint = endpoint.clone();
+        async move {
+            let channel = tonic::transport::Endpoint::from_shared(endpoint)
+                .unwrap()
+                .connect_lazy();
+            AdminClient::new(channel)
+                .status(pb::StatusRequest {})
+                .await
+                .expect("status")
+                .into_inner()
+        }
+    };
+
+    phase("asked through a follower, status lists four running nodes and one leader");
+    let status = wait_for("lag 0 on every node", || async {
+        let s = admin().await;
+        s.nodes
+            .iter()
+            .all(|n| n.lag_entries == Some(0))
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(status.account, "dev");
+    assert_eq!(status.nodes.len(), 4);
+    assert_eq!(
+        status.nodes.iter().filter(|n| n.role == "leader").count(),
+        1
+    );
+    assert!(
+        status
+            .nodes
+            .iter()
+            .all(|n| n.state == "running" && n.region == "west")
+    );
+    let leader_row = status.nodes.iter().find(|n| n.role == "leader").unwrap();
+    assert_eq!(leader_row.node_id, leader.0);
+    assert!(
+        status
+            .nodes
+            .iter()
+            .all(|n| n.applied_index == leader_row.last_log_index)
+    );
+
+    phase("a stopped node shows as unreachable");
+    let stopped = account
+        .others(leader)
+        .into_iter()
+        .find(|n| *n != follower)
+        .unwrap();
+    account.local.stop_node(stopped).await;
+    let s = admin().await;
+    let row = s.nodes.iter().find(|n| n.node_id == stopped.0).unwrap();
+    assert_eq!(row.state, "unreachable");
+    assert_eq!(row.lag_entries, None);
+    account.local.stop().await;
+}
