@@ -74,6 +74,24 @@ impl StateMachine {
         self.applied_tx.subscribe()
     }
 
+    // Exists for benchmarks and tests: it lets them drive `apply` with
+    // plain commands, so no openraft type has to leave `raft/`. The entries
+    // get consecutive indexes from `first_index`, which must lie after the
+    // last applied one (`apply` asserts it).
+    pub async fn apply_commands(
+        &mut self,
+        first_index: u64,
+        term: u64,
+        commands: Vec<Command>,
+    ) -> Result<Vec<WriteOutcome>, StorageError> {
+        let leader = openraft::CommittedLeaderId::new(term, 0);
+        let entries = (first_index..).zip(commands).map(|(index, command)| Entry {
+            log_id: LogId::new(leader, index),
+            payload: EntryPayload::Normal(command),
+        });
+        self.apply(entries).await
+    }
+
     fn publish_applied(&self) {
         self.applied_tx.send_replace(Applied {
             index: self.last_applied.map_or(0, |l| l.index),
@@ -280,5 +298,65 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Precondition;
+    use crate::ids::{NodeId, RegionId};
+    use crate::storage::config::StorageConfig;
+    use crate::storage::data_dir::Identity;
+
+    fn put(key: &str, precondition: Precondition) -> Command {
+        Command::Write(WriteCommand {
+            container: "c".into(),
+            key: key.into(),
+            op: WriteOp::Put {
+                value: b"v".to_vec(),
+                precondition,
+            },
+            ts: 1,
+            origin_region: RegionId::new("west"),
+        })
+    }
+
+    #[tokio::test]
+    async fn apply_commands_applies_in_order_and_advances_the_applied_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::new("sm", RegionId::new("west"), NodeId(1));
+        let store = Store::open(dir.path(), &StorageConfig::default(), &identity).unwrap();
+        let mut sm = StateMachine::open(store.clone(), Arc::new(Hlc::default())).unwrap();
+        let commands = vec![
+            put("a", Precondition::None),
+            put("b", Precondition::None),
+            // Sees "a" from earlier in the same batch, so it is rejected.
+            put("a", Precondition::Absent),
+        ];
+        let outcomes = sm.apply_commands(1, 1, commands).await.unwrap();
+        let glsns: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                WriteOutcome::Applied { glsn, .. } => Some(glsn.lsn),
+                WriteOutcome::Rejected { .. } => None,
+            })
+            .collect();
+        assert_eq!(glsns, vec![1, 2]);
+        assert!(matches!(
+            outcomes[2],
+            WriteOutcome::Rejected {
+                rejection: command::Rejection::AlreadyExists,
+                ..
+            }
+        ));
+        assert_eq!(
+            *sm.applied().borrow(),
+            Applied {
+                index: 3,
+                glsn: sm.glsn
+            }
+        );
+        assert!(store.state.get_item("c", "b").unwrap().is_some());
     }
 }
