@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod log_cache;
 pub mod log_store;
 pub mod network;
 pub mod replica;

@@ -127,7 +127,8 @@ struct Inner {
 impl Replica {
     pub async fn start(opts: ReplicaOptions) -> Result<Replica, ReplicaError> {
         let config = openraft_config(&opts.account, &opts.raft).map_err(ReplicaError::Storage)?;
-        let log = LogStore::new(opts.store.clone());
+        let log =
+            LogStore::open(opts.store.clone()).map_err(|e| ReplicaError::Storage(e.to_string()))?;
         let sm = StateMachine::open(opts.store.clone(), opts.hlc.clone())
             .map_err(|e| ReplicaError::Storage(e.to_string()))?;
         let applied = sm.applied();

@@ -22,7 +22,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
         let store =
             Store::open(dir.path(), &StorageConfig::default(), &identity).expect("open store");
         let sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()))?;
-        Ok((dir, LogStore::new(store), sm))
+        Ok((dir, LogStore::open(store)?, sm))
     }
 }
 

@@ -26,7 +26,7 @@ impl LogTree {
         })
     }
 
-    /// Writes entries in one atomic batch. Not yet durable: see `Flusher`.
+    /// Writes entries in one atomic batch. Not yet durable: see `LogWriter`.
     pub fn append(&self, entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<()> {
         let mut batch = sled::Batch::default();
         for (index, bytes) in entries {
@@ -48,6 +48,13 @@ impl LogTree {
                 Ok((index_of(&k)?, v.to_vec()))
             })
             .collect()
+    }
+
+    pub fn first_index(&self) -> Result<Option<u64>> {
+        match self.tree.first()? {
+            Some((k, _)) => Ok(Some(index_of(&k)?)),
+            None => Ok(None),
+        }
     }
 
     pub fn last(&self) -> Result<Option<(u64, Vec<u8>)>> {

@@ -5,8 +5,8 @@
 pub mod config;
 pub mod data_dir;
 pub mod error;
-pub mod flusher;
 pub mod log;
+pub mod log_writer;
 pub mod meta;
 pub mod snapshot_file;
 pub mod state;

@@ -3,7 +3,7 @@
 //! is free again when `close` returns.
 //!
 //! `Store` is a cheap handle (an `Arc`). Every part that holds sled alive
-//! (trees, the flusher) hangs off the one `StoreParts`, so "the last handle
+//! (trees, the log writer thread) hangs off the one `StoreParts`, so "the last handle
 //! is gone" is observable and `close` can wait for it.
 
 use std::ops::Deref;
@@ -14,8 +14,8 @@ use std::time::Duration;
 use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::{self, Identity};
 use crate::storage::error::{Result, StorageError};
-use crate::storage::flusher::Flusher;
 use crate::storage::log::LogTree;
+use crate::storage::log_writer::LogWriter;
 use crate::storage::meta::MetaTree;
 use crate::storage::snapshot_file::SnapshotFile;
 use crate::storage::state::StateStore;
@@ -27,7 +27,7 @@ pub struct StoreParts {
     pub meta: MetaTree,
     pub state: StateStore,
     pub snapshot: SnapshotFile,
-    pub flusher: Flusher,
+    pub log_writer: LogWriter,
 }
 
 #[derive(Clone)]
@@ -45,7 +45,7 @@ impl Deref for Store {
 
 impl Store {
     /// Opens (or creates) the node's storage. Must run inside a tokio
-    /// runtime: the group-commit flusher is a task.
+    /// runtime (the log writer is submitted to from async code).
     pub fn open(data_dir: &Path, config: &StorageConfig, identity: &Identity) -> Result<Store> {
         let db_path = data_dir::claim(data_dir, identity)?;
         let db = sled::Config::new()
@@ -56,11 +56,12 @@ impl Store {
             .open()
             .map_err(|e| open_error(data_dir, e))?;
         let meta = MetaTree::open(&db)?;
+        let log = LogTree::open(&db)?;
         let parts = StoreParts {
-            log: LogTree::open(&db)?,
+            log_writer: LogWriter::spawn(db.clone(), log.clone(), meta.clone())?,
+            log,
             state: StateStore::open(&db, &meta)?,
             snapshot: SnapshotFile::new(data_dir),
-            flusher: Flusher::spawn(db.clone()),
             meta,
             db,
         };
@@ -93,14 +94,14 @@ impl Store {
         };
         let StoreParts {
             db,
-            flusher,
+            log_writer,
             log,
             meta,
             state,
             ..
         } = parts;
+        log_writer.stop().await;
         drop((log, meta, state));
-        flusher.stop().await;
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StorageError::Io(e.to_string()))??;
