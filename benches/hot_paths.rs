@@ -29,7 +29,7 @@ const VALUE_BYTES: usize = 1024;
 const APPLY_BATCHES: [usize; 2] = [64, 512];
 
 fn put(key: usize) -> Command {
-    Command::Write(WriteCommand {
+    Command::Writes(vec![WriteCommand {
         container: "bench".into(),
         key: format!("key-{key:06}"),
         op: WriteOp::Put {
@@ -38,7 +38,7 @@ fn put(key: usize) -> Command {
         },
         ts: 1,
         origin_region: RegionId::new("west"),
-    })
+    }])
 }
 
 fn codec_round_trip(c: &mut Criterion) {

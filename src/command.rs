@@ -10,7 +10,9 @@ use crate::item::{Etag, ItemVersion};
 /// One entry of application data in the region's raft log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    Write(WriteCommand),
+    /// Writes proposed together (proposal batching): applied in order, each
+    /// with its own GLSN and outcome, committed all-or-nothing.
+    Writes(Vec<WriteCommand>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,17 +71,6 @@ pub enum WriteOutcome {
         rejection: Rejection,
         applied_glsn: Glsn,
     },
-}
-
-impl Default for WriteOutcome {
-    /// openraft needs a default response for entries that carry no command
-    /// (blank and membership entries); nobody awaits it.
-    fn default() -> Self {
-        WriteOutcome::Applied {
-            glsn: Glsn::ZERO,
-            etag: None,
-        }
-    }
 }
 
 /// Decides whether `op` applies to the item's `current` version.

@@ -1,10 +1,8 @@
 //! Request logic of a node, in domain terms: validate, pick the read path
 //! for the consistency level, forward writes to the region leader.
 //!
-//! Writes: proposed at the leader (locally, or forwarded over the replica
-//! transport). A refusal before the entry was appended is retried until the
-//! request deadline, because nothing happened; a lost answer after it is
-//! `OutcomeUnknown` and never retried.
+//! Writes: handed to the node's `Proposer`, which batches them and proposes
+//! each batch at the region leader (see `node::proposer`).
 //!
 //! Reads (DESIGN.md "Consistency levels", within one region):
 //! STRONG and BOUNDED_STALENESS wait for the leader's read index to be
@@ -14,17 +12,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::command::{Command, Rejection, WriteCommand, WriteOp, WriteOutcome};
+use crate::command::{Rejection, WriteCommand, WriteOp, WriteOutcome};
 use crate::consistency::{Consistency, ReadPath};
 use crate::error::Error;
 use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
 use crate::ids::NodeId;
 use crate::item::{self, Etag, ItemVersion, KeyRange};
+use crate::node::proposer::{LEADER_RETRY_BACKOFF, Proposer, is_retryable, to_error};
 use crate::raft::replica::{Replica, ReplicaError};
-
-/// Pause between attempts while a region elects a leader.
-const LEADER_RETRY_BACKOFF: Duration = Duration::from_millis(25);
 
 #[derive(Debug, Clone)]
 pub struct KvSettings {
@@ -43,14 +39,17 @@ pub struct WriteReceipt {
 #[derive(Clone)]
 pub struct Kv {
     replica: Replica,
+    proposer: Proposer,
     hlc: Arc<Hlc>,
     settings: KvSettings,
 }
 
 impl Kv {
     pub fn new(replica: Replica, hlc: Arc<Hlc>, settings: KvSettings) -> Self {
+        let proposer = Proposer::spawn(replica.clone(), settings.request_timeout);
         Self {
             replica,
+            proposer,
             hlc,
             settings,
         }
@@ -75,55 +74,16 @@ impl Kv {
         if let WriteOp::Put { value, .. } = &op {
             item::validate_value(value).map_err(invalid)?;
         }
-        let command = Command::Write(WriteCommand {
+        let write = WriteCommand {
             container: container.to_string(),
             key: key.to_string(),
             op,
             ts: self.hlc.now(),
             origin_region: self.replica.region().clone(),
-        });
-        match self.propose_at_leader(&command).await? {
+        };
+        match self.proposer.propose(write).await? {
             WriteOutcome::Applied { glsn, etag } => Ok(WriteReceipt { glsn, etag }),
             WriteOutcome::Rejected { rejection, .. } => Err(rejected(container, key, rejection)),
-        }
-    }
-
-    async fn propose_at_leader(&self, command: &Command) -> Result<WriteOutcome, Error> {
-        let deadline = Instant::now() + self.settings.request_timeout;
-        loop {
-            let attempt = match self.replica.leader() {
-                Some(leader) if leader == self.replica.id() => {
-                    let remaining = deadline.saturating_duration_since(Instant::now());
-                    match tokio::time::timeout(remaining, self.replica.propose(command.clone()))
-                        .await
-                    {
-                        Ok(result) => result,
-                        Err(_) => Err(ReplicaError::OutcomeUnknown {
-                            reason: format!(
-                                "not committed within {:?}",
-                                self.settings.request_timeout
-                            ),
-                        }),
-                    }
-                }
-                Some(leader) => self.replica.propose_at(leader, command).await,
-                None => Err(ReplicaError::NotLeader {
-                    node: self.replica.id(),
-                    leader: None,
-                }),
-            };
-            match attempt {
-                Ok(outcome) => return Ok(outcome),
-                Err(ReplicaError::CallFailed { node, reason }) => {
-                    return Err(Error::OutcomeUnknown {
-                        reason: format!("forwarded to {node}: {reason}"),
-                    });
-                }
-                Err(e) if is_retryable(&e) && Instant::now() + LEADER_RETRY_BACKOFF < deadline => {
-                    tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
-                }
-                Err(e) => return Err(self.replica_error(e)),
-            }
         }
     }
 
@@ -236,7 +196,7 @@ impl Kv {
                 {
                     tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
                 }
-                Err(e) => return Err(self.replica_error(e)),
+                Err(e) => return Err(to_error(&self.replica, e)),
             }
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -259,25 +219,6 @@ impl Kv {
             reason,
         }
     }
-
-    fn replica_error(&self, e: ReplicaError) -> Error {
-        match e {
-            ReplicaError::OutcomeUnknown { reason } => Error::OutcomeUnknown { reason },
-            ReplicaError::ShuttingDown => Error::ShuttingDown,
-            ReplicaError::Storage(reason) => Error::Internal(reason),
-            other => self.unavailable(other.to_string()),
-        }
-    }
-}
-
-/// Errors after which nothing happened, so another attempt is safe.
-fn is_retryable(e: &ReplicaError) -> bool {
-    matches!(
-        e,
-        ReplicaError::NotLeader { .. }
-            | ReplicaError::Unreachable { .. }
-            | ReplicaError::NoQuorum { .. }
-    )
 }
 
 fn invalid(e: item::InvalidInput) -> Error {

@@ -1,5 +1,7 @@
-//! A running node: the request logic (`kv`) and its assembly with storage,
-//! raft and the gRPC servers (`launch`).
+//! A running node: the request logic (`kv`), proposal batching
+//! (`proposer`), and its assembly with storage, raft and the gRPC servers
+//! (`launch`).
 
 pub mod kv;
 pub mod launch;
+pub mod proposer;

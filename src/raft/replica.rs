@@ -247,7 +247,7 @@ impl Replica {
     /// Proposes `command` to this node's raft, which must be the leader.
     /// Rejection before the entry is appended is `NotLeader` (safe to send
     /// elsewhere); losing the answer after it is `OutcomeUnknown`.
-    pub async fn propose(&self, command: Command) -> Result<WriteOutcome, ReplicaError> {
+    pub async fn propose(&self, command: Command) -> Result<Vec<WriteOutcome>, ReplicaError> {
         let rx = self
             .inner
             .raft
@@ -300,7 +300,7 @@ impl Replica {
         &self,
         node: NodeId,
         command: &Command,
-    ) -> Result<WriteOutcome, ReplicaError> {
+    ) -> Result<Vec<WriteOutcome>, ReplicaError> {
         self.remote(node, Rpc::Propose, encode(command)).await
     }
 

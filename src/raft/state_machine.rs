@@ -89,7 +89,7 @@ impl StateMachine {
             log_id: LogId::new(leader, index),
             payload: EntryPayload::Normal(command),
         });
-        self.apply(entries).await
+        Ok(self.apply(entries).await?.into_iter().flatten().collect())
     }
 
     fn publish_applied(&self) {
@@ -172,7 +172,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<WriteOutcome>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<WriteOutcome>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -188,13 +188,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             );
             self.last_applied = Some(entry.log_id);
             let reply = match entry.payload {
-                EntryPayload::Blank => WriteOutcome::default(),
-                EntryPayload::Normal(Command::Write(write)) => {
-                    self.apply_write(write, &mut overlay)?
-                }
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Normal(Command::Writes(writes)) => writes
+                    .into_iter()
+                    .map(|w| self.apply_write(w, &mut overlay))
+                    .collect::<Result<Vec<_>, _>>()?,
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
-                    WriteOutcome::default()
+                    Vec::new()
                 }
             };
             replies.push(reply);
@@ -310,7 +311,7 @@ mod tests {
     use crate::storage::data_dir::Identity;
 
     fn put(key: &str, precondition: Precondition) -> Command {
-        Command::Write(WriteCommand {
+        Command::Writes(vec![WriteCommand {
             container: "c".into(),
             key: key.into(),
             op: WriteOp::Put {
@@ -319,7 +320,7 @@ mod tests {
             },
             ts: 1,
             origin_region: RegionId::new("west"),
-        })
+        }])
     }
 
     #[tokio::test]

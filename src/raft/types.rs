@@ -1,4 +1,6 @@
-//! The openraft type configuration of a region's replica set.
+//! The openraft type configuration of a region's replica set. An entry's
+//! response is one outcome per write it carries (none for blank and
+//! membership entries).
 
 use std::io::Cursor;
 
@@ -8,7 +10,7 @@ openraft::declare_raft_types!(
     /// A region's replica set: commands in, write outcomes out.
     pub TypeConfig:
         D = Command,
-        R = WriteOutcome,
+        R = Vec<WriteOutcome>,
         NodeId = u64,
         Node = openraft::EmptyNode,
         Entry = openraft::Entry<TypeConfig>,
