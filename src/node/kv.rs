@@ -5,8 +5,8 @@
 //! each batch at the region leader (see `node::proposer`).
 //!
 //! Reads (DESIGN.md "Consistency levels", within one region):
-//! STRONG and BOUNDED_STALENESS wait for the leader's read index to be
-//! applied locally; SESSION waits briefly for the token; CONSISTENT_PREFIX
+//! STRONG and BOUNDED_STALENESS wait for the leader's read index (shared
+//! by concurrent reads, see `node::read_index`) to be applied locally; SESSION waits briefly for the token; CONSISTENT_PREFIX
 //! and EVENTUAL read the local applied state.
 
 use std::sync::Arc;
@@ -19,8 +19,9 @@ use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
 use crate::ids::NodeId;
 use crate::item::{self, Etag, ItemVersion, KeyRange};
-use crate::node::proposer::{LEADER_RETRY_BACKOFF, Proposer, is_retryable, to_error};
-use crate::raft::replica::{Replica, ReplicaError};
+use crate::node::proposer::Proposer;
+use crate::node::read_index::ReadIndexer;
+use crate::raft::replica::Replica;
 
 #[derive(Debug, Clone)]
 pub struct KvSettings {
@@ -40,6 +41,7 @@ pub struct WriteReceipt {
 pub struct Kv {
     replica: Replica,
     proposer: Proposer,
+    read_indexer: ReadIndexer,
     hlc: Arc<Hlc>,
     settings: KvSettings,
 }
@@ -47,9 +49,11 @@ pub struct Kv {
 impl Kv {
     pub fn new(replica: Replica, hlc: Arc<Hlc>, settings: KvSettings) -> Self {
         let proposer = Proposer::spawn(replica.clone(), settings.request_timeout);
+        let read_indexer = ReadIndexer::spawn(replica.clone(), settings.request_timeout);
         Self {
             replica,
             proposer,
+            read_indexer,
             hlc,
             settings,
         }
@@ -178,27 +182,7 @@ impl Kv {
     /// leader, then wait until this replica has applied it.
     async fn wait_read_index(&self) -> Result<(), Error> {
         let deadline = Instant::now() + self.settings.request_timeout;
-        let index = loop {
-            let attempt = match self.replica.leader() {
-                Some(leader) if leader == self.replica.id() => self.replica.read_index().await,
-                Some(leader) => self.replica.read_index_at(leader).await,
-                None => Err(ReplicaError::NotLeader {
-                    node: self.replica.id(),
-                    leader: None,
-                }),
-            };
-            match attempt {
-                Ok(index) => break index,
-                // A read changes nothing, so a failed call is retried too.
-                Err(e)
-                    if (is_retryable(&e) || matches!(e, ReplicaError::CallFailed { .. }))
-                        && Instant::now() + LEADER_RETRY_BACKOFF < deadline =>
-                {
-                    tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
-                }
-                Err(e) => return Err(to_error(&self.replica, e)),
-            }
-        };
+        let index = self.read_indexer.read_index().await?;
         let remaining = deadline.saturating_duration_since(Instant::now());
         match self
             .replica

@@ -5,3 +5,4 @@
 pub mod kv;
 pub mod launch;
 pub mod proposer;
+pub mod read_index;
