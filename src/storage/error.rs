@@ -38,3 +38,24 @@ impl From<std::io::Error> for StorageError {
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Reads an 8-byte big-endian number stored by this module (log keys, the
+/// state generation); anything else is corruption, named by `what`.
+pub(crate) fn be_u64(bytes: &[u8], what: &str) -> Result<u64> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StorageError::Corrupt(format!("{what} is {} bytes, not 8", bytes.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// A throwaway sled database for unit tests of the storage parts.
+#[cfg(test)]
+pub(crate) fn temp_db() -> (tempfile::TempDir, sled::Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .temporary(true)
+        .open()
+        .expect("open sled");
+    (dir, db)
+}

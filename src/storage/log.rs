@@ -1,7 +1,7 @@
 //! The raft log as a sled tree: index (big-endian, so sled's order is log
 //! order) to an encoded entry. Entries are opaque bytes here.
 
-use crate::storage::error::{Result, StorageError};
+use crate::storage::error::{Result, be_u64};
 
 #[derive(Clone)]
 pub struct LogTree {
@@ -13,10 +13,7 @@ fn key(index: u64) -> [u8; 8] {
 }
 
 fn index_of(k: &[u8]) -> Result<u64> {
-    let bytes: [u8; 8] = k
-        .try_into()
-        .map_err(|_| StorageError::Corrupt(format!("log key of {} bytes", k.len())))?;
-    Ok(u64::from_be_bytes(bytes))
+    be_u64(k, "a log key")
 }
 
 impl LogTree {
@@ -96,12 +93,7 @@ mod tests {
     use super::*;
 
     fn tree() -> (tempfile::TempDir, LogTree) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new()
-            .path(dir.path())
-            .temporary(true)
-            .open()
-            .unwrap();
+        let (dir, db) = crate::storage::error::temp_db();
         (dir, LogTree::open(&db).unwrap())
     }
 

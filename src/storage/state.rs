@@ -12,7 +12,7 @@ use serde_bytes::ByteBuf;
 
 use crate::codec;
 use crate::item::{ItemVersion, KeyRange};
-use crate::storage::error::{Result, StorageError};
+use crate::storage::error::{Result, StorageError, be_u64};
 use crate::storage::meta::MetaTree;
 
 const ITEM_TAG: u8 = b'i';
@@ -188,13 +188,7 @@ impl StateStore {
 fn read_generation(meta: &MetaTree) -> Result<u64> {
     match meta.get(GENERATION)? {
         None => Ok(0),
-        Some(bytes) => {
-            let arr: [u8; 8] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| StorageError::Corrupt("state generation is not 8 bytes".into()))?;
-            Ok(u64::from_be_bytes(arr))
-        }
+        Some(bytes) => be_u64(&bytes, "the state generation"),
     }
 }
 
@@ -225,12 +219,7 @@ mod tests {
     use crate::item::Etag;
 
     fn store() -> (tempfile::TempDir, StateStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new()
-            .path(dir.path())
-            .temporary(true)
-            .open()
-            .unwrap();
+        let (dir, db) = crate::storage::error::temp_db();
         let meta = MetaTree::open(&db).unwrap();
         (dir, StateStore::open(&db, &meta).unwrap())
     }
