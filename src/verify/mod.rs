@@ -1,0 +1,5 @@
+//! The verification harness: recorded histories and the checkers that
+//! judge them (issue 5). Each checker is a pure function over a history.
+
+pub mod history;
+pub mod verdict;
