@@ -2,4 +2,5 @@
 //! judge them (issue 5). Each checker is a pure function over a history.
 
 pub mod history;
+pub mod linearizable;
 pub mod verdict;
