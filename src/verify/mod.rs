@@ -3,4 +3,5 @@
 
 pub mod history;
 pub mod linearizable;
+pub mod session;
 pub mod verdict;
