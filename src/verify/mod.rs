@@ -4,4 +4,5 @@
 pub mod history;
 pub mod linearizable;
 pub mod session;
+pub mod staleness;
 pub mod verdict;
