@@ -3,6 +3,7 @@
 
 pub mod history;
 pub mod linearizable;
+pub mod prefix;
 pub mod session;
 pub mod staleness;
 pub mod verdict;
