@@ -1,6 +1,7 @@
 //! The verification harness: recorded histories and the checkers that
 //! judge them (issue 5). Each checker is a pure function over a history.
 
+pub mod convergence;
 pub mod durability;
 pub mod history;
 pub mod linearizable;
