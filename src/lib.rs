@@ -25,6 +25,7 @@
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client for one endpoint, with session tokens.
 //! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
+//! - [`verify`]: recorded histories and the pure consistency checkers.
 
 pub mod api;
 pub mod bench;
@@ -46,4 +47,5 @@ pub mod node;
 pub mod raft;
 pub mod shutdown;
 pub mod storage;
+pub mod verify;
 pub mod wire;
