@@ -3,6 +3,7 @@
 pub mod client_cmds;
 pub mod dev;
 pub mod server;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -17,8 +18,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// Log filter, e.g. `info` or `meridian=debug` (RUST_LOG overrides it).
     // openraft logs expected election races at WARN, so it defaults to error.
-    #[arg(long, global = true, default_value = "info,openraft=error")]
-    pub log: String,
+    #[arg(long, global = true)]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -29,13 +30,28 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Run a whole account in this process on loopback.
     Dev(dev::DevArgs),
+    /// Run workloads under injected faults and check the recorded history.
+    Verify(verify::VerifyArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
 }
 
+/// The default log filter per command: `verify` provokes faults on
+/// purpose, so the errors openraft logs about them are expected noise.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Verify(_) => "warn,openraft=off,meridian::verify=info",
+        _ => "info,openraft=error",
+    }
+}
+
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
-    init_tracing(&cli.log);
+    let filter = cli
+        .log
+        .clone()
+        .unwrap_or_else(|| default_log_filter(&cli.command).to_string());
+    init_tracing(&filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Dev(args) => dev::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });

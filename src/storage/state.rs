@@ -40,8 +40,8 @@ pub struct StateStore {
     /// The current generation's tree. A std lock: held only to clone the
     /// handle or swap it, never across an `.await`.
     tree: Arc<RwLock<sled::Tree>>,
-    /// Serialises applies with exports so an export sees one point in time.
-    /// Held across sled calls only, never across an `.await`.
+    /// Serialises applies with exports and scan pages so each sees one
+    /// point in time. Held across sled calls only, never across an `.await`.
     apply_lock: Arc<Mutex<()>>,
 }
 
@@ -102,6 +102,10 @@ impl StateStore {
         let container_prefix = item_key(container, "");
         let mut out = Vec::new();
         let mut bytes = 0usize;
+        // A page is read at one point in time: without the lock a page could
+        // show a later write of a batch and miss an earlier one (a broken
+        // prefix). Pages are bounded in items and bytes, so this is short.
+        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
         for kv in self.current().range(lower..) {
             let (k, v) = kv?;
             let Some(raw_key) = k.strip_prefix(container_prefix.as_slice()) else {
@@ -129,6 +133,30 @@ impl StateStore {
             }
         }
         Ok(out)
+    }
+
+    /// A digest of every item (key, value, etag), for comparing replicas
+    /// after quiescence: equal digests mean equal item sets. FNV-1a, stable
+    /// across processes and versions. O(items); for verification, not a
+    /// hot path.
+    pub fn items_digest(&self) -> Result<String> {
+        const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = FNV_OFFSET;
+        let mut items = 0u64;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes.iter().chain(&(bytes.len() as u64).to_be_bytes()) {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+            }
+        };
+        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for kv in self.current().scan_prefix([ITEM_TAG]) {
+            let (k, v) = kv?;
+            feed(&k);
+            feed(&v);
+            items += 1;
+        }
+        Ok(format!("{items}:{hash:016x}"))
     }
 
     pub fn get_value(&self, name: &str) -> Result<Option<Vec<u8>>> {

@@ -1,11 +1,15 @@
-//! The verification harness: recorded histories and the checkers that
-//! judge them (issue 5). Each checker is a pure function over a history.
+//! The verification harness: workloads that record histories, the
+//! nemesis that injects faults, the runner behind `meridian verify`, and
+//! the checkers that judge histories (each a pure function).
 
 pub mod convergence;
 pub mod durability;
 pub mod history;
 pub mod linearizable;
+pub mod nemesis;
 pub mod prefix;
+pub mod runner;
 pub mod session;
 pub mod staleness;
 pub mod verdict;
+pub mod workload;

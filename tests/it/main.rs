@@ -19,3 +19,5 @@ mod dev;
 mod faults;
 #[path = "01_region.rs"]
 mod region;
+#[path = "08_verify.rs"]
+mod verify;

@@ -1,0 +1,374 @@
+//! Workloads that drive an account and record every operation as
+//! invoke / ok / fail / info, for the checkers.
+//!
+//! - registers: STRONG read, write and compare-and-set (via `if_match`) on
+//!   a few shared keys → linearizability;
+//! - sessions: each process writes its own keys and reads them back from
+//!   random nodes at SESSION with its token → session guarantees;
+//! - prefix writers write `a=n` then `b=n`; prefix readers scan both at
+//!   CONSISTENT_PREFIX on random nodes → consistent prefix;
+//! - appenders add unique members to a set → durability.
+//!
+//! Recording is conservative: an invoke is recorded before the request is
+//! sent and a completion after the answer arrives, so the recorded interval
+//! contains the real one. A write whose outcome is not certain is `info`.
+//! Every loop ends at the deadline.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tonic::Code;
+
+use crate::client::{Client, ClientError, ReadOptions, ScanRange, WriteOptions};
+use crate::consistency::Consistency;
+use crate::glsn::{Glsn, SessionToken};
+use crate::ids::{NodeId, RegionId};
+use crate::verify::history::{Function, Op, OpKind};
+use crate::wire::pb::v1 as pb;
+
+/// The container every workload uses.
+pub const CONTAINER: &str = "verify";
+/// Register keys shared by the register clients: few, so they contend.
+pub const REGISTER_KEYS: usize = 4;
+/// Keys each session process owns.
+const SESSION_KEYS: usize = 3;
+
+/// Every operation, in real-time order of recording.
+pub struct Recorder {
+    started: Instant,
+    /// A std lock: held only to push one op, never across an `.await`.
+    ops: Mutex<Vec<Op>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            ops: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Recorder {
+    fn record(&self, mut op: Op) {
+        op.mono_ns = self.started.elapsed().as_nanos() as u64;
+        op.wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
+    }
+
+    pub fn ops(&self) -> Vec<Op> {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What one process needs: its id, clients to every node, a deadline.
+pub struct Process {
+    pub id: u64,
+    pub clients: Vec<Client>,
+    pub recorder: Arc<Recorder>,
+    pub deadline: Instant,
+    pub rng: StdRng,
+}
+
+impl Process {
+    pub fn new(
+        id: u64,
+        clients: Vec<Client>,
+        recorder: Arc<Recorder>,
+        deadline: Instant,
+        seed: u64,
+    ) -> Self {
+        Self {
+            id,
+            clients,
+            recorder,
+            deadline,
+            rng: StdRng::seed_from_u64(seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        }
+    }
+
+    fn client(&mut self) -> Client {
+        let i = self.rng.gen_range(0..self.clients.len());
+        self.clients[i].clone()
+    }
+
+    fn running(&self) -> bool {
+        Instant::now() < self.deadline
+    }
+
+    fn op(&self, kind: OpKind, function: Function, key: &str) -> Op {
+        Op::new(self.id, kind, function, key)
+    }
+}
+
+/// How a write that did not succeed is recorded: `fail` only when the
+/// server said definitely no; anything else may have happened.
+fn write_failure_kind(e: &ClientError) -> OpKind {
+    match e {
+        ClientError::Server {
+            code:
+                Code::FailedPrecondition | Code::NotFound | Code::AlreadyExists | Code::InvalidArgument,
+            ..
+        } => OpKind::Fail,
+        _ => OpKind::Info,
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn glsn_of(g: Option<pb::Glsn>) -> Option<Glsn> {
+    g.map(Glsn::from)
+}
+
+fn served(op: &mut Op, served_by: Option<&pb::ServedBy>) {
+    if let Some(s) = served_by {
+        op.region = Some(RegionId::new(s.region.clone()));
+        op.node = Some(NodeId(s.node_id));
+    }
+}
+
+pub fn register_key(k: usize) -> String {
+    format!("reg/{k}")
+}
+
+/// STRONG reads, writes and compare-and-sets on the shared register keys.
+pub async fn registers(mut p: Process) {
+    let mut seq = 0u64;
+    // The last (value, etag) this process read per key: a cas expects it.
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    while p.running() {
+        let key = register_key(p.rng.gen_range(0..REGISTER_KEYS));
+        let roll = p.rng.gen_range(0..10);
+        if roll < 4 || (roll >= 8 && !seen.contains_key(&key)) {
+            if let Some((value, etag)) = read(&mut p, &key, Consistency::Strong, None).await {
+                seen.insert(key, (value, etag));
+            }
+        } else if roll < 8 {
+            seq += 1;
+            let value = format!("p{}-{seq}", p.id);
+            write(&mut p, &key, value, Consistency::Strong, None).await;
+        } else if let Some((expected, etag)) = seen.remove(&key) {
+            seq += 1;
+            let value = format!("p{}-{seq}", p.id);
+            cas(&mut p, &key, expected, etag, value).await;
+        }
+    }
+}
+
+/// Reads `key`; returns (value, etag) when present.
+async fn read(
+    p: &mut Process,
+    key: &str,
+    level: Consistency,
+    token: Option<SessionToken>,
+) -> Option<(String, String)> {
+    let mut invoke = p.op(OpKind::Invoke, Function::Read, key);
+    invoke.consistency = Some(level);
+    invoke.session_token = token;
+    p.recorder.record(invoke);
+    let opts = ReadOptions {
+        consistency: Some(level),
+        session_token: token,
+    };
+    let client = p.client();
+    match client.get(CONTAINER, key, &opts).await {
+        Ok(r) => {
+            let mut done = p.op(OpKind::Ok, Function::Read, key);
+            done.value = r.item.as_ref().map(|i| text(&i.value));
+            done.glsn = r.item.as_ref().and_then(|i| glsn_of(i.glsn));
+            done.session_token = r.session_token.parse().ok();
+            served(&mut done, r.served_by.as_ref());
+            p.recorder.record(done);
+            r.item.map(|i| (text(&i.value), i.etag))
+        }
+        Err(_) => {
+            // A read changes nothing: a failed one is simply `fail`.
+            p.recorder.record(p.op(OpKind::Fail, Function::Read, key));
+            None
+        }
+    }
+}
+
+/// Writes `value` to `key`; returns the write's GLSN when acknowledged.
+async fn write(
+    p: &mut Process,
+    key: &str,
+    value: String,
+    level: Consistency,
+    token: Option<SessionToken>,
+) -> Option<Glsn> {
+    let mut invoke = p.op(OpKind::Invoke, Function::Write, key);
+    invoke.value = Some(value.clone());
+    invoke.consistency = Some(level);
+    p.recorder.record(invoke);
+    let opts = WriteOptions {
+        consistency: Some(level),
+        session_token: token,
+    };
+    let client = p.client();
+    let result = client
+        .put(CONTAINER, key, value.clone().into_bytes(), &opts)
+        .await;
+    finish_write(p, Function::Write, key, Some(value), None, result)
+}
+
+async fn cas(p: &mut Process, key: &str, expected: String, etag: String, value: String) {
+    let mut invoke = p.op(OpKind::Invoke, Function::Cas, key);
+    invoke.value = Some(value.clone());
+    invoke.expected = Some(expected.clone());
+    invoke.consistency = Some(Consistency::Strong);
+    p.recorder.record(invoke);
+    let opts = WriteOptions {
+        consistency: Some(Consistency::Strong),
+        session_token: None,
+    };
+    let client = p.client();
+    let result = client
+        .replace(
+            CONTAINER,
+            key,
+            value.clone().into_bytes(),
+            Some(etag),
+            &opts,
+        )
+        .await;
+    finish_write(p, Function::Cas, key, Some(value), Some(expected), result);
+}
+
+fn finish_write(
+    p: &Process,
+    function: Function,
+    key: &str,
+    value: Option<String>,
+    expected: Option<String>,
+    result: Result<pb::WriteResponse, ClientError>,
+) -> Option<Glsn> {
+    let (kind, glsn) = match &result {
+        Ok(r) => (OpKind::Ok, glsn_of(r.glsn)),
+        Err(e) => (write_failure_kind(e), None),
+    };
+    let mut done = p.op(kind, function, key);
+    done.value = value;
+    done.expected = expected;
+    done.glsn = glsn;
+    if let Ok(r) = &result {
+        done.session_token = r.session_token.parse().ok();
+        served(&mut done, r.served_by.as_ref());
+    }
+    p.recorder.record(done);
+    glsn
+}
+
+/// A session: writes its own keys, reads them from random nodes with the
+/// newest token it holds.
+pub async fn session(mut p: Process) {
+    let mut seq = 0u64;
+    let mut token: Option<SessionToken> = None;
+    while p.running() {
+        let key = format!("sess/p{}/{}", p.id, p.rng.gen_range(0..SESSION_KEYS));
+        if p.rng.gen_bool(0.4) {
+            seq += 1;
+            let value = format!("p{}-{seq}", p.id);
+            if let Some(glsn) = write(&mut p, &key, value, Consistency::Session, token).await {
+                token = Some(token.map_or(SessionToken(glsn), |t| t.max(SessionToken(glsn))));
+            }
+        } else {
+            read(&mut p, &key, Consistency::Session, token).await;
+            // The read's own token is folded in by the next write's answer;
+            // reads never lower it, so holding the write token is enough.
+        }
+    }
+}
+
+pub fn prefix_of(writer: u64) -> String {
+    format!("pfx/w{writer}/")
+}
+
+/// Writes `a=n` then `b=n`, n = 1, 2, 3 …, under its own prefix.
+pub async fn prefix_writer(mut p: Process) {
+    let mut n = 0u64;
+    while p.running() {
+        n += 1;
+        for suffix in ["a", "b"] {
+            let key = format!("{}{suffix}", prefix_of(p.id));
+            write(&mut p, &key, n.to_string(), Consistency::Session, None).await;
+        }
+    }
+}
+
+/// Scans a writer's prefix at CONSISTENT_PREFIX on random nodes.
+pub async fn prefix_reader(mut p: Process, writers: Vec<u64>) {
+    while p.running() {
+        let prefix = prefix_of(writers[p.rng.gen_range(0..writers.len())]);
+        let mut invoke = p.op(OpKind::Invoke, Function::Scan, &prefix);
+        invoke.consistency = Some(Consistency::ConsistentPrefix);
+        p.recorder.record(invoke);
+        let range = ScanRange {
+            prefix: Some(prefix.clone()),
+            ..Default::default()
+        };
+        let opts = ReadOptions {
+            consistency: Some(Consistency::ConsistentPrefix),
+            session_token: None,
+        };
+        let client = p.client();
+        match client.scan(CONTAINER, &range, 10, "", &opts).await {
+            Ok(page) => {
+                let mut done = p.op(OpKind::Ok, Function::Scan, &prefix);
+                done.entries = Some(
+                    page.items
+                        .iter()
+                        .map(|i| (i.key.clone(), text(&i.value)))
+                        .collect(),
+                );
+                served(&mut done, page.served_by.as_ref());
+                p.recorder.record(done);
+            }
+            Err(_) => p
+                .recorder
+                .record(p.op(OpKind::Fail, Function::Scan, &prefix)),
+        }
+    }
+}
+
+/// The set the appenders add to, and the key prefix that stores it.
+pub const SET_KEY: &str = "set";
+pub const SET_PREFIX: &str = "set/";
+
+/// Adds unique members to the set (one item per member).
+pub async fn appender(mut p: Process) {
+    let mut seq = 0u64;
+    while p.running() {
+        seq += 1;
+        let member = format!("p{}-{seq}", p.id);
+        let mut invoke = p.op(OpKind::Invoke, Function::Append, SET_KEY);
+        invoke.value = Some(member.clone());
+        p.recorder.record(invoke);
+        let opts = WriteOptions::default();
+        let client = p.client();
+        let result = client
+            .put(
+                CONTAINER,
+                &format!("{SET_PREFIX}{member}"),
+                member.clone().into_bytes(),
+                &opts,
+            )
+            .await;
+        finish_write(&p, Function::Append, SET_KEY, Some(member), None, result);
+    }
+}
