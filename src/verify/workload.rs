@@ -155,8 +155,9 @@ pub async fn registers(mut p: Process) {
         let key = register_key(p.rng.gen_range(0..REGISTER_KEYS));
         let roll = p.rng.gen_range(0..10);
         if roll < 4 || (roll >= 8 && !seen.contains_key(&key)) {
-            if let Some((value, etag)) = read(&mut p, &key, Consistency::Strong, None).await {
-                seen.insert(key, (value, etag));
+            let answer = read(&mut p, &key, Consistency::Strong, None).await;
+            if let Some(item) = answer.and_then(|r| r.item) {
+                seen.insert(key, item);
             }
         } else if roll < 8 {
             seq += 1;
@@ -170,13 +171,21 @@ pub async fn registers(mut p: Process) {
     }
 }
 
-/// Reads `key`; returns (value, etag) when present.
+/// What a successful read returned.
+struct ReadResult {
+    /// (value, etag) when the key is present.
+    item: Option<(String, String)>,
+    /// The session token the answer carried.
+    token: Option<SessionToken>,
+}
+
+/// Reads `key`; `None` when the read failed.
 async fn read(
     p: &mut Process,
     key: &str,
     level: Consistency,
     token: Option<SessionToken>,
-) -> Option<(String, String)> {
+) -> Option<ReadResult> {
     let mut invoke = p.op(OpKind::Invoke, Function::Read, key);
     invoke.consistency = Some(level);
     invoke.session_token = token;
@@ -194,7 +203,10 @@ async fn read(
             done.session_token = r.session_token.parse().ok();
             served(&mut done, r.served_by.as_ref());
             p.recorder.record(done);
-            r.item.map(|i| (text(&i.value), i.etag))
+            Some(ReadResult {
+                item: r.item.map(|i| (text(&i.value), i.etag)),
+                token: r.session_token.parse().ok(),
+            })
         }
         Err(_) => {
             // A read changes nothing: a failed one is simply `fail`.
@@ -275,7 +287,10 @@ fn finish_write(
 }
 
 /// A session: writes its own keys, reads them from random nodes with the
-/// newest token it holds.
+/// newest token it holds. Like a Cosmos client, it folds in the token of
+/// every answer, reads included: a write whose outcome was unknown may have
+/// committed, and once a read has seen it, a later read must not miss it
+/// (monotonic reads is the session's job as much as the server's).
 pub async fn session(mut p: Process) {
     let mut seq = 0u64;
     let mut token: Option<SessionToken> = None;
@@ -284,13 +299,10 @@ pub async fn session(mut p: Process) {
         if p.rng.gen_bool(0.4) {
             seq += 1;
             let value = format!("p{}-{seq}", p.id);
-            if let Some(glsn) = write(&mut p, &key, value, Consistency::Session, token).await {
-                token = Some(token.map_or(SessionToken(glsn), |t| t.max(SessionToken(glsn))));
-            }
-        } else {
-            read(&mut p, &key, Consistency::Session, token).await;
-            // The read's own token is folded in by the next write's answer;
-            // reads never lower it, so holding the write token is enough.
+            let glsn = write(&mut p, &key, value, Consistency::Session, token).await;
+            token = token.max(glsn.map(SessionToken));
+        } else if let Some(answer) = read(&mut p, &key, Consistency::Session, token).await {
+            token = token.max(answer.token);
         }
     }
 }
