@@ -14,6 +14,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use tokio::sync::watch;
 
 use crate::command::{self, Command, WriteCommand, WriteOp, WriteOutcome};
+use crate::crash::{CrashPoint, crash_point};
 use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::hlc::Hlc;
 use crate::item::{Etag, ItemVersion};
@@ -209,6 +210,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             ],
         };
         self.store.state.apply(batch).map_err(write_err)?;
+        crash_point(CrashPoint::AfterApplyBatch);
         self.publish_applied();
         Ok(replies)
     }
@@ -295,6 +297,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 data: data.clone(),
             }))
             .map_err(write_err)?;
+        crash_point(CrashPoint::AfterSnapshotBuild);
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),

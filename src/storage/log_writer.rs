@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
+use crate::crash::{CrashPoint, crash_point};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::log::LogTree;
 use crate::storage::meta::MetaTree;
@@ -173,6 +174,13 @@ impl Worker {
         if let Err(e) = &result {
             tracing::error!("raft log write failed: {e}");
         }
+        if result.is_ok()
+            && batch
+                .iter()
+                .any(|(job, _)| matches!(job, LogJob::Append(_)))
+        {
+            crash_point(CrashPoint::AfterLogAppend);
+        }
         for (_, done) in batch.drain(..) {
             if let Some(done) = done {
                 done(result.clone().map_err(std::io::Error::other));
@@ -206,6 +214,7 @@ impl Worker {
         };
         let upto = target.min(first + PURGE_CHUNK_ENTRIES - 1);
         self.log.purge_upto(upto)?;
+        crash_point(CrashPoint::MidLogPurge);
         self.purged_upto = Some(upto);
         Ok(())
     }
