@@ -114,12 +114,10 @@ async fn crash_armed_everywhere(point: CrashPoint, after: u64, raft: Option<&str
     restart_and_check(&region, first, &acked).await;
 }
 
-// Ignored because it finds a real bug, not a test fault: openraft 0.9 purges
-// the log (our `LAST_PURGED`, made durable by the install's own flush) before
-// the snapshot install finishes, so after this crash the restarted node
-// holds a purge point past its snapshot and openraft refuses to start
-// ("purge_upto <= snapshot_last_log_id"). Un-ignore with the fix.
-#[ignore = "finds a real bug: the log purge becomes durable before the snapshot install"]
+// This crash found a real bug: openraft 0.9 purges the log without waiting
+// for the snapshot install, so the purge point became durable (by the
+// install's own flush) before the snapshot, and the restarted node refused
+// to start. `LogStore::purge` now waits until the snapshot file covers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn abort_mid_snapshot_install_keeps_the_old_state_and_recovers() {
     init_tracing();
