@@ -13,6 +13,7 @@
 //! - [`config`]: the node's TOML configuration, defaults and validation.
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
 //! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
+//! - [`crash`]: named crash points a test arms through the environment.
 //! - [`fault`]: partitions, delays and drops injected into node traffic.
 //! - [`error`]: the errors a client request can end in.
 //! - [`node`]: request logic (reads by consistency, forwarded writes) and
@@ -35,6 +36,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 pub mod consistency;
+pub mod crash;
 pub mod error;
 pub mod fault;
 pub mod glsn;

@@ -105,6 +105,9 @@ impl Node {
         faults: Faults,
     ) -> Result<Node, StartError> {
         config.validate()?;
+        // Before storage opens, so a mistyped crash point is reported
+        // before any point could have been hit.
+        crate::crash::arm_from_env();
         let region_config = config.region().cloned().ok_or_else(|| ConfigError {
             problems: vec![format!("node {} is listed in no region", config.node.id)],
         })?;

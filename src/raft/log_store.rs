@@ -230,11 +230,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// The purge point is recorded before entries go, so a crash in between
     /// never shows a log that starts later than its recorded purge point.
+    /// The log writer records it only once the snapshot file covers it (see
+    /// `storage::log_writer`); until then the purge is in memory only.
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.store
-            .meta
-            .set(LAST_PURGED, &encode(&Some(log_id)))
-            .map_err(write_logs_err)?;
         {
             let mut tail = self.tail();
             tail.cache.purge_upto(log_id.index);
@@ -245,7 +243,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         self.store
             .log_writer
-            .submit(LogJob::PurgeUpto(log_id.index), None)
+            .submit(
+                LogJob::PurgeUpto {
+                    upto: log_id.index,
+                    record: (LAST_PURGED, encode(&Some(log_id))),
+                },
+                None,
+            )
             .await
             .map_err(write_logs_err)
     }

@@ -14,6 +14,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use tokio::sync::watch;
 
 use crate::command::{self, Command, WriteCommand, WriteOp, WriteOutcome};
+use crate::crash::{CrashPoint, crash_point};
 use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::hlc::Hlc;
 use crate::item::{Etag, ItemVersion};
@@ -55,6 +56,10 @@ impl StateMachine {
         let last_applied: Option<LogId> = read_value(state, APPLIED)?.flatten();
         let membership = read_value(state, MEMBERSHIP)?.unwrap_or_default();
         let glsn = read_value(state, GLSN)?.unwrap_or(Glsn::new(EPOCH_INITIAL, 0));
+        if let Some(bytes) = store.snapshot.load().map_err(read_err)? {
+            let stored: StoredSnapshot = decode("stored snapshot", &bytes).map_err(read_err)?;
+            publish_snapshot_covers(&store, &stored.meta);
+        }
         let applied = Applied {
             index: last_applied.map_or(0, |l| l.index),
             glsn,
@@ -140,6 +145,19 @@ impl StateMachine {
     }
 }
 
+/// Tells the log that the snapshot file on disk now covers `meta`'s last
+/// log id, so purges up to it may become durable. Never moves back.
+fn publish_snapshot_covers(store: &Store, meta: &SnapshotMeta) {
+    let covers = meta.last_log_id.map(|l| l.index);
+    store.snapshot_covers.send_if_modified(|c| {
+        let grows = covers > *c;
+        if grows {
+            *c = covers;
+        }
+        grows
+    });
+}
+
 fn read_value<T: serde::de::DeserializeOwned>(
     state: &StateStore,
     name: &'static str,
@@ -209,6 +227,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             ],
         };
         self.store.state.apply(batch).map_err(write_err)?;
+        crash_point(CrashPoint::AfterApplyBatch);
         self.publish_applied();
         Ok(replies)
     }
@@ -243,6 +262,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 data,
             }))
             .map_err(write_err)?;
+        publish_snapshot_covers(&self.store, meta);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.glsn = glsn;
@@ -295,6 +315,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 data: data.clone(),
             }))
             .map_err(write_err)?;
+        publish_snapshot_covers(&self.store, &meta);
+        crash_point(CrashPoint::AfterSnapshotBuild);
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),

@@ -11,14 +11,23 @@
 //! - a callback runs with `Ok` only after a flush that started after its
 //!   job was applied, so `Ok` means "durable";
 //! - a purge deletes at most `PURGE_CHUNK_ENTRIES` per step, between other
-//!   jobs, so purging a long log never stalls appends behind it.
+//!   jobs, so purging a long log never stalls appends behind it;
+//! - a purge point is recorded, and its entries deleted, only once the
+//!   snapshot file covers it. openraft 0.9 purges right after it hands a
+//!   received snapshot to the state machine, without waiting for the
+//!   install; recording the purge point then lets any flush during the
+//!   install make it durable, and a crash before the snapshot file is saved
+//!   leaves a purge point past the snapshot, which openraft refuses to
+//!   start from. A purge not yet covered waits (without blocking other
+//!   jobs) and is dropped at stop: the entries simply stay.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::crash::{CrashPoint, crash_point};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::log::LogTree;
 use crate::storage::meta::MetaTree;
@@ -35,8 +44,12 @@ pub type Done = Box<dyn FnOnce(std::io::Result<()>) + Send>;
 pub enum LogJob {
     Append(Vec<(u64, Vec<u8>)>),
     TruncateFrom(u64),
-    /// Delete every entry with index <= this, in chunks.
-    PurgeUpto(u64),
+    /// Delete every entry with index <= `upto`, in chunks, after writing
+    /// the named meta value `record` (the purge point).
+    PurgeUpto {
+        upto: u64,
+        record: (&'static str, Vec<u8>),
+    },
     /// A named value of the meta tree (the vote), made durable in order
     /// with the log.
     SetMeta(&'static str, Vec<u8>),
@@ -56,7 +69,13 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    pub fn spawn(db: sled::Db, log: LogTree, meta: MetaTree) -> Result<LogWriter> {
+    /// `snapshot_covers` is the last log index the snapshot file covers.
+    pub fn spawn(
+        db: sled::Db,
+        log: LogTree,
+        meta: MetaTree,
+        snapshot_covers: watch::Receiver<Option<u64>>,
+    ) -> Result<LogWriter> {
         let (tx, rx) = mpsc::channel(LOG_JOBS_QUEUED_MAX);
         let stats = Arc::new(LogWriterStats::default());
         let worker = Worker {
@@ -65,7 +84,9 @@ impl LogWriter {
             meta,
             rx,
             stats: stats.clone(),
+            snapshot_covers,
             purge_target: None,
+            purge_recorded: false,
             purged_upto: None,
         };
         let thread = std::thread::Builder::new()
@@ -114,7 +135,11 @@ struct Worker {
     meta: MetaTree,
     rx: mpsc::Receiver<(LogJob, Option<Done>)>,
     stats: Arc<LogWriterStats>,
-    purge_target: Option<u64>,
+    snapshot_covers: watch::Receiver<Option<u64>>,
+    /// The highest purge asked for, with its purge point to record.
+    purge_target: Option<(u64, (&'static str, Vec<u8>))>,
+    /// Whether `purge_target`'s purge point is written to the meta tree.
+    purge_recorded: bool,
     purged_upto: Option<u64>,
 }
 
@@ -149,9 +174,14 @@ impl Worker {
         }
     }
 
+    /// A purge that is covered by the snapshot and not finished. An
+    /// uncovered one is not pending: the thread then sleeps on the queue and
+    /// looks again at the next job.
     fn purge_pending(&self) -> bool {
-        self.purge_target
-            .is_some_and(|t| self.purged_upto.is_none_or(|p| p < t))
+        let covers = *self.snapshot_covers.borrow();
+        self.purge_target.as_ref().is_some_and(|(t, _)| {
+            covers >= Some(*t) && (!self.purge_recorded || self.purged_upto.is_none_or(|p| p < *t))
+        })
     }
 
     fn apply_and_flush(&mut self, batch: &mut Vec<(LogJob, Option<Done>)>) {
@@ -173,6 +203,13 @@ impl Worker {
         if let Err(e) = &result {
             tracing::error!("raft log write failed: {e}");
         }
+        if result.is_ok()
+            && batch
+                .iter()
+                .any(|(job, _)| matches!(job, LogJob::Append(_)))
+        {
+            crash_point(CrashPoint::AfterLogAppend);
+        }
         for (_, done) in batch.drain(..) {
             if let Some(done) = done {
                 done(result.clone().map_err(std::io::Error::other));
@@ -184,8 +221,11 @@ impl Worker {
         match job {
             LogJob::Append(entries) => self.log.append(std::mem::take(entries)),
             LogJob::TruncateFrom(from) => self.log.truncate_from(*from),
-            LogJob::PurgeUpto(upto) => {
-                self.purge_target = Some(self.purge_target.map_or(*upto, |t| t.max(*upto)));
+            LogJob::PurgeUpto { upto, record } => {
+                if self.purge_target.as_ref().is_none_or(|(t, _)| *upto > *t) {
+                    self.purge_target = Some((*upto, std::mem::take(record)));
+                    self.purge_recorded = false;
+                }
                 Ok(())
             }
             LogJob::SetMeta(name, value) => self.meta.set(name, value),
@@ -194,9 +234,17 @@ impl Worker {
 
     /// Deletes the next chunk of purged entries.
     fn purge_step(&mut self) -> Result<()> {
-        let Some(target) = self.purge_target else {
+        if !self.purge_pending() {
+            return Ok(());
+        }
+        let Some((target, (name, point))) = &self.purge_target else {
             return Ok(());
         };
+        let target = *target;
+        if !self.purge_recorded {
+            self.meta.set(name, point)?;
+            self.purge_recorded = true;
+        }
         let first = match self.log.first_index()? {
             Some(first) if first <= target => first,
             _ => {
@@ -206,7 +254,59 @@ impl Worker {
         };
         let upto = target.min(first + PURGE_CHUNK_ENTRIES - 1);
         self.log.purge_upto(upto)?;
+        crash_point(CrashPoint::MidLogPurge);
         self.purged_upto = Some(upto);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POINT: &str = "last_purged";
+
+    fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<(u64, Vec<u8>)> {
+        range.map(|i| (i, vec![i as u8])).collect()
+    }
+
+    #[tokio::test]
+    async fn a_purge_is_recorded_and_done_only_once_the_snapshot_covers_it() {
+        let (_dir, db) = crate::storage::error::temp_db();
+        let log = LogTree::open(&db).unwrap();
+        let meta = MetaTree::open(&db).unwrap();
+        let (covers, covers_rx) = watch::channel(None);
+        let writer = LogWriter::spawn(db, log.clone(), meta.clone(), covers_rx).unwrap();
+        writer
+            .submit_and_wait(LogJob::Append(entries(1..=10)))
+            .await
+            .unwrap();
+        let purge = LogJob::PurgeUpto {
+            upto: 6,
+            record: (POINT, b"six".to_vec()),
+        };
+        writer.submit_and_wait(purge).await.unwrap();
+        writer
+            .submit_and_wait(LogJob::SetMeta("other", vec![1]))
+            .await
+            .unwrap();
+        // The snapshot covers only 5: neither the point nor a deletion.
+        covers.send_replace(Some(5));
+        writer
+            .submit_and_wait(LogJob::SetMeta("other", vec![2]))
+            .await
+            .unwrap();
+        assert_eq!(meta.get(POINT).unwrap(), None);
+        assert_eq!(log.first_index().unwrap(), Some(1));
+
+        // Covered: the next job wakes the thread, which records and purges.
+        covers.send_replace(Some(6));
+        writer
+            .submit_and_wait(LogJob::SetMeta("other", vec![3]))
+            .await
+            .unwrap();
+        writer.stop().await;
+        assert_eq!(meta.get(POINT).unwrap(), Some(b"six".to_vec()));
+        assert_eq!(log.first_index().unwrap(), Some(7));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_bytes::ByteBuf;
 
 use crate::codec;
+use crate::crash::{CrashPoint, crash_point};
 use crate::item::{ItemVersion, KeyRange};
 use crate::storage::error::{Result, StorageError, be_u64};
 use crate::storage::meta::MetaTree;
@@ -205,6 +206,7 @@ impl StateStore {
         }
         fresh.apply_batch(batch)?;
         self.db.flush()?;
+        crash_point(CrashPoint::MidSnapshotInstall);
         self.meta.set(GENERATION, &next.to_be_bytes())?;
         self.db.flush()?;
         *self.tree.write().unwrap_or_else(|p| p.into_inner()) = fresh;

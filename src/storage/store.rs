@@ -11,6 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::{self, Identity};
 use crate::storage::error::{Result, StorageError};
@@ -27,6 +29,11 @@ pub struct StoreParts {
     pub meta: MetaTree,
     pub state: StateStore,
     pub snapshot: SnapshotFile,
+    /// The last log index the snapshot file on disk covers (`None`: no
+    /// snapshot). The log writer waits for it before it makes a purge point
+    /// durable, because a purge point past the durable snapshot cannot be
+    /// restarted from.
+    pub snapshot_covers: watch::Sender<Option<u64>>,
     pub log_writer: LogWriter,
 }
 
@@ -57,11 +64,18 @@ impl Store {
             .map_err(|e| open_error(data_dir, e))?;
         let meta = MetaTree::open(&db)?;
         let log = LogTree::open(&db)?;
+        let snapshot_covers = watch::channel(None).0;
         let parts = StoreParts {
-            log_writer: LogWriter::spawn(db.clone(), log.clone(), meta.clone())?,
+            log_writer: LogWriter::spawn(
+                db.clone(),
+                log.clone(),
+                meta.clone(),
+                snapshot_covers.subscribe(),
+            )?,
             log,
             state: StateStore::open(&db, &meta)?,
             snapshot: SnapshotFile::new(data_dir),
+            snapshot_covers,
             meta,
             db,
         };

@@ -5,36 +5,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meridian::wire::pb::v1 as pb;
-use meridian::wire::pb::v1::admin_client::AdminClient;
-
 use crate::procs::*;
 use crate::support::*;
 
 const WRITERS: usize = 8;
 /// Kill once this many writes are acknowledged: mid-load, not after it.
 const ACKED_BEFORE_KILL: usize = 300;
-
-async fn wait_for_leader(region: &ProcRegion) {
-    wait_for("a leader among the processes", || async {
-        for (id, _, _) in &region.nodes {
-            let channel = tonic::transport::Endpoint::from_shared(region.endpoint(*id))
-                .ok()?
-                .connect_lazy();
-            let Ok(status) = AdminClient::new(channel).status(pb::StatusRequest {}).await else {
-                continue;
-            };
-            let nodes = status.into_inner().nodes;
-            if nodes.iter().any(|n| n.role == "leader")
-                && nodes.iter().all(|n| n.state == "running")
-            {
-                return Some(());
-            }
-        }
-        None
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_all_four_mid_load_loses_no_acknowledged_write() {

@@ -11,6 +11,8 @@ mod api;
 mod config;
 #[path = "04_crash.rs"]
 mod crash;
+#[path = "09_crash_points.rs"]
+mod crash_points;
 #[path = "07_deploy.rs"]
 mod deploy;
 #[path = "06_dev.rs"]

@@ -6,7 +6,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use meridian::crash::{CRASH_AFTER_ENV, CRASH_AT_ENV};
+use meridian::wire::pb::v1 as pb;
+use meridian::wire::pb::v1::admin_client::AdminClient;
+
+use crate::support::wait_for;
 
 /// Free loopback ports: bound to port 0, then released. Another process
 /// could take one in between; the test would then fail to start, loudly.
@@ -23,6 +29,8 @@ pub fn free_ports(count: usize) -> Vec<u16> {
 pub struct ProcRegion {
     pub dir: PathBuf,
     pub nodes: Vec<(u64, SocketAddr, SocketAddr)>,
+    /// Lines of a `[raft]` section every node's TOML gets, when set.
+    pub raft_toml: Option<String>,
 }
 
 impl ProcRegion {
@@ -38,7 +46,15 @@ impl ProcRegion {
         ProcRegion {
             dir: dir.to_path_buf(),
             nodes,
+            raft_toml: None,
         }
+    }
+
+    /// Gives every node's TOML a `[raft]` section with these lines, for
+    /// tests that need, say, snapshots every few entries.
+    pub fn with_raft(mut self, lines: &str) -> ProcRegion {
+        self.raft_toml = Some(lines.to_string());
+        self
     }
 
     pub fn config_text(&self, id: u64) -> String {
@@ -49,8 +65,12 @@ impl ProcRegion {
                 format!("  {{ id = {n}, client_addr = \"{c}\", peer_addr = \"{p}\" }},")
             })
             .collect();
+        let raft = match &self.raft_toml {
+            Some(lines) => format!("\n[raft]\n{lines}\n"),
+            None => String::new(),
+        };
         format!(
-            "[node]\nid = {id}\ndata_dir = \"{}\"\n\n[account]\nname = \"crash\"\ndefault_consistency = \"strong\"\n[[account.regions]]\nname = \"west\"\nnodes = [\n{}\n]\n",
+            "[node]\nid = {id}\ndata_dir = \"{}\"\n\n[account]\nname = \"crash\"\ndefault_consistency = \"strong\"\n[[account.regions]]\nname = \"west\"\nnodes = [\n{}\n]\n{raft}",
             self.dir.join(format!("n{id}")).display(),
             nodes.join("\n")
         )
@@ -67,16 +87,31 @@ impl ProcRegion {
         format!("http://{client}")
     }
 
+    /// Where node `id`'s stderr goes, across restarts (appended).
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("n{id}.log"))
+    }
+
     pub fn spawn(&self, id: u64) -> Proc {
+        self.spawn_with_env(id, &[])
+    }
+
+    /// Spawns node `id` with extra environment variables. The crash-point
+    /// variables are removed first, so a node is armed only when a test
+    /// says so, never by what the test runner inherited.
+    pub fn spawn_with_env(&self, id: u64, env: &[(&str, &str)]) -> Proc {
         let config = self.config_path(id);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join(format!("n{id}.log")))
+            .open(self.log_path(id))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
             .args(["server", "--config"])
             .arg(&config)
+            .env_remove(CRASH_AT_ENV)
+            .env_remove(CRASH_AFTER_ENV)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -95,12 +130,41 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// The exit status if the process has ended on its own, without waiting.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Waits until some process reports a leader and every node running, and
+/// returns the leader's id.
+pub async fn wait_for_leader(region: &ProcRegion) -> u64 {
+    wait_for("a leader among the processes", || async {
+        for (id, _, _) in &region.nodes {
+            let channel = tonic::transport::Endpoint::from_shared(region.endpoint(*id))
+                .ok()?
+                .connect_lazy();
+            let Ok(status) = AdminClient::new(channel).status(pb::StatusRequest {}).await else {
+                continue;
+            };
+            let nodes = status.into_inner().nodes;
+            let Some(leader) = nodes.iter().find(|n| n.role == "leader") else {
+                continue;
+            };
+            if nodes.iter().all(|n| n.state == "running") {
+                return Some(leader.node_id);
+            }
+        }
+        None
+    })
+    .await
 }
 
 /// Runs `meridian ARGS` to completion, returning exit code and stderr.
