@@ -26,7 +26,8 @@
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client for one endpoint, with session tokens.
 //! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
-//! - [`verify`]: recorded histories and the pure consistency checkers.
+//! - [`verify`]: workloads, nemesis and `meridian verify`, and the pure
+//!   consistency checkers over recorded histories.
 
 pub mod api;
 pub mod bench;
