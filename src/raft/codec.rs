@@ -1,22 +1,8 @@
 //! Encoding of openraft values for sled and the replica transport, and the
 //! mapping of storage errors into openraft's.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::codec;
+pub use crate::codec::{decode, encode};
 use crate::raft::types::StorageError;
-
-pub fn decode<T: DeserializeOwned>(
-    what: &'static str,
-    bytes: &[u8],
-) -> Result<T, codec::DecodeError> {
-    codec::decode(what, bytes)
-}
-
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    codec::encode(value)
-}
 
 pub fn read_err(e: impl std::error::Error + 'static) -> StorageError {
     openraft::StorageIOError::read(openraft::AnyError::new(&e)).into()

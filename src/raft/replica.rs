@@ -342,13 +342,11 @@ impl Replica {
         result
     }
 
-    /// Stops raft and flushes storage. Idempotent.
+    /// Stops raft. Storage is flushed and released by `Store::close`,
+    /// which the node calls once every handle is gone. Idempotent.
     pub async fn shutdown(&self) {
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(node = %self.inner.id, "raft shutdown: {e}");
-        }
-        if let Err(e) = self.inner.store.flush().await {
-            tracing::warn!(node = %self.inner.id, "final flush: {e}");
         }
     }
 }

@@ -293,14 +293,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let last_log_id: Option<LogId> = image_value::<Option<LogId>>(&image, APPLIED)?.flatten();
         let last_membership: StoredMembership =
             image_value(&image, MEMBERSHIP)?.unwrap_or_default();
+        // Unique enough: a node builds at most one snapshot per log position
+        // per millisecond, and openraft only compares ids for equality.
+        let built_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let snapshot_id = match last_log_id {
-            Some(l) => format!(
-                "{}-{}-{}",
-                l.leader_id.term,
-                l.index,
-                crate::hlc::Hlc::default().now()
-            ),
-            None => format!("empty-{}", crate::hlc::Hlc::default().now()),
+            Some(l) => format!("{}-{}-{built_ms}", l.leader_id.term, l.index),
+            None => format!("empty-{built_ms}"),
         };
         let meta = SnapshotMeta {
             last_log_id,

@@ -121,15 +121,6 @@ impl Store {
             .map_err(|e| StorageError::Io(e.to_string()))??;
         Ok(())
     }
-
-    /// Flushes everything.
-    pub async fn flush(&self) -> Result<()> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StorageError::Io(e.to_string()))??;
-        Ok(())
-    }
 }
 
 /// sled reports a held directory lock as a generic I/O error; name it.

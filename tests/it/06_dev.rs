@@ -119,7 +119,7 @@ async fn ctrl_c_stops_dev_cleanly_and_a_reused_data_dir_keeps_the_data() {
     })
     .await;
     assert_eq!(got.value, b"hello");
-    assert!(holds_all_at(&mut c, "users", "k", 50).await);
+    assert!(holds_all_via(&mut c, "users", "k", 50, Consistency::Strong).await);
     interrupt(&child);
     let _ = tokio::time::timeout(Duration::from_secs(20), async {
         while child.try_wait().ok().flatten().is_none() {
@@ -128,21 +128,6 @@ async fn ctrl_c_stops_dev_cleanly_and_a_reused_data_dir_keeps_the_data() {
     })
     .await;
     let _ = child.kill();
-}
-
-async fn holds_all_at(
-    c: &mut meridian::wire::pb::v1::kv_client::KvClient<tonic::transport::Channel>,
-    container: &str,
-    prefix: &str,
-    n: usize,
-) -> bool {
-    for i in 0..n {
-        match get(c, container, &format!("{prefix}{i}"), Consistency::Strong).await {
-            Ok(r) if r.item.is_some() => {}
-            _ => return false,
-        }
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -166,6 +151,6 @@ async fn an_in_process_account_restarted_on_its_data_dir_keeps_its_data() {
         .await
         .expect("leader");
     let mut c = connect(&account.endpoint(leader)).await;
-    assert!(holds_all_at(&mut c, "c", "k", 30).await);
+    assert!(holds_all_via(&mut c, "c", "k", 30, Consistency::Strong).await);
     account.stop().await;
 }

@@ -203,15 +203,19 @@ pub async fn holds_all(
     count: usize,
 ) -> bool {
     let mut c = account.client(node).await;
+    holds_all_via(&mut c, container, prefix, count, Consistency::Eventual).await
+}
+
+/// Whether reads through `client` at `level` find every key `{prefix}{i}`.
+pub async fn holds_all_via(
+    client: &mut KvClient<Channel>,
+    container: &str,
+    prefix: &str,
+    count: usize,
+    level: Consistency,
+) -> bool {
     for i in 0..count {
-        match get(
-            &mut c,
-            container,
-            &format!("{prefix}{i}"),
-            Consistency::Eventual,
-        )
-        .await
-        {
+        match get(client, container, &format!("{prefix}{i}"), level).await {
             Ok(r) if r.item.is_some() => {}
             _ => return false,
         }
