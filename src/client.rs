@@ -51,6 +51,9 @@ pub struct WriteOptions {
     /// `None` means the account default.
     pub consistency: Option<Consistency>,
     pub session_token: Option<SessionToken>,
+    /// Refuse (NOT_WRITE_REGION) instead of forwarding when the endpoint is
+    /// not in the write region.
+    pub no_forward: bool,
 }
 
 /// Which keys a scan visits; `None` fields do not constrain it.
@@ -174,6 +177,7 @@ impl Client {
             value,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
+            no_forward: opts.no_forward,
         };
         let result = self.kv.clone().put(with_deadline(req)).await;
         self.finish_write(container, result)
@@ -193,6 +197,7 @@ impl Client {
             value,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
+            no_forward: opts.no_forward,
         };
         let result = self.kv.clone().create(with_deadline(req)).await;
         self.finish_write(container, result)
@@ -215,6 +220,7 @@ impl Client {
             if_match,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
+            no_forward: opts.no_forward,
         };
         let result = self.kv.clone().replace(with_deadline(req)).await;
         self.finish_write(container, result)
@@ -235,6 +241,7 @@ impl Client {
             if_match,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
+            no_forward: opts.no_forward,
         };
         let result = self.kv.clone().delete(with_deadline(req)).await;
         self.finish_write(container, result)

@@ -38,6 +38,26 @@ pub enum Error {
         applied: Glsn,
         token: Glsn,
     },
+    /// A write reached a read region with forwarding turned off: send it
+    /// to `write_region`.
+    #[error("region {region} is not the write region; send writes to {write_region}")]
+    NotWriteRegion {
+        region: RegionId,
+        write_region: RegionId,
+    },
+    /// Bounded staleness: a region lags more than the account allows, so
+    /// new writes wait. Nothing was done; retry after `retry_after_ms`.
+    #[error(
+        "writes throttled: region {region} lags {lag_ops} operations / {lag_ms} ms, beyond the bounded-staleness limit of {max_ops} operations / {max_ms} ms; retry after {retry_after_ms} ms"
+    )]
+    Throttled {
+        region: RegionId,
+        lag_ops: u64,
+        lag_ms: u64,
+        max_ops: u64,
+        max_ms: u64,
+        retry_after_ms: u64,
+    },
     /// Nothing was done; retrying later is safe.
     #[error("region {region} unavailable: {reason}")]
     Unavailable { region: RegionId, reason: String },
@@ -61,6 +81,8 @@ impl Error {
             Error::NotFound { .. } => "NOT_FOUND",
             Error::EtagMismatch { .. } => "ETAG_MISMATCH",
             Error::SessionNotAvailable { .. } => "READ_SESSION_NOT_AVAILABLE",
+            Error::NotWriteRegion { .. } => "NOT_WRITE_REGION",
+            Error::Throttled { .. } => "THROTTLED",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::OutcomeUnknown { .. } => "OUTCOME_UNKNOWN",
             Error::ShuttingDown => "SHUTTING_DOWN",

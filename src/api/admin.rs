@@ -79,7 +79,22 @@ impl AdminRpc for AdminService {
         Ok(Response::new(pb::StatusResponse {
             account: self.account.name.clone(),
             nodes,
+            ..Default::default()
         }))
+    }
+
+    async fn account(
+        &self,
+        _request: Request<pb::AccountRequest>,
+    ) -> Result<Response<pb::AccountResponse>, Status> {
+        Err(Status::unimplemented("account: arrives with the meta group"))
+    }
+
+    async fn set_priorities(
+        &self,
+        _request: Request<pb::SetPrioritiesRequest>,
+    ) -> Result<Response<pb::SetPrioritiesResponse>, Status> {
+        Err(Status::unimplemented("priorities: arrive with the meta group"))
     }
 }
 

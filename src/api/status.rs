@@ -6,6 +6,10 @@ use tonic::{Code, Status};
 use crate::error::Error;
 
 pub const ERROR_METADATA_KEY: &str = "meridian-error";
+/// On THROTTLED: milliseconds after which a retry may succeed.
+pub const RETRY_AFTER_METADATA_KEY: &str = "meridian-retry-after-ms";
+/// On NOT_WRITE_REGION: the region that accepts writes.
+pub const WRITE_REGION_METADATA_KEY: &str = "meridian-write-region";
 
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
@@ -13,7 +17,8 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) | Error::ConsistencyTooStrong { .. } => Code::InvalidArgument,
             Error::AlreadyExists { .. } => Code::AlreadyExists,
             Error::NotFound { .. } => Code::NotFound,
-            Error::EtagMismatch { .. } => Code::FailedPrecondition,
+            Error::EtagMismatch { .. } | Error::NotWriteRegion { .. } => Code::FailedPrecondition,
+            Error::Throttled { .. } => Code::ResourceExhausted,
             Error::SessionNotAvailable { .. } | Error::Unavailable { .. } | Error::ShuttingDown => {
                 Code::Unavailable
             }
@@ -27,6 +32,17 @@ impl From<Error> for Status {
             ERROR_METADATA_KEY,
             tonic::metadata::MetadataValue::from_static(e.code_name()),
         );
+        if let Error::Throttled { retry_after_ms, .. } = &e {
+            status.metadata_mut().insert(
+                RETRY_AFTER_METADATA_KEY,
+                tonic::metadata::MetadataValue::from(*retry_after_ms),
+            );
+        }
+        if let Error::NotWriteRegion { write_region, .. } = &e
+            && let Ok(v) = write_region.as_str().parse()
+        {
+            status.metadata_mut().insert(WRITE_REGION_METADATA_KEY, v);
+        }
         status
     }
 }

@@ -175,6 +175,7 @@ impl Worker {
                 let opts = WriteOptions {
                     consistency: self.consistency,
                     session_token: None,
+                    no_forward: false,
                 };
                 let value = self.value.to_vec();
                 self.client.put(&self.container, key, value, &opts).await?;

@@ -208,6 +208,7 @@ async fn put(
     let opts = WriteOptions {
         consistency,
         session_token: None,
+        no_forward: false,
     };
     let response = match mode {
         PutMode::Upsert => client.put(container, key, value, &opts).await,
@@ -259,6 +260,7 @@ async fn delete(
     let opts = WriteOptions {
         consistency,
         session_token: None,
+        no_forward: false,
     };
     match client.delete(container, key, if_match, &opts).await {
         Ok(response) => {

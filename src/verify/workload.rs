@@ -231,6 +231,7 @@ async fn write(
     let opts = WriteOptions {
         consistency: Some(level),
         session_token: token,
+        no_forward: false,
     };
     let client = p.client();
     let result = client
@@ -248,6 +249,7 @@ async fn cas(p: &mut Process, key: &str, expected: String, etag: String, value: 
     let opts = WriteOptions {
         consistency: Some(Consistency::Strong),
         session_token: None,
+        no_forward: false,
     };
     let client = p.client();
     let result = client
