@@ -29,6 +29,34 @@ pub struct Config {
     pub transport: TransportConfig,
     #[serde(default)]
     pub reads: ReadConfig,
+    #[serde(default)]
+    pub geo: GeoConfig,
+}
+
+/// Replication between regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoConfig {
+    /// The geo log keeps applied writes until every online region has
+    /// acknowledged them, but never more than this many bytes; a region
+    /// that falls further behind re-syncs from a snapshot.
+    pub log_cap_bytes: u64,
+    /// Bytes of geo log entries per shipped batch.
+    pub ship_batch_bytes: u64,
+    /// Extra round-trip time added to every region-to-region message, to
+    /// feel the consistency levels on one machine (`meridian dev
+    /// --wan-rtt`). 0 in production.
+    pub wan_rtt_ms: u64,
+}
+
+impl Default for GeoConfig {
+    fn default() -> Self {
+        Self {
+            log_cap_bytes: 256 * 1024 * 1024,
+            ship_batch_bytes: 1024 * 1024,
+            wan_rtt_ms: 0,
+        }
+    }
 }
 
 /// Who this process is.
@@ -51,7 +79,84 @@ pub struct AccountConfig {
     pub name: String,
     #[serde(default = "default_consistency")]
     pub default_consistency: Consistency,
+    #[serde(default)]
+    pub write_mode: WriteMode,
+    /// Bounded staleness: K, the most operations a region may trail the
+    /// write region by before writes are throttled.
+    #[serde(default = "default_max_staleness_ops")]
+    pub max_staleness_ops: u64,
+    /// Bounded staleness: T, the most milliseconds a region may trail by.
+    #[serde(default = "default_max_staleness_ms")]
+    pub max_staleness_ms: u64,
+    /// The regions, in failover priority order: the first is the write
+    /// region of a new account. `meridian priorities set` changes the order
+    /// later, through the meta group.
     pub regions: Vec<RegionConfig>,
+    /// Voters of the meta group. Empty: one node per region (the lowest
+    /// id), or the first three nodes of a single-region account; plus every
+    /// witness.
+    #[serde(default)]
+    pub meta_voters: Vec<NodeId>,
+    /// Meta voters that hold no items: a third vote for a two-region
+    /// account, so it survives losing one region's meta voter.
+    #[serde(default)]
+    pub witnesses: Vec<NodeAddress>,
+    #[serde(default)]
+    pub leases: LeaseConfig,
+}
+
+/// DESIGN.md "Multi-write mode". Only single-write is built so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    #[default]
+    SingleWrite,
+    MultiWrite,
+}
+
+impl WriteMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::SingleWrite => "single_write",
+            WriteMode::MultiWrite => "multi_write",
+        }
+    }
+}
+
+/// Allowed bounded-staleness bounds: K in operations, T in milliseconds.
+pub const MAX_STALENESS_OPS_RANGE: (u64, u64) = (1, 10_000_000);
+pub const MAX_STALENESS_MS_RANGE: (u64, u64) = (100, 24 * 60 * 60 * 1000);
+
+fn default_max_staleness_ops() -> u64 {
+    100_000
+}
+
+fn default_max_staleness_ms() -> u64 {
+    5_000
+}
+
+/// Region leases (DESIGN.md "The meta group and failover").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseConfig {
+    /// How long a committed renewal lasts, counted by the meta group from
+    /// its commit.
+    pub ttl_ms: u64,
+    /// How often a region leader renews.
+    pub renew_ms: u64,
+    /// How much earlier than the meta group the holder stops using its
+    /// lease, to absorb clock-rate drift.
+    pub safety_margin_ms: u64,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self {
+            ttl_ms: 3_000,
+            renew_ms: 500,
+            safety_margin_ms: 500,
+        }
+    }
 }
 
 fn default_consistency() -> Consistency {
@@ -168,6 +273,18 @@ impl Config {
         if self.transport.connect_timeout_ms == 0 || self.transport.request_timeout_ms == 0 {
             problems.push("transport timeouts must be greater than 0 ms".into());
         }
+        if self.geo.log_cap_bytes < (crate::limits::VALUE_BYTES_MAX as u64) * 4 {
+            problems.push(format!(
+                "geo.log_cap_bytes must be at least {} (four maximal values)",
+                crate::limits::VALUE_BYTES_MAX * 4
+            ));
+        }
+        let batch_max = (PEER_MESSAGE_BYTES_MAX / 2) as u64;
+        if self.geo.ship_batch_bytes == 0 || self.geo.ship_batch_bytes > batch_max {
+            problems.push(format!(
+                "geo.ship_batch_bytes must be between 1 and {batch_max}"
+            ));
+        }
         if self.storage.cache_capacity_bytes < 1024 * 1024 {
             problems.push("storage.cache_capacity_bytes must be at least 1 MiB".into());
         }
@@ -180,7 +297,7 @@ impl Config {
 
     fn node_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.account.region_of(self.node.id).is_none() {
+        if self.account.region_of(self.node.id).is_none() && !self.is_witness() {
             problems.push(format!(
                 "node.id {} is listed in no region of the account",
                 self.node.id.0
@@ -199,6 +316,11 @@ impl Config {
     pub fn address(&self) -> Option<&NodeAddress> {
         self.account.node(self.node.id)
     }
+
+    /// A witness runs the meta group only and holds no items.
+    pub fn is_witness(&self) -> bool {
+        self.account.witnesses.iter().any(|w| w.id == self.node.id)
+    }
 }
 
 impl AccountConfig {
@@ -208,11 +330,66 @@ impl AccountConfig {
             .find(|r| r.nodes.iter().any(|n| n.id == node))
     }
 
+    /// A node of a region or a witness.
     pub fn node(&self, node: NodeId) -> Option<&NodeAddress> {
         self.regions
             .iter()
             .flat_map(|r| &r.nodes)
+            .chain(&self.witnesses)
             .find(|n| n.id == node)
+    }
+
+    pub fn region(&self, name: &RegionId) -> Option<&RegionConfig> {
+        self.regions.iter().find(|r| &r.name == name)
+    }
+
+    /// The meta group's voters: as configured, or one node per region (the
+    /// lowest id; the lowest three of a single-region account), plus every
+    /// witness.
+    pub fn meta_voters(&self) -> BTreeSet<NodeId> {
+        let mut voters: BTreeSet<NodeId> = if !self.meta_voters.is_empty() {
+            self.meta_voters.iter().copied().collect()
+        } else if self.regions.len() == 1 {
+            let mut ids: Vec<NodeId> = self.regions[0].nodes.iter().map(|n| n.id).collect();
+            ids.sort();
+            ids.into_iter().take(3).collect()
+        } else {
+            self.regions
+                .iter()
+                .filter_map(|r| r.nodes.iter().map(|n| n.id).min())
+                .collect()
+        };
+        voters.extend(self.witnesses.iter().map(|w| w.id));
+        voters
+    }
+
+    /// Every node of the account, witnesses included.
+    pub fn all_nodes(&self) -> impl Iterator<Item = &NodeAddress> {
+        self.regions
+            .iter()
+            .flat_map(|r| &r.nodes)
+            .chain(&self.witnesses)
+    }
+
+    /// What an operator should know about this configuration although it
+    /// is allowed.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let voters = self.meta_voters();
+        let voter_regions: BTreeSet<&RegionId> = voters
+            .iter()
+            .filter_map(|v| self.region_of(*v).map(|r| &r.name))
+            .collect();
+        let witnesses = voters
+            .iter()
+            .filter(|v| self.region_of(**v).is_none())
+            .count();
+        if self.regions.len() == 2 && witnesses == 0 && voter_regions.len() == 2 {
+            warnings.push(
+                "two regions and no witness: losing either region's meta voter stops the meta group, so leases lapse and writes stop; with strong consistency, a region loss stops strong writes (add a witness)".into(),
+            );
+        }
+        warnings
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = (&RegionConfig, &NodeAddress)> {
@@ -236,6 +413,39 @@ impl AccountConfig {
         }
         if self.regions.is_empty() {
             problems.push("the account has no regions".into());
+        }
+        if self.write_mode == WriteMode::MultiWrite {
+            if self.default_consistency == Consistency::Strong {
+                problems.push(
+                    "strong consistency with multi-write is impossible: strong needs one write region (use single_write, or a weaker default consistency)".into(),
+                );
+            } else {
+                problems
+                    .push("write_mode multi_write is not supported yet; use single_write".into());
+            }
+        }
+        let (k_min, k_max) = MAX_STALENESS_OPS_RANGE;
+        if !(k_min..=k_max).contains(&self.max_staleness_ops) {
+            problems.push(format!(
+                "account.max_staleness_ops (K) is {}; it must be between {k_min} and {k_max}",
+                self.max_staleness_ops
+            ));
+        }
+        let (t_min, t_max) = MAX_STALENESS_MS_RANGE;
+        if !(t_min..=t_max).contains(&self.max_staleness_ms) {
+            problems.push(format!(
+                "account.max_staleness_ms (T) is {}; it must be between {t_min} and {t_max}",
+                self.max_staleness_ms
+            ));
+        }
+        problems.extend(self.leases.problems());
+        for voter in &self.meta_voters {
+            if self.node(*voter).is_none() {
+                problems.push(format!(
+                    "account.meta_voters names node {} , which is in no region and no witness",
+                    voter.0
+                ));
+            }
         }
         let mut region_names = BTreeSet::new();
         let mut node_ids = BTreeSet::new();
@@ -263,19 +473,41 @@ impl AccountConfig {
                     region.nodes.len()
                 ));
             }
-            for node in &region.nodes {
-                if !node_ids.insert(node.id) {
-                    problems.push(format!(
-                        "node id {} is used twice (node ids are unique across the account)",
-                        node.id.0
-                    ));
-                }
-                for addr in [node.client_addr, node.peer_addr] {
-                    if !addr.ip().is_unspecified() && !addrs.insert(addr) {
-                        problems.push(format!("address {addr} is used twice"));
-                    }
+        }
+        // Witnesses share the id and address spaces with region nodes.
+        for node in self.all_nodes() {
+            if !node_ids.insert(node.id) {
+                problems.push(format!(
+                    "node id {} is used twice (node ids are unique across the account)",
+                    node.id.0
+                ));
+            }
+            for addr in [node.client_addr, node.peer_addr] {
+                if !addr.ip().is_unspecified() && !addrs.insert(addr) {
+                    problems.push(format!("address {addr} is used twice"));
                 }
             }
+        }
+        problems
+    }
+}
+
+impl LeaseConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.renew_ms == 0 {
+            problems.push("account.leases.renew_ms must be greater than 0".into());
+        }
+        if self.renew_ms >= self.ttl_ms {
+            problems.push(format!(
+                "account.leases.renew_ms ({}) must be less than account.leases.ttl_ms ({}): a lease must be renewed before it ends",
+                self.renew_ms, self.ttl_ms
+            ));
+        } else if self.renew_ms + self.safety_margin_ms >= self.ttl_ms {
+            problems.push(format!(
+                "account.leases.renew_ms ({}) + safety_margin_ms ({}) must be less than ttl_ms ({}), or the holder's lease lapses between renewals",
+                self.renew_ms, self.safety_margin_ms, self.ttl_ms
+            ));
         }
         problems
     }

@@ -9,6 +9,9 @@
 //! - [`item`]: items, etags, key ranges and input validation.
 //! - [`command`]: what the log carries and the pure rule for applying it.
 //! - [`hlc`]: the hybrid logical clock stamping writes.
+//! - [`lease`]: lease arithmetic, pure: the holder always stops first.
+//! - [`meta`]: the meta group's state (settings, priorities, epoch, strong
+//!   set) and the pure rule that changes it.
 //! - [`codec`]: the one binary encoding for disk and replica traffic.
 //! - [`config`]: the node's TOML configuration, defaults and validation.
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
@@ -44,8 +47,10 @@ pub mod glsn;
 pub mod hlc;
 pub mod ids;
 pub mod item;
+pub mod lease;
 pub mod limits;
 pub mod local;
+pub mod meta;
 pub mod node;
 pub mod raft;
 pub mod shutdown;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{
-    AccountConfig, Config, NodeAddress, NodeSection, RaftConfig, ReadConfig, RegionConfig,
-    TransportConfig,
+    AccountConfig, Config, GeoConfig, LeaseConfig, NodeAddress, NodeSection, RaftConfig,
+    ReadConfig, RegionConfig, TransportConfig, WriteMode,
 };
 use crate::consistency::Consistency;
 use crate::fault::Faults;
@@ -36,6 +36,13 @@ pub struct LocalOptions {
     pub storage: StorageConfig,
     pub transport: TransportConfig,
     pub reads: ReadConfig,
+    pub geo: GeoConfig,
+    pub leases: LeaseConfig,
+    /// Bounded-staleness K and T.
+    pub max_staleness_ops: u64,
+    pub max_staleness_ms: u64,
+    /// Witness nodes (meta voters holding no items) to add.
+    pub witnesses: usize,
     /// Seeds the fault layer's random drops.
     pub seed: u64,
 }
@@ -57,6 +64,15 @@ impl LocalOptions {
             },
             transport: TransportConfig::default(),
             reads: ReadConfig::default(),
+            geo: GeoConfig {
+                // Many nodes share one machine: a smaller geo log each.
+                log_cap_bytes: 64 * 1024 * 1024,
+                ..GeoConfig::default()
+            },
+            leases: LeaseConfig::default(),
+            max_staleness_ops: 100_000,
+            max_staleness_ms: 5_000,
+            witnesses: 0,
             seed: 0,
         }
     }
@@ -104,10 +120,28 @@ impl LocalAccount {
                 nodes,
             });
         }
+        let mut witnesses = Vec::new();
+        for _ in 0..options.witnesses {
+            let id = NodeId(next_id);
+            next_id += 1;
+            let bound = Listeners::bind(loopback(0), loopback(0)).await?;
+            witnesses.push(NodeAddress {
+                id,
+                client_addr: addr_of(&bound.client)?,
+                peer_addr: addr_of(&bound.peer)?,
+            });
+            listeners.insert(id, bound);
+        }
         let account = AccountConfig {
             name: options.account.clone(),
             default_consistency: options.default_consistency,
+            write_mode: WriteMode::SingleWrite,
+            max_staleness_ops: options.max_staleness_ops,
+            max_staleness_ms: options.max_staleness_ms,
             regions,
+            meta_voters: Vec::new(),
+            witnesses,
+            leases: options.leases.clone(),
         };
         let mut local = LocalAccount {
             faults: Faults::new(options.seed),
@@ -126,8 +160,7 @@ impl LocalAccount {
         let region = self
             .account
             .region_of(id)
-            .map(|r| r.name.to_string())
-            .unwrap_or_default();
+            .map_or_else(|| "witness".to_string(), |r| r.name.to_string());
         Config {
             node: NodeSection {
                 id,
@@ -140,6 +173,7 @@ impl LocalAccount {
             storage: self.options.storage.clone(),
             transport: self.options.transport.clone(),
             reads: self.options.reads.clone(),
+            geo: self.options.geo.clone(),
         }
     }
 

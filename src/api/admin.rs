@@ -87,14 +87,18 @@ impl AdminRpc for AdminService {
         &self,
         _request: Request<pb::AccountRequest>,
     ) -> Result<Response<pb::AccountResponse>, Status> {
-        Err(Status::unimplemented("account: arrives with the meta group"))
+        Err(Status::unimplemented(
+            "account: arrives with the meta group",
+        ))
     }
 
     async fn set_priorities(
         &self,
         _request: Request<pb::SetPrioritiesRequest>,
     ) -> Result<Response<pb::SetPrioritiesResponse>, Status> {
-        Err(Status::unimplemented("priorities: arrive with the meta group"))
+        Err(Status::unimplemented(
+            "priorities: arrive with the meta group",
+        ))
     }
 }
 

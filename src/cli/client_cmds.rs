@@ -966,6 +966,7 @@ mod tests {
         let response = pb::StatusResponse {
             account: "acct".to_string(),
             nodes: vec![node("west", 2, None)],
+            ..Default::default()
         };
         let json = serde_json::to_value(StatusOutput::new(&response)).unwrap();
         assert_eq!(json["account"], "acct");
