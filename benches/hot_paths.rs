@@ -88,7 +88,7 @@ fn state_machine_apply(c: &mut Criterion) {
 async fn open_state_machine(dir: &std::path::Path) -> StateMachine {
     let identity = Identity::new("bench", RegionId::new("west"), NodeId(1));
     let store = Store::open(dir, &StorageConfig::default(), &identity).expect("open store");
-    StateMachine::open(store, Arc::new(Hlc::default())).expect("open state machine")
+    StateMachine::open(store, Arc::new(Hlc::default()), u64::MAX).expect("open state machine")
 }
 
 criterion_group!(benches, codec_round_trip, state_machine_apply);

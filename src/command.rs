@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::geo::entry::GeoEntry;
 use crate::glsn::Glsn;
 use crate::ids::RegionId;
 use crate::item::{Etag, ItemVersion};
@@ -13,6 +14,24 @@ pub enum Command {
     /// Writes proposed together (proposal batching): applied in order, each
     /// with its own GLSN and outcome, committed all-or-nothing.
     Writes(Vec<WriteCommand>),
+    /// Geo log entries shipped from the write region, in GLSN order.
+    /// Entries the region already has are skipped; an entry that does not
+    /// follow the applied GLSN stops the batch (nothing after it applies).
+    Ship(Vec<GeoEntry>),
+    /// Every online region has acknowledged the geo log up to this LSN: its
+    /// entries may go.
+    TrimGeoLog {
+        upto_lsn: u64,
+    },
+    /// A re-sync from another region's state image: `ResyncBegin` drops
+    /// every item and the geo log, `ResyncItems` pages refill them, and
+    /// `ResyncEnd` sets the GLSN the image was taken at. Reads are refused
+    /// in between.
+    ResyncBegin,
+    ResyncItems(Vec<(String, String, ItemVersion)>),
+    ResyncEnd {
+        glsn: Glsn,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

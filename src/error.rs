@@ -7,7 +7,7 @@ use crate::glsn::Glsn;
 use crate::ids::{NodeId, RegionId};
 use crate::item::Etag;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),

@@ -43,6 +43,7 @@ pub mod consistency;
 pub mod crash;
 pub mod error;
 pub mod fault;
+pub mod geo;
 pub mod glsn;
 pub mod hlc;
 pub mod ids;

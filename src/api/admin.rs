@@ -1,30 +1,115 @@
-//! The `Admin` gRPC service: account status, gathered from every node of
-//! the region over the replica transport.
+//! The `Admin` gRPC service: account status (every region and node,
+//! gathered over the replica transport), the account configuration as the
+//! meta group holds it, and failover priorities.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
 use tonic::{Request, Response, Status};
 
-use crate::config::AccountConfig;
+use crate::error::Error;
+use crate::ids::RegionId;
+use crate::meta::{MetaCommand, MetaReply};
+use crate::node::calls::{NodeReply, NodeRequest};
+use crate::node::geo::{Geo, RegionReport};
 use crate::raft::replica::{Replica, ReplicaStatus, Role};
+use crate::wire::convert::consistency_to_wire;
 use crate::wire::pb::v1 as pb;
 use crate::wire::pb::v1::admin_server::{Admin as AdminRpc, AdminServer};
 
+/// How long status waits for one region's report.
+const REPORT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a priority change may take to commit.
+const META_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct AdminService {
     replica: Replica,
-    account: Arc<AccountConfig>,
+    geo: Geo,
 }
 
 impl AdminService {
-    pub fn server(replica: Replica, account: Arc<AccountConfig>) -> AdminServer<AdminService> {
-        AdminServer::new(AdminService { replica, account })
+    pub fn server(replica: Replica, geo: Geo) -> AdminServer<AdminService> {
+        AdminServer::new(AdminService { replica, geo })
     }
+
+    async fn region_report(&self, region: &RegionId) -> Option<RegionReport> {
+        match self
+            .geo
+            .call_leader(region, &NodeRequest::RegionReport, REPORT_TIMEOUT)
+            .await
+        {
+            Ok(NodeReply::Report(report)) => Some(*report),
+            _ => None,
+        }
+    }
+
+    async fn node_rows(&self) -> Vec<pb::NodeStatus> {
+        let account = self.geo.account();
+        let polls = account.nodes().map(|(_, n)| self.replica.status_of(n.id));
+        let answers: Vec<Option<ReplicaStatus>> =
+            join_all(polls).await.into_iter().map(Result::ok).collect();
+        account
+            .nodes()
+            .zip(answers)
+            .map(|((region, addr), answer)| node_row(region.name.as_str(), addr, answer))
+            .collect()
+    }
+}
+
+fn node_row(
+    region: &str,
+    addr: &crate::config::NodeAddress,
+    answer: Option<ReplicaStatus>,
+) -> pb::NodeStatus {
+    let mut row = pb::NodeStatus {
+        region: region.to_string(),
+        node_id: addr.id.0,
+        client_addr: addr.client_addr.to_string(),
+        peer_addr: addr.peer_addr.to_string(),
+        role: "unreachable".into(),
+        state: "unreachable".into(),
+        ..Default::default()
+    };
+    if let Some(s) = answer {
+        row.role = s.role.as_str().into();
+        row.state = if s.role == Role::Shutdown {
+            "shutting_down"
+        } else {
+            "running"
+        }
+        .into();
+        row.term = s.term;
+        row.last_log_index = s.last_log_index;
+        row.applied_index = s.applied_index;
+        row.leader_id = s.leader.map(|l| l.0);
+        row.applied_glsn = Some(s.applied_glsn.into());
+    }
+    row
 }
 
 /// Entries `applied` is behind the leader's last log index.
 pub fn lag_entries(leader_last_log_index: Option<u64>, applied_index: u64) -> Option<u64> {
     leader_last_log_index.map(|last| last.saturating_sub(applied_index))
+}
+
+/// Fills each node row's lag behind its own region leader.
+fn fill_lag_entries(rows: &mut [pb::NodeStatus]) {
+    let leaders: Vec<(String, u64)> = rows
+        .iter()
+        .filter(|r| r.role == Role::Leader.as_str())
+        .map(|r| (r.region.clone(), r.last_log_index))
+        .collect();
+    for row in rows.iter_mut().filter(|r| r.state == "running") {
+        let last = leaders
+            .iter()
+            .find(|(region, _)| *region == row.region)
+            .map(|(_, l)| *l);
+        row.lag_entries = lag_entries(last, row.applied_index);
+    }
+}
+
+fn to_status(e: Error) -> Status {
+    Status::from(e)
 }
 
 #[tonic::async_trait]
@@ -33,53 +118,73 @@ impl AdminRpc for AdminService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let Some(region) = self.account.region_of(self.replica.id()) else {
-            return Err(Status::internal("this node is in no region of its account"));
-        };
-        let polls = region.nodes.iter().map(|n| self.replica.status_of(n.id));
-        let answers: Vec<Option<ReplicaStatus>> =
-            join_all(polls).await.into_iter().map(Result::ok).collect();
-        let leader_last_log = answers
+        let meta = self.geo.meta_state();
+        let account = self.geo.account();
+        let mut nodes = self.node_rows().await;
+        fill_lag_entries(&mut nodes);
+        let region_names: Vec<RegionId> = account.regions.iter().map(|r| r.name.clone()).collect();
+        let reports: Vec<Option<RegionReport>> =
+            join_all(region_names.iter().map(|r| self.region_report(r))).await;
+        let write_lags = meta
+            .write_region
+            .as_ref()
+            .and_then(|w| region_names.iter().position(|r| r == w))
+            .and_then(|i| reports[i].as_ref())
+            .map(|w| w.lags.clone());
+        let regions = region_names
             .iter()
-            .flatten()
-            .find(|s| s.role == Role::Leader)
-            .map(|s| s.last_log_index);
-        let nodes = region
-            .nodes
-            .iter()
-            .zip(answers)
-            .map(|(addr, answer)| {
-                let mut row = pb::NodeStatus {
-                    region: region.name.to_string(),
-                    node_id: addr.id.0,
-                    client_addr: addr.client_addr.to_string(),
-                    peer_addr: addr.peer_addr.to_string(),
-                    role: "unreachable".into(),
-                    state: "unreachable".into(),
-                    ..Default::default()
+            .zip(&reports)
+            .map(|(name, report)| {
+                let priority = meta
+                    .priorities
+                    .iter()
+                    .position(|p| p == name)
+                    .map_or(0, |i| i as u32 + 1);
+                let is_write = meta.is_write_region(name);
+                let lag = if is_write {
+                    Some(Default::default())
+                } else {
+                    write_lags
+                        .as_ref()
+                        .and_then(|lags| lags.iter().find(|(r, _)| r == name))
+                        .map(|(_, l)| *l)
                 };
-                if let Some(s) = answer {
-                    row.role = s.role.as_str().into();
-                    row.state = if s.role == Role::Shutdown {
-                        "shutting_down"
-                    } else {
-                        "running"
-                    }
-                    .into();
-                    row.term = s.term;
-                    row.last_log_index = s.last_log_index;
-                    row.applied_index = s.applied_index;
-                    row.lag_entries = lag_entries(leader_last_log, s.applied_index);
-                    row.leader_id = s.leader.map(|l| l.0);
-                    row.applied_glsn = Some(s.applied_glsn.into());
+                pb::RegionStatus {
+                    name: name.to_string(),
+                    priority,
+                    role: if is_write { "write" } else { "read" }.into(),
+                    state: meta
+                        .region_state(name)
+                        .map_or("unknown", |s| s.as_str())
+                        .into(),
+                    lease_remaining_ms: report.as_ref().and_then(|r| r.lease_remaining_ms),
+                    applied_glsn: report.as_ref().map(|r| r.applied.into()),
+                    lag_ops: lag.map(|l: crate::geo::acks::Lag| l.ops),
+                    lag_ms: lag.map(|l| l.ms),
+                    leader_id: report.as_ref().and_then(|r| r.leader).map(|l| l.0),
                 }
-                row
             })
             .collect();
+        let mut warnings = account.warnings();
+        if !meta.is_formed() {
+            warnings.push("the meta group has not formed the account yet".into());
+        } else if !meta.strong_set_has_majority() {
+            warnings.push(
+                "the strong set has lost its majority of regions: strong writes are unavailable"
+                    .into(),
+            );
+        }
         Ok(Response::new(pb::StatusResponse {
-            account: self.account.name.clone(),
+            account: account.name.clone(),
             nodes,
-            ..Default::default()
+            write_region: meta
+                .write_region
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            epoch: meta.epoch,
+            regions,
+            warnings,
         }))
     }
 
@@ -87,18 +192,96 @@ impl AdminRpc for AdminService {
         &self,
         _request: Request<pb::AccountRequest>,
     ) -> Result<Response<pb::AccountResponse>, Status> {
-        Err(Status::unimplemented(
-            "account: arrives with the meta group",
-        ))
+        let meta = self.geo.meta_state();
+        let account = self.geo.account();
+        let voters = account.meta_voters();
+        let node = |n: &crate::config::NodeAddress| pb::AccountNode {
+            node_id: n.id.0,
+            client_addr: n.client_addr.to_string(),
+            meta_voter: voters.contains(&n.id),
+        };
+        let order: Vec<&RegionId> = if meta.priorities.is_empty() {
+            account.regions.iter().map(|r| &r.name).collect()
+        } else {
+            meta.priorities.iter().collect()
+        };
+        let regions = order
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                account.region(name).map(|r| pb::AccountRegion {
+                    name: name.to_string(),
+                    priority: i as u32 + 1,
+                    nodes: r.nodes.iter().map(node).collect(),
+                })
+            })
+            .collect();
+        let settings = meta.settings.clone();
+        Ok(Response::new(pb::AccountResponse {
+            account: account.name.clone(),
+            write_mode: settings
+                .as_ref()
+                .map_or(account.write_mode, |s| s.write_mode)
+                .as_str()
+                .into(),
+            default_consistency: consistency_to_wire(
+                settings
+                    .as_ref()
+                    .map_or(account.default_consistency, |s| s.default_consistency),
+            ),
+            max_staleness_ops: settings
+                .as_ref()
+                .map_or(account.max_staleness_ops, |s| s.max_staleness_ops),
+            max_staleness_ms: settings
+                .as_ref()
+                .map_or(account.max_staleness_ms, |s| s.max_staleness_ms),
+            lease_ttl_ms: account.leases.ttl_ms,
+            lease_renew_ms: account.leases.renew_ms,
+            regions,
+            witnesses: account.witnesses.iter().map(node).collect(),
+            write_region: meta
+                .write_region
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            epoch: meta.epoch,
+        }))
     }
 
     async fn set_priorities(
         &self,
-        _request: Request<pb::SetPrioritiesRequest>,
+        request: Request<pb::SetPrioritiesRequest>,
     ) -> Result<Response<pb::SetPrioritiesResponse>, Status> {
-        Err(Status::unimplemented(
-            "priorities: arrive with the meta group",
-        ))
+        let order: Vec<RegionId> = request
+            .into_inner()
+            .regions
+            .into_iter()
+            .map(RegionId::new)
+            .collect();
+        let meta = self.geo.meta_state();
+        meta.check_priorities(&order)
+            .map_err(|why| to_status(Error::InvalidArgument(why)))?;
+        let reply = self
+            .geo
+            .meta()
+            .propose(
+                MetaCommand::SetPriorities(order.clone()),
+                META_WRITE_TIMEOUT,
+            )
+            .await
+            .map_err(|e| {
+                to_status(Error::Unavailable {
+                    region: RegionId::new("meta"),
+                    reason: e.to_string(),
+                })
+            })?;
+        match reply {
+            MetaReply::Refused(why) => Err(to_status(Error::InvalidArgument(why))),
+            // Committed as given.
+            _ => Ok(Response::new(pb::SetPrioritiesResponse {
+                regions: order.iter().map(ToString::to_string).collect(),
+            })),
+        }
     }
 }
 

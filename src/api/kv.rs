@@ -45,11 +45,10 @@ impl KvService {
         key: &str,
         op: WriteOp,
         consistency: i32,
+        no_forward: bool,
     ) -> Result<Response<pb::WriteResponse>, Status> {
-        // Writes take a consistency field for the cross-region levels; it
-        // is validated now so a bad value is refused, not ignored.
-        consistency_from_wire(consistency).map_err(Error::InvalidArgument)?;
-        let receipt = self.kv.write(container, key, op).await?;
+        let level = level(consistency)?;
+        let receipt = self.kv.write(container, key, op, level, no_forward).await?;
         Ok(Response::new(self.write_response(receipt)))
     }
 }
@@ -94,7 +93,8 @@ impl KvRpc for KvService {
             value: r.value,
             precondition: Precondition::None,
         };
-        self.write(&r.container, &r.key, op, r.consistency).await
+        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
+            .await
     }
 
     async fn create(
@@ -106,7 +106,8 @@ impl KvRpc for KvService {
             value: r.value,
             precondition: Precondition::Absent,
         };
-        self.write(&r.container, &r.key, op, r.consistency).await
+        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
+            .await
     }
 
     async fn replace(
@@ -121,7 +122,8 @@ impl KvRpc for KvService {
             value: r.value,
             precondition,
         };
-        self.write(&r.container, &r.key, op, r.consistency).await
+        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
+            .await
     }
 
     async fn delete(
@@ -132,7 +134,8 @@ impl KvRpc for KvService {
         let op = WriteOp::Delete {
             if_match: if_match(r.if_match),
         };
-        self.write(&r.container, &r.key, op, r.consistency).await
+        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
+            .await
     }
 
     async fn get(

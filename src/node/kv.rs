@@ -1,13 +1,19 @@
 //! Request logic of a node, in domain terms: validate, pick the read path
 //! for the consistency level, forward writes to the region leader.
 //!
-//! Writes: handed to the node's `Proposer`, which batches them and proposes
-//! each batch at the region leader (see `node::proposer`).
+//! Writes (DESIGN.md "Consistency levels"): a write that reaches any node
+//! but the write region's leader is forwarded there (or, with
+//! `no_forward`, refused outside the write region). The leader checks its
+//! write lease, the strong set (strong) or the staleness bounds (others),
+//! hands the write to its `Proposer`, which batches writes into raft
+//! entries, and for a strong write waits until every region of the strong
+//! set has acknowledged it.
 //!
-//! Reads (DESIGN.md "Consistency levels", within one region):
-//! STRONG and BOUNDED_STALENESS wait for the leader's read index (shared
-//! by concurrent reads, see `node::read_index`) to be applied locally; SESSION waits briefly for the token; CONSISTENT_PREFIX
-//! and EVENTUAL read the local applied state.
+//! Reads: STRONG and BOUNDED_STALENESS wait for the region leader's read
+//! index (shared by concurrent reads, see `node::read_index`), which the
+//! leader gives only while it holds its region's read lease; SESSION waits
+//! briefly for the token; CONSISTENT_PREFIX and EVENTUAL read the local
+//! applied state. No level reads a replica in the middle of a re-sync.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +25,8 @@ use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
 use crate::ids::NodeId;
 use crate::item::{self, Etag, ItemVersion, KeyRange};
+use crate::node::calls::{NodeReply, NodeRequest};
+use crate::node::geo::Geo;
 use crate::node::proposer::Proposer;
 use crate::node::read_index::ReadIndexer;
 use crate::raft::replica::Replica;
@@ -43,11 +51,12 @@ pub struct Kv {
     proposer: Proposer,
     read_indexer: ReadIndexer,
     hlc: Arc<Hlc>,
+    geo: Geo,
     settings: KvSettings,
 }
 
 impl Kv {
-    pub fn new(replica: Replica, hlc: Arc<Hlc>, settings: KvSettings) -> Self {
+    pub fn new(replica: Replica, geo: Geo, hlc: Arc<Hlc>, settings: KvSettings) -> Self {
         let proposer = Proposer::spawn(replica.clone(), settings.request_timeout);
         let read_indexer = ReadIndexer::spawn(replica.clone(), settings.request_timeout);
         Self {
@@ -55,6 +64,7 @@ impl Kv {
             proposer,
             read_indexer,
             hlc,
+            geo,
             settings,
         }
     }
@@ -67,28 +77,113 @@ impl Kv {
         &self.replica
     }
 
+    pub fn geo(&self) -> &Geo {
+        &self.geo
+    }
+
+    /// A write from a client: validated here, applied at the write
+    /// region's leader.
     pub async fn write(
         &self,
         container: &str,
         key: &str,
         op: WriteOp,
+        consistency: Option<Consistency>,
+        no_forward: bool,
     ) -> Result<WriteReceipt, Error> {
         item::validate_container(container).map_err(invalid)?;
         item::validate_key(key).map_err(invalid)?;
         if let WriteOp::Put { value, .. } = &op {
             item::validate_value(value).map_err(invalid)?;
         }
+        let level = self.level(consistency)?;
+        let Some(write_region) = self
+            .geo
+            .wait_for_write_region(self.settings.request_timeout)
+            .await
+        else {
+            return Err(self.unavailable(
+                "the meta group has not formed the account yet; retry shortly".into(),
+            ));
+        };
+        if no_forward && &write_region != self.replica.region() {
+            return Err(Error::NotWriteRegion {
+                region: self.replica.region().clone(),
+                write_region,
+            });
+        }
         let write = WriteCommand {
             container: container.to_string(),
             key: key.to_string(),
             op,
             ts: self.hlc.now(),
-            origin_region: self.replica.region().clone(),
+            origin_region: write_region.clone(),
         };
-        match self.proposer.propose(write).await? {
-            WriteOutcome::Applied { glsn, etag } => Ok(WriteReceipt { glsn, etag }),
-            WriteOutcome::Rejected { rejection, .. } => Err(rejected(container, key, rejection)),
+        if self.geo.is_write_leader() {
+            return self.write_at_leader(write, level).await;
         }
+        let request = NodeRequest::Write {
+            write,
+            consistency: level,
+        };
+        match self
+            .geo
+            .call_leader(&write_region, &request, self.settings.request_timeout)
+            .await?
+        {
+            NodeReply::Written { glsn, etag } => Ok(WriteReceipt { glsn, etag }),
+            other => Err(Error::Internal(format!(
+                "unexpected reply to a write: {other:?}"
+            ))),
+        }
+    }
+
+    /// The write region leader's part of a write: lease, strong set or
+    /// staleness bounds, proposal, and for STRONG the wait for the strong
+    /// set's acknowledgements.
+    pub async fn write_at_leader(
+        &self,
+        write: WriteCommand,
+        level: Consistency,
+    ) -> Result<WriteReceipt, Error> {
+        let started = Instant::now();
+        let timeout = self.settings.request_timeout;
+        if self.geo.wait_for_lease(timeout).await.is_none() {
+            return Err(self.unavailable(
+                "the write region holds no lease: its leader cannot reach the meta group".into(),
+            ));
+        }
+        if level == Consistency::Strong {
+            self.geo.check_strong_set()?;
+        } else if self.settings.default_consistency <= Consistency::BoundedStaleness {
+            self.geo.check_staleness()?;
+        }
+        let (container, key) = (write.container.clone(), write.key.clone());
+        let (glsn, etag) = match self.proposer.propose(write).await? {
+            WriteOutcome::Applied { glsn, etag } => (glsn, etag),
+            WriteOutcome::Rejected { rejection, .. } => {
+                return Err(rejected(&container, &key, rejection));
+            }
+        };
+        if level == Consistency::Strong {
+            let remaining = timeout.saturating_sub(started.elapsed());
+            self.geo.wait_strong(glsn, remaining).await?;
+        }
+        Ok(WriteReceipt { glsn, etag })
+    }
+
+    /// The request's level, or the account default; never stronger than
+    /// the default.
+    fn level(&self, consistency: Option<Consistency>) -> Result<Consistency, Error> {
+        let default = self.settings.default_consistency;
+        let level = consistency.unwrap_or(default);
+        if !level.is_allowed_under(default) {
+            return Err(Error::ConsistencyTooStrong {
+                requested: level,
+                account_default: default,
+            });
+        }
+        Ok(level)
     }
 
     pub async fn get(
@@ -146,13 +241,12 @@ impl Kv {
         consistency: Option<Consistency>,
         token: Option<SessionToken>,
     ) -> Result<Glsn, Error> {
-        let default = self.settings.default_consistency;
-        let level = consistency.unwrap_or(default);
-        if !level.is_allowed_under(default) {
-            return Err(Error::ConsistencyTooStrong {
-                requested: level,
-                account_default: default,
-            });
+        let level = self.level(consistency)?;
+        if self.replica.applied().resyncing {
+            return Err(self.unavailable(format!(
+                "{} is re-syncing from the write region; read from another region",
+                self.replica.id()
+            )));
         }
         match level.read_path() {
             ReadPath::ReadIndex => self.wait_read_index().await?,

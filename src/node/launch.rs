@@ -19,15 +19,21 @@ use crate::config::{Config, ConfigError};
 use crate::fault::Faults;
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId, ReplicaId};
+use crate::meta::MetaState;
+use crate::node::calls::Calls;
+use crate::node::geo::{Geo, GeoOptions};
 use crate::node::kv::{Kv, KvSettings};
-use crate::raft::network::{AddressBook, Peers, Timeouts};
+use crate::raft::meta_replica::{MetaReplica, MetaReplicaOptions};
+use crate::raft::network::{AddressBook, Peers, Timeouts, Wan};
 use crate::raft::replica::{Replica, ReplicaError, ReplicaOptions};
 use crate::raft::service::ReplicaService;
 use crate::shutdown::Shutdown;
+use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::Identity;
 use crate::storage::error::StorageError;
 use crate::storage::store::Store;
 use crate::wire::pb::FILE_DESCRIPTOR_SET;
+use crate::wire::pb::internal::replica_server::ReplicaServer;
 use crate::wire::pb::v1::kv_server::KvServer;
 
 /// How long a stopping node lets in-flight requests finish.
@@ -80,11 +86,17 @@ pub struct Node {
     pub id: ReplicaId,
     pub client_addr: SocketAddr,
     pub peer_addr: SocketAddr,
-    replica: Replica,
-    store: Store,
+    /// `None` on a witness.
+    replica: Option<Replica>,
+    meta: MetaReplica,
+    geo: Geo,
+    stores: Vec<Store>,
     shutdown: Shutdown,
     servers: Vec<JoinHandle<()>>,
 }
+
+/// The meta group keeps little: a small cache.
+const META_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Node {
     /// Starts a node from its configuration, binding its configured ports.
@@ -108,52 +120,114 @@ impl Node {
         // Before storage opens, so a mistyped crash point is reported
         // before any point could have been hit.
         crate::crash::arm_from_env();
-        let region_config = config.region().cloned().ok_or_else(|| ConfigError {
-            problems: vec![format!("node {} is listed in no region", config.node.id)],
-        })?;
+        let region = match config.region() {
+            Some(r) => r.name.clone(),
+            None => RegionId::new(WITNESS_REGION),
+        };
         let id = ReplicaId {
-            region: region_config.name.clone(),
+            region,
             node: config.node.id,
         };
         let span = tracing::info_span!("node", id = %id);
         let identity = Identity::new(&config.account.name, id.region.clone(), id.node);
-        let store = Store::open(&config.node.data_dir, &config.storage, &identity)?;
+        let peers = account_peers(&config, faults);
+        let mut stores = Vec::new();
         let hlc = Arc::new(Hlc::default());
-        let replica = start_replica(&config, &id, store.clone(), hlc.clone(), faults).await?;
+        let replica = if config.is_witness() {
+            None
+        } else {
+            let store = Store::open(&config.node.data_dir, &config.storage, &identity)?;
+            stores.push(store.clone());
+            Some(start_replica(&config, &id, store, hlc.clone(), peers.clone()).await?)
+        };
+        let meta_storage = StorageConfig {
+            cache_capacity_bytes: META_CACHE_BYTES,
+            ..config.storage.clone()
+        };
+        let meta_store = Store::open(&config.node.data_dir.join("meta"), &meta_storage, &identity)?;
+        stores.push(meta_store.clone());
+        let meta = start_meta(&config, meta_store, peers.clone()).await?;
         let client_addr = local_addr(&listeners.client, "clients")?;
         let peer_addr = local_addr(&listeners.peer, "replicas")?;
         let shutdown = Shutdown::new();
-        let kv = Kv::new(
-            replica.clone(),
-            hlc,
-            KvSettings {
-                default_consistency: config.account.default_consistency,
-                session_wait: Duration::from_millis(config.reads.session_wait_ms),
-                request_timeout: Duration::from_millis(config.transport.request_timeout_ms),
-            },
-        );
+        let request_timeout = Duration::from_millis(config.transport.request_timeout_ms);
         let account = Arc::new(config.account.clone());
-        let peer_server =
-            serve_peers(listeners.peer, replica.clone(), shutdown.clone()).instrument(span.clone());
-        let client_server = serve_clients(listeners.client, kv, account, shutdown.clone())
+        let geo = Geo::new(GeoOptions {
+            account: account.clone(),
+            geo: config.geo.clone(),
+            replica: replica.clone(),
+            meta: meta.clone(),
+            peers,
+            request_timeout,
+        });
+        let kv = replica.as_ref().map(|replica| {
+            Kv::new(
+                replica.clone(),
+                geo.clone(),
+                hlc,
+                KvSettings {
+                    default_consistency: config.account.default_consistency,
+                    session_wait: Duration::from_millis(config.reads.session_wait_ms),
+                    request_timeout,
+                },
+            )
+        });
+        let calls = Arc::new(Calls {
+            geo: geo.clone(),
+            kv: kv.clone(),
+        });
+        let peer_server = serve_peers(
+            listeners.peer,
+            ReplicaService::server(replica.clone(), meta.clone(), calls),
+            shutdown.clone(),
+        )
+        .instrument(span.clone());
+        let client_server = serve_clients(listeners.client, kv, geo.clone(), shutdown.clone())
             .await?
             .instrument(span.clone());
         let servers = vec![tokio::spawn(peer_server), tokio::spawn(client_server)];
-        replica.bootstrap_if_new().instrument(span.clone()).await?;
+        if let Some(replica) = &replica {
+            replica.bootstrap_if_new().instrument(span.clone()).await?;
+        }
+        meta.bootstrap_if_new().instrument(span.clone()).await?;
+        tokio::spawn(
+            meta.clone()
+                .maintain(MetaState::init_command(&config.account), shutdown.clone())
+                .instrument(span.clone()),
+        );
+        span.in_scope(|| geo.spawn_tasks(&shutdown));
         span.in_scope(|| tracing::info!(%client_addr, %peer_addr, "node started"));
         Ok(Node {
             id,
             client_addr,
             peer_addr,
             replica,
-            store,
+            meta,
+            geo,
+            stores,
             shutdown,
             servers,
         })
     }
 
+    pub fn is_witness(&self) -> bool {
+        self.replica.is_none()
+    }
+
+    pub fn meta(&self) -> &MetaReplica {
+        &self.meta
+    }
+
+    pub fn geo(&self) -> &Geo {
+        &self.geo
+    }
+
+    /// This node's replica of its region. Panics on a witness, which has
+    /// none: callers that may meet witnesses check `is_witness` first.
     pub fn replica(&self) -> &Replica {
-        &self.replica
+        self.replica
+            .as_ref()
+            .expect("a witness holds no replica of a region")
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -171,24 +245,31 @@ impl Node {
         let Node {
             id,
             replica,
-            store,
+            meta,
+            geo,
+            stores,
             shutdown,
             servers,
             ..
         } = self;
         shutdown.signal();
-        replica.shutdown().await;
+        if let Some(replica) = &replica {
+            replica.shutdown().await;
+        }
+        meta.shutdown().await;
         for server in servers {
             let abort = server.abort_handle();
             if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
                 abort.abort();
             }
         }
-        drop(replica);
-        match store.close(STORE_CLOSE_TIMEOUT).await {
-            Ok(()) => tracing::info!(node = %id, "node stopped"),
-            Err(e) => tracing::warn!(node = %id, "node stopped, storage not closed cleanly: {e}"),
+        drop((replica, meta, geo));
+        for store in stores {
+            if let Err(e) = store.close(STORE_CLOSE_TIMEOUT).await {
+                tracing::warn!(node = %id, "storage not closed cleanly: {e}");
+            }
         }
+        tracing::info!(node = %id, "node stopped");
     }
 }
 
@@ -208,38 +289,95 @@ fn local_addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, 
     })
 }
 
+/// The region a witness reports itself in (it holds none).
+pub const WITNESS_REGION: &str = "witness";
+
+/// Peers of the whole account: every node's peer address, the fault layer,
+/// and the simulated WAN delay between regions.
+fn account_peers(config: &Config, faults: Faults) -> Peers {
+    let book: AddressBook = config
+        .account
+        .all_nodes()
+        .map(|n| (n.id, n.peer_addr))
+        .collect();
+    let region_of = config
+        .account
+        .all_nodes()
+        .map(|n| {
+            let region = config.account.region_of(n.id).map_or_else(
+                || RegionId::new(format!("witness-{}", n.id)),
+                |r| r.name.clone(),
+            );
+            (n.id, region)
+        })
+        .collect();
+    let wan = Wan {
+        region_of,
+        one_way: Duration::from_millis(config.geo.wan_rtt_ms) / 2,
+    };
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(config.transport.connect_timeout_ms),
+        request: Duration::from_millis(config.transport.request_timeout_ms),
+    };
+    Peers::new(config.node.id, book, faults, wan, timeouts)
+}
+
 async fn start_replica(
     config: &Config,
     id: &ReplicaId,
     store: Store,
     hlc: Arc<Hlc>,
-    faults: Faults,
+    peers: Peers,
 ) -> Result<Replica, StartError> {
     let region = config.region().expect("validated: the node is in a region");
-    let book: AddressBook = region.nodes.iter().map(|n| (n.id, n.peer_addr)).collect();
     let members: BTreeSet<NodeId> = region.nodes.iter().map(|n| n.id).collect();
-    let timeouts = Timeouts {
-        connect: Duration::from_millis(config.transport.connect_timeout_ms),
-        request: Duration::from_millis(config.transport.request_timeout_ms),
-    };
     let replica = Replica::start(ReplicaOptions {
         id: id.node,
         region: id.region.clone(),
         account: config.account.name.clone(),
         members,
         raft: config.raft.clone(),
-        peers: Peers::new(id.node, book, faults, timeouts),
+        peers,
         store,
         hlc,
+        geo_cap_bytes: config.geo.log_cap_bytes,
     })
     .await?;
     Ok(replica)
 }
 
-async fn serve_peers(listener: TcpListener, replica: Replica, shutdown: Shutdown) {
+async fn start_meta(
+    config: &Config,
+    store: Store,
+    peers: Peers,
+) -> Result<MetaReplica, StartError> {
+    let voters = config.account.meta_voters();
+    let learners = config
+        .account
+        .all_nodes()
+        .map(|n| n.id)
+        .filter(|n| !voters.contains(n))
+        .collect();
+    Ok(MetaReplica::start(MetaReplicaOptions {
+        id: config.node.id,
+        account: config.account.name.clone(),
+        voters,
+        learners,
+        raft: config.raft.clone(),
+        peers,
+        store,
+    })
+    .await?)
+}
+
+async fn serve_peers(
+    listener: TcpListener,
+    service: ReplicaServer<ReplicaService>,
+    shutdown: Shutdown,
+) {
     let result = Server::builder()
         .tcp_nodelay(true)
-        .add_service(ReplicaService::server(replica))
+        .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), shutdown.signalled())
         .await;
     if let Err(e) = result {
@@ -249,21 +387,31 @@ async fn serve_peers(listener: TcpListener, replica: Replica, shutdown: Shutdown
 
 async fn serve_clients(
     listener: TcpListener,
-    kv: Kv,
-    account: Arc<crate::config::AccountConfig>,
+    kv: Option<Kv>,
+    geo: Geo,
     shutdown: Shutdown,
 ) -> Result<impl std::future::Future<Output = ()>, StartError> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<KvServer<KvService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| StartError::Grpc(e.to_string()))?;
-    let replica = kv.replica().clone();
+    // A witness serves health only: it holds no items.
+    let (kv_service, admin_service) = match kv {
+        Some(kv) => {
+            health.set_serving::<KvServer<KvService>>().await;
+            let replica = kv.replica().clone();
+            (
+                Some(KvService::server(kv)),
+                Some(AdminService::server(replica, geo)),
+            )
+        }
+        None => (None, None),
+    };
     let router = Server::builder()
         .tcp_nodelay(true)
-        .add_service(KvService::server(kv))
-        .add_service(AdminService::server(replica, account))
+        .add_optional_service(kv_service)
+        .add_optional_service(admin_service)
         .add_service(health_service)
         .add_service(reflection);
     Ok(async move {

@@ -2,6 +2,8 @@
 //! (`proposer`), and its assembly with storage, raft and the gRPC servers
 //! (`launch`).
 
+pub mod calls;
+pub mod geo;
 pub mod kv;
 pub mod launch;
 pub mod proposer;

@@ -63,11 +63,15 @@ async fn run(mut rx: mpsc::Receiver<Waiter>, replica: Replica, request_timeout: 
     }
 }
 
+/// How long a read waits for its region leader to hold a read lease.
+const NO_LEASE_PATIENCE: Duration = Duration::from_millis(1500);
+
 /// Asks the leader (this node, or over the replica transport) for its read
 /// index, retrying until `request_timeout`: a read changes nothing, so even
 /// a call that failed after sending is safe to repeat.
 async fn fetch(replica: &Replica, request_timeout: Duration) -> Result<u64, Error> {
-    let deadline = Instant::now() + request_timeout;
+    let started = Instant::now();
+    let deadline = started + request_timeout;
     loop {
         let attempt = match replica.leader() {
             Some(leader) if leader == replica.id() => replica.read_index().await,
@@ -79,6 +83,11 @@ async fn fetch(replica: &Replica, request_timeout: Duration) -> Result<u64, Erro
         };
         match attempt {
             Ok(index) => return Ok(index),
+            // A new leader renews its region's lease within a renewal
+            // interval; a region cut off from the meta group never does.
+            Err(ReplicaError::NoReadLease { .. }) if started.elapsed() < NO_LEASE_PATIENCE => {
+                tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
+            }
             Err(e)
                 if (is_retryable(&e) || matches!(e, ReplicaError::CallFailed { .. }))
                     && Instant::now() + LEADER_RETRY_BACKOFF < deadline =>

@@ -8,6 +8,7 @@
 //! log, and `save_vote` returns only once the vote is durable.
 
 use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +17,7 @@ use openraft::{LogState, OptionalSend, RaftLogReader};
 
 use crate::raft::codec::{decode, encode, read_err, read_logs_err, write_err, write_logs_err};
 use crate::raft::log_cache::LogCache;
-use crate::raft::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::raft::types::{Group, LogId, StorageError, Vote};
 use crate::storage::log_writer::LogJob;
 use crate::storage::store::Store;
 
@@ -28,27 +29,39 @@ const LAST_PURGED: &str = "last_purged";
 /// followers without touching disk, small next to the sled cache.
 pub const LOG_CACHE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-#[derive(Clone)]
-pub struct LogStore {
+/// The log of one raft group (`C`: the region's replica set or the meta
+/// group), each over its own `Store`.
+pub struct LogStore<C: Group> {
     store: Store,
     /// A std lock: held for in-memory map operations only, never across an
     /// `.await` or a disk read.
-    cache: Arc<Mutex<Tail>>,
+    cache: Arc<Mutex<Tail<C>>>,
+    group: PhantomData<C>,
+}
+
+impl<C: Group> Clone for LogStore<C> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            cache: self.cache.clone(),
+            group: PhantomData,
+        }
+    }
 }
 
 /// The cache plus the last log id, which the cache may have evicted.
-struct Tail {
-    cache: LogCache<Entry>,
+struct Tail<C: Group> {
+    cache: LogCache<openraft::Entry<C>>,
     last_log_id: Option<LogId>,
     last_purged: Option<LogId>,
 }
 
-impl LogStore {
+impl<C: Group> LogStore<C> {
     pub fn open(store: Store) -> Result<Self, StorageError> {
         let last_purged = read_meta::<Option<LogId>>(&store, LAST_PURGED)?.flatten();
         let last_log_id = match store.log.last().map_err(read_logs_err)? {
             Some((_, bytes)) => Some(
-                decode::<Entry>("log entry", &bytes)
+                decode::<openraft::Entry<C>>("log entry", &bytes)
                     .map_err(read_logs_err)?
                     .log_id,
             ),
@@ -62,10 +75,11 @@ impl LogStore {
         Ok(Self {
             store,
             cache: Arc::new(Mutex::new(tail)),
+            group: PhantomData,
         })
     }
 
-    fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+    fn tail(&self) -> std::sync::MutexGuard<'_, Tail<C>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -94,11 +108,11 @@ fn bounds(range: impl RangeBounds<u64>) -> (u64, u64) {
     (start, end)
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
+impl<C: Group> RaftLogReader<C> for LogStore<C> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> Result<Vec<openraft::Entry<C>>, StorageError> {
         let (start, end) = bounds(range);
         // Truncations and purges reach sled later, on the writer thread; the
         // logical log is `(last_purged, last_log_id]`, so reads are clamped
@@ -114,7 +128,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             (start, end, cached, disk_end)
         };
         debug_assert!(disk_end <= end);
-        let mut entries: Vec<Entry> = self
+        let mut entries: Vec<openraft::Entry<C>> = self
             .store
             .log
             .range(start, disk_end)
@@ -127,10 +141,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 }
 
-impl RaftLogStorage<TypeConfig> for LogStore {
-    type LogReader = LogStore;
+impl<C: Group> RaftLogStorage<C> for LogStore<C> {
+    type LogReader = LogStore<C>;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+    async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError> {
         let tail = self.tail();
         Ok(LogState {
             last_purged_log_id: tail.last_purged,
@@ -167,13 +181,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(read_meta::<Option<LogId>>(&self.store, COMMITTED)?.flatten())
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> Result<(), StorageError>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
+        I: IntoIterator<Item = openraft::Entry<C>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut encoded = Vec::new();
@@ -255,7 +265,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-impl LogStore {
+impl<C: Group> LogStore<C> {
     /// The log id of the last entry below `index`, which is on disk when the
     /// cache holds nothing below it.
     /// Must be called without the tail lock held.
@@ -266,7 +276,7 @@ impl LogStore {
         };
         match found.first() {
             Some((_, bytes)) => Ok(Some(
-                decode::<Entry>("log entry", bytes)
+                decode::<openraft::Entry<C>>("log entry", bytes)
                     .map_err(read_logs_err)?
                     .log_id,
             )),

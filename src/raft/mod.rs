@@ -10,6 +10,8 @@ pub mod codec;
 pub mod config;
 pub mod log_cache;
 pub mod log_store;
+pub mod meta_machine;
+pub mod meta_replica;
 pub mod network;
 pub mod replica;
 pub mod service;

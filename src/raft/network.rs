@@ -21,11 +21,11 @@ use openraft::raft::{
 use tonic::transport::{Channel, Endpoint};
 
 use crate::fault::{Faults, Verdict};
-use crate::ids::NodeId;
+use crate::ids::{NodeId, RegionId};
 use crate::limits::{APPEND_ENTRIES_BYTES_TARGET, PEER_MESSAGE_BYTES_MAX};
 use crate::raft::codec::{decode, encode};
-use crate::raft::types::TypeConfig;
-use crate::wire::pb::internal::{Envelope, replica_client::ReplicaClient};
+use crate::raft::types::{GROUP_REGION, Group};
+use crate::wire::pb::internal::{Envelope, Reply, replica_client::ReplicaClient};
 
 /// The replica RPCs, for dispatch and for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub enum Rpc {
     Propose,
     ReadIndex,
     NodeStatus,
+    /// A node-level request (`node::calls`).
+    Call,
 }
 
 /// Why a peer call failed, split by what the caller may safely do next.
@@ -58,11 +60,33 @@ pub struct Timeouts {
 /// Peer addresses (raft traffic) by node id.
 pub type AddressBook = HashMap<NodeId, SocketAddr>;
 
+/// Simulated wide-area latency (`meridian dev --wan-rtt`): half the round
+/// trip is added to each direction of every message between two nodes of
+/// different regions (a witness is a region of its own).
+#[derive(Debug, Clone, Default)]
+pub struct Wan {
+    pub region_of: HashMap<NodeId, RegionId>,
+    pub one_way: Duration,
+}
+
+impl Wan {
+    fn delay(&self, a: NodeId, b: NodeId) -> Duration {
+        if self.one_way.is_zero() || self.region_of.get(&a) == self.region_of.get(&b) {
+            Duration::ZERO
+        } else {
+            self.one_way
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Peers {
     me: NodeId,
+    /// `Envelope.group` of the raft messages this handle sends.
+    group: u32,
     book: Arc<AddressBook>,
     faults: Faults,
+    wan: Arc<Wan>,
     timeouts: Timeouts,
     /// A std lock: held to look up or insert a channel, never across an
     /// `.await`. tonic channels reconnect by themselves.
@@ -70,14 +94,47 @@ pub struct Peers {
 }
 
 impl Peers {
-    pub fn new(me: NodeId, book: AddressBook, faults: Faults, timeouts: Timeouts) -> Self {
+    pub fn new(
+        me: NodeId,
+        book: AddressBook,
+        faults: Faults,
+        wan: Wan,
+        timeouts: Timeouts,
+    ) -> Self {
         Self {
             me,
+            group: GROUP_REGION,
             book: Arc::new(book),
             faults,
+            wan: Arc::new(wan),
             timeouts,
             channels: Arc::default(),
         }
+    }
+
+    /// The same peers (and connections) for another raft group's messages.
+    pub fn for_group(&self, group: u32) -> Peers {
+        Peers {
+            group,
+            ..self.clone()
+        }
+    }
+
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// Waits out the fault layer's and the WAN's delay from `from` to `to`,
+    /// or says the message is dropped.
+    async fn pass(&self, from: NodeId, to: NodeId) -> Result<(), ()> {
+        let delay = match self.faults.verdict(from, to) {
+            Verdict::Drop => return Err(()),
+            Verdict::Deliver { delay } => delay + self.wan.delay(from, to),
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(())
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -118,21 +175,18 @@ impl Peers {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, PeerError> {
-        match self.faults.verdict(self.me, to) {
-            Verdict::Drop => {
-                return Err(PeerError::Unreachable {
-                    to,
-                    reason: "link cut by the fault layer".into(),
-                });
-            }
-            Verdict::Deliver { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-            Verdict::Deliver { .. } => {}
+        if self.pass(self.me, to).await.is_err() {
+            return Err(PeerError::Unreachable {
+                to,
+                reason: "link cut by the fault layer".into(),
+            });
         }
         let mut client = self.client(to)?;
         let mut request = tonic::Request::new(Envelope {
             to_node_id: to.0,
             from_node_id: self.me.0,
             payload,
+            group: self.group,
         });
         request.set_timeout(timeout);
         let sent = tokio::time::timeout(timeout, dispatch(&mut client, rpc, request)).await;
@@ -146,20 +200,80 @@ impl Peers {
             Ok(Err(status)) => return Err(classify(to, status)),
             Ok(Ok(reply)) => reply,
         };
-        match self.faults.verdict(to, self.me) {
-            Verdict::Drop => Err(PeerError::Failed {
+        match self.pass(to, self.me).await {
+            Err(()) => Err(PeerError::Failed {
                 to,
                 reason: "reply dropped by the fault layer".into(),
             }),
-            Verdict::Deliver { delay } => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                Ok(reply.into_inner().payload)
-            }
+            Ok(()) => Ok(reply.into_inner().payload),
         }
     }
+
+    /// Opens a node-level stream at `to`. Every message is passed through
+    /// the fault layer and the WAN delay as it arrives (delays overlap, as
+    /// on a real link); a cut link ends the stream with an error.
+    pub async fn open_stream(
+        &self,
+        to: NodeId,
+        payload: Vec<u8>,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Vec<u8>, PeerError>>, PeerError> {
+        if self.pass(self.me, to).await.is_err() {
+            return Err(PeerError::Unreachable {
+                to,
+                reason: "link cut by the fault layer".into(),
+            });
+        }
+        let mut client = self.client(to)?;
+        let request = tonic::Request::new(Envelope {
+            to_node_id: to.0,
+            from_node_id: self.me.0,
+            payload,
+            group: self.group,
+        });
+        let opened = tokio::time::timeout(self.timeouts.request, client.stream(request)).await;
+        let mut stream = match opened {
+            Err(_) => {
+                return Err(PeerError::Failed {
+                    to,
+                    reason: "stream not opened in time".into(),
+                });
+            }
+            Ok(Err(status)) => return Err(classify(to, status)),
+            Ok(Ok(response)) => response.into_inner(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_MESSAGES_QUEUED);
+        let peers = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = stream.message().await;
+                let arrived = tokio::time::Instant::now();
+                let item = match next {
+                    Ok(Some(Reply { payload })) => Ok(payload),
+                    Ok(None) => return,
+                    Err(status) => Err(classify(to, status)),
+                };
+                let failed = item.is_err();
+                if peers.faults.verdict(to, peers.me) == Verdict::Drop {
+                    let _ = tx
+                        .send(Err(PeerError::Failed {
+                            to,
+                            reason: "stream cut by the fault layer".into(),
+                        }))
+                        .await;
+                    return;
+                }
+                tokio::time::sleep_until(arrived + peers.wan.delay(to, peers.me)).await;
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
 }
+
+/// Stream messages buffered between the network and their consumer.
+const STREAM_MESSAGES_QUEUED: usize = 16;
 
 async fn dispatch(
     client: &mut ReplicaClient<Channel>,
@@ -173,6 +287,7 @@ async fn dispatch(
         Rpc::Propose => client.propose(request).await,
         Rpc::ReadIndex => client.read_index(request).await,
         Rpc::NodeStatus => client.node_status(request).await,
+        Rpc::Call => client.call(request).await,
     }
 }
 
@@ -202,7 +317,7 @@ pub fn entries_hint(payload_bytes: usize, entries: usize) -> Option<u64> {
     Some((APPEND_ENTRIES_BYTES_TARGET / per_entry).clamp(1, entries - 1) as u64)
 }
 
-impl RaftNetworkFactory<TypeConfig> for Peers {
+impl<C: Group> RaftNetworkFactory<C> for Peers {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: u64, _node: &EmptyNode) -> PeerConnection {
@@ -246,10 +361,10 @@ impl PeerConnection {
     }
 }
 
-impl RaftNetwork<TypeConfig> for PeerConnection {
+impl<C: Group> RaftNetwork<C> for PeerConnection {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RaftRpcError> {
         let entries = rpc.entries.len();
@@ -264,7 +379,7 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
 
     async fn install_snapshot(
         &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
+        rpc: InstallSnapshotRequest<C>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RaftRpcError<InstallSnapshotError>> {
         self.raft_call(Rpc::InstallSnapshot, encode(&rpc), &option)

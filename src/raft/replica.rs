@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -91,6 +91,10 @@ pub enum ReplicaError {
     NoQuorum { reason: String },
     #[error("timed out after {after_ms} ms waiting for {what}")]
     Timeout { what: String, after_ms: u64 },
+    /// The leader holds no valid read lease for its region: it may not
+    /// serve strong or bounded-staleness reads.
+    #[error("{node} holds no valid read lease for region {region}")]
+    NoReadLease { node: NodeId, region: RegionId },
     #[error("the replica is shutting down")]
     ShuttingDown,
     #[error("storage error: {0}")]
@@ -107,6 +111,7 @@ pub struct ReplicaOptions {
     pub peers: Peers,
     pub store: Store,
     pub hlc: Arc<Hlc>,
+    pub geo_cap_bytes: u64,
 }
 
 #[derive(Clone)]
@@ -122,6 +127,9 @@ struct Inner {
     applied: watch::Receiver<Applied>,
     store: Store,
     peers: Peers,
+    /// Until when this replica, as leader, may serve strong and bounded
+    /// reads (the region's read lease, set by `node::geo`).
+    read_lease: watch::Sender<Option<Instant>>,
 }
 
 impl Replica {
@@ -129,7 +137,7 @@ impl Replica {
         let config = openraft_config(&opts.account, &opts.raft).map_err(ReplicaError::Storage)?;
         let log =
             LogStore::open(opts.store.clone()).map_err(|e| ReplicaError::Storage(e.to_string()))?;
-        let sm = StateMachine::open(opts.store.clone(), opts.hlc.clone())
+        let sm = StateMachine::open(opts.store.clone(), opts.hlc.clone(), opts.geo_cap_bytes)
             .map_err(|e| ReplicaError::Storage(e.to_string()))?;
         let applied = sm.applied();
         let raft = Raft::new(opts.id.0, config, opts.peers.clone(), log, sm)
@@ -144,6 +152,7 @@ impl Replica {
                 applied,
                 store: opts.store,
                 peers: opts.peers,
+                read_lease: watch::channel(None).0,
             }),
         })
     }
@@ -192,6 +201,11 @@ impl Replica {
             Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(ReplicaError::Storage(e.to_string())),
         }
+    }
+
+    /// A receiver that sees every applied batch.
+    pub fn applied_watch(&self) -> watch::Receiver<Applied> {
+        self.inner.applied.clone()
     }
 
     pub fn applied(&self) -> Applied {
@@ -271,9 +285,29 @@ impl Replica {
         }
     }
 
+    /// Sets until when this replica may serve strong and bounded reads
+    /// (`None`: no read lease).
+    pub fn set_read_lease(&self, valid_until: Option<Instant>) {
+        self.inner.read_lease.send_replace(valid_until);
+    }
+
+    /// How long the read lease has left (zero: none).
+    pub fn read_lease_remaining(&self) -> Duration {
+        self.inner.read_lease.borrow().map_or(Duration::ZERO, |u| {
+            u.saturating_duration_since(Instant::now())
+        })
+    }
+
     /// The read index: a log index such that a replica that has applied it
-    /// reflects every write acknowledged before this call. Leader only.
+    /// reflects every write acknowledged before this call. Leader only, and
+    /// only while the region's read lease is valid.
     pub async fn read_index(&self) -> Result<u64, ReplicaError> {
+        if self.read_lease_remaining().is_zero() && self.status().role == Role::Leader {
+            return Err(ReplicaError::NoReadLease {
+                node: self.inner.id,
+                region: self.inner.region.clone(),
+            });
+        }
         let timeout = self.inner.peers.request_timeout();
         let result = tokio::time::timeout(timeout, self.inner.raft.get_read_log_id()).await;
         match result {

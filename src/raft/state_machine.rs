@@ -15,28 +15,38 @@ use tokio::sync::watch;
 
 use crate::command::{self, Command, WriteCommand, WriteOp, WriteOutcome};
 use crate::crash::{CrashPoint, crash_point};
+use crate::geo::entry::GeoEntry;
 use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::hlc::Hlc;
 use crate::item::{Etag, ItemVersion};
 use crate::raft::codec::{decode, encode, read_err, write_err};
-use crate::raft::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::raft::types::{
+    Entry, Group, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 use crate::storage::state::{StateBatch, StateImage, StateStore};
 use crate::storage::store::Store;
 
-const APPLIED: &str = "applied";
-const MEMBERSHIP: &str = "membership";
-const GLSN: &str = "glsn";
+pub(crate) const APPLIED: &str = "applied";
+pub(crate) const MEMBERSHIP: &str = "membership";
+pub(crate) const GLSN: &str = "glsn";
+const GEO_BYTES: &str = "geo_bytes";
+const RESYNCING: &str = "resyncing";
+
+/// Geo log entries read per step when trimming to the cap.
+const GEO_TRIM_STEP_ENTRIES: usize = 1024;
 
 /// What a replica has applied: readers wait on this.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
     pub index: u64,
     pub glsn: Glsn,
+    /// A re-sync from another region is under way: the state is partial.
+    pub resyncing: bool,
 }
 
 /// A snapshot as kept on disk: openraft's metadata and the state image.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct StoredSnapshot {
+pub(crate) struct StoredSnapshot {
     meta: SnapshotMeta,
     data: Vec<u8>,
 }
@@ -48,10 +58,22 @@ pub struct StateMachine {
     glsn: Glsn,
     applied_tx: Arc<watch::Sender<Applied>>,
     hlc: Arc<Hlc>,
+    /// Bytes of encoded geo log entries kept, and the most allowed.
+    geo_bytes: u64,
+    geo_cap_bytes: u64,
+    resyncing: bool,
+}
+
+/// What one applied batch changes besides items.
+#[derive(Default)]
+struct BatchGeo {
+    append: Vec<(u64, Vec<u8>)>,
+    remove_upto: Option<u64>,
+    clear: bool,
 }
 
 impl StateMachine {
-    pub fn open(store: Store, hlc: Arc<Hlc>) -> Result<Self, StorageError> {
+    pub fn open(store: Store, hlc: Arc<Hlc>, geo_cap_bytes: u64) -> Result<Self, StorageError> {
         let state = &store.state;
         let last_applied: Option<LogId> = read_value(state, APPLIED)?.flatten();
         let membership = read_value(state, MEMBERSHIP)?.unwrap_or_default();
@@ -60,9 +82,12 @@ impl StateMachine {
             let stored: StoredSnapshot = decode("stored snapshot", &bytes).map_err(read_err)?;
             publish_snapshot_covers(&store, &stored.meta);
         }
+        let geo_bytes = read_value(state, GEO_BYTES)?.unwrap_or(0);
+        let resyncing = read_value(state, RESYNCING)?.unwrap_or(false);
         let applied = Applied {
             index: last_applied.map_or(0, |l| l.index),
             glsn,
+            resyncing,
         };
         Ok(Self {
             store,
@@ -71,6 +96,9 @@ impl StateMachine {
             glsn,
             applied_tx: Arc::new(watch::channel(applied).0),
             hlc,
+            geo_bytes,
+            geo_cap_bytes,
+            resyncing,
         })
     }
 
@@ -101,6 +129,7 @@ impl StateMachine {
         self.applied_tx.send_replace(Applied {
             index: self.last_applied.map_or(0, |l| l.index),
             glsn: self.glsn,
+            resyncing: self.resyncing,
         });
     }
 
@@ -110,6 +139,7 @@ impl StateMachine {
         &mut self,
         write: WriteCommand,
         overlay: &mut HashMap<(String, String), Option<ItemVersion>>,
+        geo: &mut BatchGeo,
     ) -> Result<WriteOutcome, StorageError> {
         let slot = (write.container, write.key);
         let current = match overlay.get(&slot) {
@@ -135,19 +165,101 @@ impl StateMachine {
                 etag: Etag::for_write(glsn),
                 glsn,
                 ts: write.ts,
-                origin_region: write.origin_region,
+                origin_region: write.origin_region.clone(),
             }),
             WriteOp::Delete { .. } => None,
         };
         let etag = new.as_ref().map(|v| v.etag.clone());
+        let entry = GeoEntry::record(
+            glsn,
+            &slot.0,
+            &slot.1,
+            write.ts,
+            &write.origin_region,
+            new.as_ref(),
+        );
+        self.log_geo(&entry, geo);
         overlay.insert(slot, new);
         Ok(WriteOutcome::Applied { glsn, etag })
+    }
+
+    fn log_geo(&mut self, entry: &GeoEntry, geo: &mut BatchGeo) {
+        let bytes = encode(entry);
+        self.geo_bytes += bytes.len() as u64;
+        geo.append.push((entry.glsn.lsn, bytes));
+    }
+
+    /// Applies shipped entries in order: skips what this region has,
+    /// stops at a gap.
+    fn apply_shipped(
+        &mut self,
+        entries: Vec<GeoEntry>,
+        overlay: &mut HashMap<(String, String), Option<ItemVersion>>,
+        geo: &mut BatchGeo,
+    ) {
+        if self.resyncing {
+            return;
+        }
+        for entry in entries {
+            if entry.glsn.lsn <= self.glsn.lsn {
+                continue;
+            }
+            if entry.glsn.lsn != self.glsn.lsn + 1 || entry.glsn.epoch < self.glsn.epoch {
+                tracing::warn!(applied = %self.glsn, next = %entry.glsn, "shipped batch has a gap; the rest is dropped");
+                return;
+            }
+            self.hlc.observe(entry.ts);
+            self.glsn = entry.glsn;
+            self.log_geo(&entry, geo);
+            overlay.insert(
+                (entry.container.clone(), entry.key.clone()),
+                entry.version(),
+            );
+        }
+    }
+
+    /// Removes geo log entries from the front, up to `upto_lsn`, or (with
+    /// `None`) until the log fits its cap; subtracts their bytes.
+    fn trim_geo(&mut self, upto_lsn: Option<u64>, geo: &mut BatchGeo) -> Result<(), StorageError> {
+        let mut from = match geo.remove_upto {
+            Some(done) => done + 1,
+            None => self
+                .store
+                .state
+                .geo_first()
+                .map_err(read_err)?
+                .unwrap_or(u64::MAX),
+        };
+        loop {
+            let over_cap = self.geo_bytes > self.geo_cap_bytes;
+            if upto_lsn.is_none() && !over_cap {
+                return Ok(());
+            }
+            let page = self
+                .store
+                .state
+                .geo_read(from, GEO_TRIM_STEP_ENTRIES, usize::MAX)
+                .map_err(read_err)?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            for (lsn, bytes) in page {
+                if upto_lsn.is_some_and(|u| lsn > u)
+                    || (upto_lsn.is_none() && self.geo_bytes <= self.geo_cap_bytes)
+                {
+                    return Ok(());
+                }
+                self.geo_bytes = self.geo_bytes.saturating_sub(bytes.len() as u64);
+                geo.remove_upto = Some(lsn);
+                from = lsn + 1;
+            }
+        }
     }
 }
 
 /// Tells the log that the snapshot file on disk now covers `meta`'s last
 /// log id, so purges up to it may become durable. Never moves back.
-fn publish_snapshot_covers(store: &Store, meta: &SnapshotMeta) {
+pub(crate) fn publish_snapshot_covers(store: &Store, meta: &SnapshotMeta) {
     let covers = meta.last_log_id.map(|l| l.index);
     store.snapshot_covers.send_if_modified(|c| {
         let grows = covers > *c;
@@ -158,7 +270,7 @@ fn publish_snapshot_covers(store: &Store, meta: &SnapshotMeta) {
     });
 }
 
-fn read_value<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_value<T: serde::de::DeserializeOwned>(
     state: &StateStore,
     name: &'static str,
 ) -> Result<Option<T>, StorageError> {
@@ -168,7 +280,7 @@ fn read_value<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn image_value<T: serde::de::DeserializeOwned>(
+pub(crate) fn image_value<T: serde::de::DeserializeOwned>(
     image: &StateImage,
     name: &'static str,
 ) -> Result<Option<T>, StorageError> {
@@ -196,6 +308,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut overlay = HashMap::new();
+        let mut geo = BatchGeo::default();
         let mut replies = Vec::new();
         for entry in entries {
             assert!(
@@ -209,8 +322,41 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(Command::Writes(writes)) => writes
                     .into_iter()
-                    .map(|w| self.apply_write(w, &mut overlay))
+                    .map(|w| self.apply_write(w, &mut overlay, &mut geo))
                     .collect::<Result<Vec<_>, _>>()?,
+                EntryPayload::Normal(Command::Ship(entries)) => {
+                    self.apply_shipped(entries, &mut overlay, &mut geo);
+                    Vec::new()
+                }
+                EntryPayload::Normal(Command::TrimGeoLog { upto_lsn }) => {
+                    self.trim_geo(Some(upto_lsn), &mut geo)?;
+                    Vec::new()
+                }
+                EntryPayload::Normal(Command::ResyncBegin) => {
+                    overlay.clear();
+                    geo = BatchGeo {
+                        clear: true,
+                        ..BatchGeo::default()
+                    };
+                    self.geo_bytes = 0;
+                    self.resyncing = true;
+                    Vec::new()
+                }
+                EntryPayload::Normal(Command::ResyncItems(items)) => {
+                    if self.resyncing {
+                        for (container, key, version) in items {
+                            overlay.insert((container, key), Some(version));
+                        }
+                    }
+                    Vec::new()
+                }
+                EntryPayload::Normal(Command::ResyncEnd { glsn }) => {
+                    if self.resyncing {
+                        self.resyncing = false;
+                        self.glsn = glsn;
+                    }
+                    Vec::new()
+                }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
                     Vec::new()
@@ -218,13 +364,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             replies.push(reply);
         }
+        if !geo.clear {
+            self.trim_geo(None, &mut geo)?;
+        }
         let batch = StateBatch {
             items: overlay.into_iter().map(|((c, k), v)| (c, k, v)).collect(),
             values: vec![
                 (APPLIED, encode(&self.last_applied)),
                 (MEMBERSHIP, encode(&self.membership)),
                 (GLSN, encode(&self.glsn)),
+                (GEO_BYTES, encode(&self.geo_bytes)),
+                (RESYNCING, encode(&self.resyncing)),
             ],
+            geo_append: geo.append,
+            geo_remove_upto: geo.remove_upto,
+            clear_data: geo.clear,
         };
         self.store.state.apply(batch).map_err(write_err)?;
         crash_point(CrashPoint::AfterApplyBatch);
@@ -254,41 +408,65 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             glsn >= self.glsn || meta.last_log_id > self.last_applied,
             "snapshot would move the GLSN backwards"
         );
-        self.store.state.import(image).map_err(write_err)?;
-        self.store
-            .snapshot
-            .save(&encode(&StoredSnapshot {
-                meta: meta.clone(),
-                data,
-            }))
-            .map_err(write_err)?;
-        publish_snapshot_covers(&self.store, meta);
+        let geo_bytes = image_value(&image, GEO_BYTES)?.unwrap_or(0);
+        let resyncing = image_value(&image, RESYNCING)?.unwrap_or(false);
+        install_image(&self.store, meta, image, data)?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.glsn = glsn;
+        self.geo_bytes = geo_bytes;
+        self.resyncing = resyncing;
         self.publish_applied();
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(bytes) = self.store.snapshot.load().map_err(read_err)? else {
-            return Ok(None);
-        };
-        let stored: StoredSnapshot = decode("stored snapshot", &bytes).map_err(read_err)?;
-        Ok(Some(Snapshot {
-            meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
-        }))
+        current_snapshot(&self.store)
     }
 }
 
-/// Builds a snapshot from the state at one point in time.
-pub struct SnapshotBuilder {
-    store: Store,
+/// The snapshot file of `store`, as openraft wants it.
+pub(crate) fn current_snapshot<C: Group>(
+    store: &Store,
+) -> Result<Option<Snapshot<C>>, StorageError> {
+    let Some(bytes) = store.snapshot.load().map_err(read_err)? else {
+        return Ok(None);
+    };
+    let stored: StoredSnapshot = decode("stored snapshot", &bytes).map_err(read_err)?;
+    Ok(Some(Snapshot {
+        meta: stored.meta,
+        snapshot: Box::new(Cursor::new(stored.data)),
+    }))
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+/// Imports a received snapshot's state `image` (decoded from `data`) and
+/// saves `data` as the snapshot file.
+pub(crate) fn install_image(
+    store: &Store,
+    meta: &SnapshotMeta,
+    image: StateImage,
+    data: Vec<u8>,
+) -> Result<(), StorageError> {
+    store.state.import(image).map_err(write_err)?;
+    store
+        .snapshot
+        .save(&encode(&StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        }))
+        .map_err(write_err)?;
+    publish_snapshot_covers(store, meta);
+    Ok(())
+}
+
+/// Builds a snapshot from the state at one point in time; serves both
+/// raft groups, whose state machines keep the same named values.
+pub struct SnapshotBuilder {
+    pub(crate) store: Store,
+}
+
+impl<C: Group> RaftSnapshotBuilder<C> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError> {
         let image = self.store.state.export().map_err(read_err)?;
         let last_log_id: Option<LogId> = image_value::<Option<LogId>>(&image, APPLIED)?.flatten();
         let last_membership: StoredMembership =
@@ -350,7 +528,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let identity = Identity::new("sm", RegionId::new("west"), NodeId(1));
         let store = Store::open(dir.path(), &StorageConfig::default(), &identity).unwrap();
-        let mut sm = StateMachine::open(store.clone(), Arc::new(Hlc::default())).unwrap();
+        let mut sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX).unwrap();
         let commands = vec![
             put("a", Precondition::None),
             put("b", Precondition::None),
@@ -377,7 +555,8 @@ mod tests {
             *sm.applied().borrow(),
             Applied {
                 index: 3,
-                glsn: sm.glsn
+                glsn: sm.glsn,
+                resyncing: false,
             }
         );
         assert!(store.state.get_item("c", "b").unwrap().is_some());

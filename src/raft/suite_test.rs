@@ -15,13 +15,17 @@ use crate::storage::store::Store;
 
 struct SledBuilder;
 
-impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for SledBuilder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
+impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::TempDir>
+    for SledBuilder
+{
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore<TypeConfig>, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let identity = Identity::new("suite", RegionId::new("west"), NodeId(1));
         let store =
             Store::open(dir.path(), &StorageConfig::default(), &identity).expect("open store");
-        let sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()))?;
+        let sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX)?;
         Ok((dir, LogStore::open(store)?, sm))
     }
 }

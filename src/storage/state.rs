@@ -1,6 +1,7 @@
-//! The state machine's data: items plus a few named values (applied
+//! The state machine's data: items, the geo log (every applied write by
+//! LSN, for shipping to other regions) and a few named values (applied
 //! position, membership, GLSN), kept in one sled tree so that one batch
-//! updates items and the applied position atomically.
+//! updates items, geo log and the applied position atomically.
 //!
 //! A snapshot install writes a fresh tree ("generation") and then switches
 //! the pointer in the meta tree, so a crash mid-install leaves the previous
@@ -18,6 +19,7 @@ use crate::storage::meta::MetaTree;
 
 const ITEM_TAG: u8 = b'i';
 const VALUE_TAG: u8 = b'm';
+const GEO_TAG: u8 = b'g';
 const GENERATION: &str = "state_generation";
 
 /// Changes to apply atomically.
@@ -26,12 +28,54 @@ pub struct StateBatch {
     /// `None` deletes the item.
     pub items: Vec<(String, String, Option<ItemVersion>)>,
     pub values: Vec<(&'static str, Vec<u8>)>,
+    /// Encoded geo log entries by LSN, appended.
+    pub geo_append: Vec<(u64, Vec<u8>)>,
+    /// Geo log entries up to this LSN (inclusive) are removed.
+    pub geo_remove_upto: Option<u64>,
+    /// Every item and geo log entry is removed first (a re-sync begins).
+    pub clear_data: bool,
 }
 
 /// The whole state at one point, as a snapshot carries it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StateImage {
     pub entries: Vec<(ByteBuf, ByteBuf)>,
+}
+
+impl StateImage {
+    /// The items the image holds, as `(container, key, version)`.
+    pub fn items(&self) -> Result<Vec<(String, String, ItemVersion)>> {
+        let mut out = Vec::new();
+        for (k, v) in &self.entries {
+            let Some(rest) = k.strip_prefix(&[ITEM_TAG][..]) else {
+                continue;
+            };
+            let split = rest
+                .iter()
+                .position(|b| *b == 0)
+                .ok_or_else(|| StorageError::Corrupt("item key without separator".into()))?;
+            let text = |b: &[u8]| {
+                std::str::from_utf8(b)
+                    .map(str::to_string)
+                    .map_err(|_| StorageError::Corrupt("item key is not UTF-8".into()))
+            };
+            out.push((
+                text(&rest[..split])?,
+                text(&rest[split + 1..])?,
+                decode_item(v)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A named value of the image, encoded.
+    pub fn value(&self, name: &str) -> Option<&[u8]> {
+        let key = value_key(name);
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_slice() == key.as_slice())
+            .map(|(_, v)| v.as_slice())
+    }
 }
 
 #[derive(Clone)]
@@ -59,6 +103,12 @@ pub(crate) fn item_key(container: &str, key: &str) -> Vec<u8> {
 fn value_key(name: &str) -> Vec<u8> {
     let mut k = vec![VALUE_TAG];
     k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn geo_key(lsn: u64) -> [u8; 9] {
+    let mut k = [GEO_TAG; 9];
+    k[1..].copy_from_slice(&lsn.to_be_bytes());
     k
 }
 
@@ -164,9 +214,55 @@ impl StateStore {
         Ok(self.current().get(value_key(name))?.map(|v| v.to_vec()))
     }
 
+    /// Geo log entries from `from_lsn` on, in LSN order, until `bytes_max`
+    /// is reached (at least one entry when there is one).
+    pub fn geo_read(
+        &self,
+        from_lsn: u64,
+        entries_max: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for kv in self.current().range(geo_key(from_lsn)..geo_key(u64::MAX)) {
+            let (k, v) = kv?;
+            let lsn = be_u64(&k[1..], "a geo log key")?;
+            bytes += v.len();
+            out.push((lsn, v.to_vec()));
+            if out.len() >= entries_max || bytes >= bytes_max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The LSN of the oldest geo log entry kept.
+    pub fn geo_first(&self) -> Result<Option<u64>> {
+        match self.current().range(geo_key(0)..geo_key(u64::MAX)).next() {
+            Some(kv) => Ok(Some(be_u64(&kv?.0[1..], "a geo log key")?)),
+            None => Ok(None),
+        }
+    }
+
     /// Applies items and values in one atomic sled batch.
     pub fn apply(&self, batch: StateBatch) -> Result<()> {
         let mut sled_batch = sled::Batch::default();
+        let tree = self.current();
+        if batch.clear_data {
+            for tag in [ITEM_TAG, GEO_TAG] {
+                for k in tree.scan_prefix([tag]).keys() {
+                    sled_batch.remove(k?);
+                }
+            }
+        }
+        if let Some(upto) = batch.geo_remove_upto {
+            for k in tree.range(geo_key(0)..=geo_key(upto)).keys() {
+                sled_batch.remove(k?);
+            }
+        }
+        for (lsn, entry) in batch.geo_append {
+            sled_batch.insert(&geo_key(lsn)[..], entry);
+        }
         for (container, key, item) in batch.items {
             match item {
                 Some(item) => sled_batch.insert(item_key(&container, &key), codec::encode(&item)),
@@ -177,7 +273,7 @@ impl StateStore {
             sled_batch.insert(value_key(name), value);
         }
         let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.current().apply_batch(sled_batch)?;
+        tree.apply_batch(sled_batch)?;
         Ok(())
     }
 
@@ -272,6 +368,7 @@ mod tests {
         s.apply(StateBatch {
             items: items.collect(),
             values: vec![],
+            ..StateBatch::default()
         })
         .unwrap();
     }

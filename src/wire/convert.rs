@@ -44,3 +44,14 @@ pub fn consistency_from_wire(raw: i32) -> Result<Option<Consistency>, String> {
         Err(_) => Err(format!("unknown consistency value {raw}")),
     }
 }
+
+/// A consistency level as the wire enum's number.
+pub fn consistency_to_wire(level: Consistency) -> i32 {
+    (match level {
+        Consistency::Strong => pb::Consistency::Strong,
+        Consistency::BoundedStaleness => pb::Consistency::BoundedStaleness,
+        Consistency::Session => pb::Consistency::Session,
+        Consistency::ConsistentPrefix => pb::Consistency::ConsistentPrefix,
+        Consistency::Eventual => pb::Consistency::Eventual,
+    }) as i32
+}

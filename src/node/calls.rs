@@ -1,0 +1,126 @@
+//! Node-level requests between nodes (the `Call` and `Stream` RPCs of the
+//! replica transport): lease renewals to the meta leader, writes forwarded
+//! to the write region's leader, acknowledgements from read regions,
+//! region reports for status, and the geo streams.
+
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use crate::codec::{decode, encode};
+use crate::command::WriteCommand;
+use crate::consistency::Consistency;
+use crate::error::Error;
+use crate::geo::ship::{StreamRequest, resync_stream, ship_stream};
+use crate::glsn::Glsn;
+use crate::ids::{NodeId, RegionId};
+use crate::meta::RegionState;
+use crate::node::geo::{Geo, RegionReport};
+use crate::node::kv::{Kv, WriteReceipt};
+use crate::raft::service::{NodeCalls, ReplyStream};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeRequest {
+    /// To the meta leader: renew `region`'s lease for its leader `node`.
+    RenewLease { region: RegionId, node: NodeId },
+    /// To the write region's leader: apply this write at `consistency`.
+    Write {
+        write: WriteCommand,
+        consistency: Consistency,
+    },
+    /// To the write region's leader: `region` has durably applied `glsn`.
+    GeoAck { region: RegionId, glsn: Glsn },
+    /// To a region's leader: its report for status.
+    RegionReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeReply {
+    Done,
+    /// Not the leader this request needs; try `leader`.
+    NotLeader {
+        leader: Option<NodeId>,
+    },
+    Renewed {
+        state: RegionState,
+    },
+    Written {
+        glsn: Glsn,
+        etag: Option<crate::item::Etag>,
+    },
+    Report(Box<RegionReport>),
+}
+
+/// Answers node-level requests with the node's `Geo` and `Kv`.
+pub struct Calls {
+    pub geo: Geo,
+    /// `None` on a witness.
+    pub kv: Option<Kv>,
+}
+
+impl Calls {
+    async fn answer(&self, request: NodeRequest) -> Result<NodeReply, Error> {
+        match request {
+            NodeRequest::RenewLease { region, node } => self.geo.handle_renewal(region, node).await,
+            NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn)),
+            NodeRequest::Write { write, consistency } => {
+                let kv = self.kv()?;
+                if !self.geo.is_write_leader() {
+                    return Ok(NodeReply::NotLeader {
+                        leader: kv.replica().leader(),
+                    });
+                }
+                let WriteReceipt { glsn, etag } = kv.write_at_leader(write, consistency).await?;
+                Ok(NodeReply::Written { glsn, etag })
+            }
+            NodeRequest::RegionReport => {
+                let kv = self.kv()?;
+                if kv.replica().leader() != Some(kv.node()) {
+                    return Ok(NodeReply::NotLeader {
+                        leader: kv.replica().leader(),
+                    });
+                }
+                let report = self
+                    .geo
+                    .report()
+                    .ok_or_else(|| Error::Internal("no region".into()))?;
+                Ok(NodeReply::Report(Box::new(report)))
+            }
+        }
+    }
+
+    fn kv(&self) -> Result<&Kv, Error> {
+        self.kv
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("a witness holds no region".into()))
+    }
+}
+
+#[tonic::async_trait]
+impl NodeCalls for Calls {
+    async fn call(&self, _from: NodeId, payload: Vec<u8>) -> Result<Vec<u8>, Status> {
+        let request: NodeRequest = decode("node request", &payload)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(encode(&self.answer(request).await))
+    }
+
+    async fn stream(&self, _from: NodeId, payload: Vec<u8>) -> Result<ReplyStream, Status> {
+        let request: StreamRequest = decode("stream request", &payload)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let kv = self.kv().map_err(Status::from)?;
+        let replica = kv.replica().clone();
+        if !self.geo.meta_state().is_write_region(replica.region()) {
+            return Err(Status::failed_precondition(format!(
+                "{} is not in the write region",
+                replica.id()
+            )));
+        }
+        match request {
+            StreamRequest::Ship { from_lsn, .. } => Ok(ship_stream(
+                replica,
+                from_lsn,
+                self.geo.geo_config().ship_batch_bytes as usize,
+            )),
+            StreamRequest::Resync { .. } => resync_stream(replica),
+        }
+    }
+}

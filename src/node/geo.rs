@@ -1,0 +1,857 @@
+//! A node's part in the account across regions: leases, the strong set,
+//! geo shipping, forwarding to another region's leader, and region reports
+//! for status. `Geo` is shared by the request logic (`kv`), the node-level
+//! RPC handler (`calls`) and the background tasks started here:
+//!
+//! - every region leader renews its region's lease through the meta group
+//!   (`renew_leases`); the lease gates its writes (write region) and its
+//!   strong and bounded reads (online regions only);
+//! - the meta leader takes a region out of the strong set once the lease it
+//!   counts has expired (`supervise_leases`);
+//! - the write region leader marks a joining region online once it has
+//!   acknowledged everything strong writes did not wait for, and trims the
+//!   geo log to what every online region has (`keep_strong_set`);
+//! - every read region leader streams the geo log from the write region
+//!   into its replica set and acknowledges what it applied (`receive`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::codec::{decode, encode};
+use crate::command::Command;
+use crate::config::{AccountConfig, GeoConfig};
+use crate::error::Error;
+use crate::geo::acks::{AckTable, Lag, lag};
+use crate::geo::entry::GeoEntry;
+use crate::geo::ship::{ResyncMessage, ShipMessage, StreamRequest};
+use crate::glsn::Glsn;
+use crate::hlc;
+use crate::ids::{NodeId, RegionId};
+use crate::lease::LeaseTerms;
+use crate::meta::{MetaCommand, MetaReply, MetaState, RegionState};
+use crate::node::calls::{NodeReply, NodeRequest};
+use crate::raft::meta_replica::MetaReplica;
+use crate::raft::network::{PeerError, Peers, Rpc};
+use crate::raft::replica::{Replica, ReplicaError, Role};
+use crate::shutdown::Shutdown;
+
+/// How often the background loops look again when nothing wakes them.
+const TICK: Duration = Duration::from_millis(100);
+/// How often a read region leader reports what it applied when idle.
+const ACK_EVERY: Duration = Duration::from_millis(200);
+/// The write leader proposes a geo log trim once this many entries can go.
+const TRIM_AFTER_ENTRIES: u64 = 10_000;
+
+/// The region leader's own view of its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLease {
+    pub valid_until: Instant,
+    /// The region's state when the renewal committed.
+    pub state: RegionState,
+}
+
+/// A region as one node reports it, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionReport {
+    pub region: RegionId,
+    pub leader: Option<NodeId>,
+    pub applied: Glsn,
+    pub lease_remaining_ms: Option<u64>,
+    /// Filled by the write region leader: every read region's lag.
+    pub lags: Vec<(RegionId, Lag)>,
+}
+
+pub struct GeoOptions {
+    pub account: Arc<AccountConfig>,
+    pub geo: GeoConfig,
+    pub replica: Option<Replica>,
+    pub meta: MetaReplica,
+    /// Peers of the whole account.
+    pub peers: Peers,
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct Geo {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    me: NodeId,
+    account: Arc<AccountConfig>,
+    geo: GeoConfig,
+    terms: LeaseTerms,
+    replica: Option<Replica>,
+    meta: MetaReplica,
+    peers: Peers,
+    request_timeout: Duration,
+    acks: AckTable,
+    held: watch::Sender<Option<HeldLease>>,
+    /// The last known leader of each region. A std lock, never held
+    /// across an `.await`.
+    hints: Mutex<HashMap<RegionId, NodeId>>,
+    /// Meta leader only: when each region's lease ends, counted from the
+    /// commit of its last renewal.
+    expiries: Mutex<HashMap<RegionId, Instant>>,
+}
+
+impl Geo {
+    pub fn new(opts: GeoOptions) -> Geo {
+        Geo {
+            inner: Arc::new(Inner {
+                me: opts.meta.id(),
+                terms: LeaseTerms::from_config(&opts.account.leases),
+                account: opts.account,
+                geo: opts.geo,
+                replica: opts.replica,
+                meta: opts.meta,
+                peers: opts.peers,
+                request_timeout: opts.request_timeout,
+                acks: AckTable::default(),
+                held: watch::channel(None).0,
+                hints: Mutex::new(HashMap::new()),
+                expiries: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn meta(&self) -> &MetaReplica {
+        &self.inner.meta
+    }
+
+    pub fn account(&self) -> &AccountConfig {
+        &self.inner.account
+    }
+
+    pub fn acks(&self) -> &AckTable {
+        &self.inner.acks
+    }
+
+    pub fn geo_config(&self) -> &GeoConfig {
+        &self.inner.geo
+    }
+
+    /// The meta state as this node has it.
+    pub fn meta_state(&self) -> MetaState {
+        self.inner.meta.state()
+    }
+
+    fn replica(&self) -> Option<&Replica> {
+        self.inner.replica.as_ref()
+    }
+
+    fn is_region_leader(&self) -> bool {
+        self.replica()
+            .is_some_and(|r| r.status().role == Role::Leader)
+    }
+
+    /// This node leads the write region.
+    pub fn is_write_leader(&self) -> bool {
+        let Some(replica) = self.replica() else {
+            return false;
+        };
+        self.meta_state().is_write_region(replica.region()) && self.is_region_leader()
+    }
+
+    /// The lease this node holds as its region's leader, if still valid.
+    pub fn held_lease(&self) -> Option<HeldLease> {
+        let held = (*self.inner.held.borrow())?;
+        (held.valid_until > Instant::now() && self.is_region_leader()).then_some(held)
+    }
+
+    /// Waits until this node holds a valid lease, for at most `timeout`.
+    pub async fn wait_for_lease(&self, timeout: Duration) -> Option<HeldLease> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rx = self.inner.held.subscribe();
+        loop {
+            if let Some(held) = self.held_lease() {
+                return Some(held);
+            }
+            let wake = tokio::time::Instant::now() + TICK;
+            let _ = tokio::time::timeout_at(wake.min(deadline), rx.changed()).await;
+            if tokio::time::Instant::now() >= deadline {
+                return self.held_lease();
+            }
+        }
+    }
+
+    /// The write region, once the meta group has formed the account
+    /// (waiting for at most `timeout`).
+    pub async fn wait_for_write_region(&self, timeout: Duration) -> Option<RegionId> {
+        let mut watch = self.inner.meta.watch();
+        let formed = tokio::time::timeout(timeout, watch.wait_for(|m| m.write_region.is_some()))
+            .await
+            .ok()?
+            .ok()?;
+        formed.write_region.clone()
+    }
+
+    /// Starts the background tasks; they stop with `shutdown`.
+    pub fn spawn_tasks(&self, shutdown: &Shutdown) {
+        tokio::spawn(self.clone().supervise_leases(shutdown.clone()));
+        if self.replica().is_some() {
+            tokio::spawn(self.clone().renew_leases(shutdown.clone()));
+            tokio::spawn(self.clone().keep_strong_set(shutdown.clone()));
+            tokio::spawn(self.clone().receive(shutdown.clone()));
+            tokio::spawn(self.clone().acknowledge(shutdown.clone()));
+        }
+    }
+
+    // ---- calls to other nodes ------------------------------------------
+
+    /// Sends a node-level request to one node.
+    pub async fn call(&self, node: NodeId, request: &NodeRequest) -> Result<NodeReply, Error> {
+        let timeout = self.inner.request_timeout;
+        let reply = self
+            .inner
+            .peers
+            .call(node, Rpc::Call, encode(request), timeout)
+            .await
+            .map_err(|e| match e {
+                PeerError::Unreachable { reason, .. } => Error::Unavailable {
+                    region: self.region_of(node),
+                    reason,
+                },
+                PeerError::Failed { reason, .. } => Error::Unavailable {
+                    region: self.region_of(node),
+                    reason,
+                },
+            })?;
+        decode::<Result<NodeReply, Error>>("node reply", &reply)
+            .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    fn region_of(&self, node: NodeId) -> RegionId {
+        self.inner
+            .account
+            .region_of(node)
+            .map_or_else(|| RegionId::new("witness"), |r| r.name.clone())
+    }
+
+    /// Sends `request` to the leader of `region`, trying the last known
+    /// leader first, then every node, following `NotLeader` hints, until
+    /// `timeout`. Only for requests that are safe to repeat or that fail
+    /// before doing anything when they reach a non-leader.
+    pub async fn call_leader(
+        &self,
+        region: &RegionId,
+        request: &NodeRequest,
+        timeout: Duration,
+    ) -> Result<NodeReply, Error> {
+        let Some(config) = self.inner.account.region(region) else {
+            return Err(Error::InvalidArgument(format!("unknown region {region}")));
+        };
+        let nodes: Vec<NodeId> = config.nodes.iter().map(|n| n.id).collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let hint = self.hint(region);
+        let mut order: Vec<NodeId> = hint.into_iter().chain(nodes.iter().copied()).collect();
+        let mut last = Error::Unavailable {
+            region: region.clone(),
+            reason: "no leader found".into(),
+        };
+        let mut i = 0;
+        while tokio::time::Instant::now() < deadline {
+            let Some(&node) = order.get(i) else {
+                // A full round without a leader: an election, most likely.
+                tokio::time::sleep(TICK).await;
+                order = self
+                    .hint(region)
+                    .into_iter()
+                    .chain(nodes.iter().copied())
+                    .collect();
+                i = 0;
+                continue;
+            };
+            i += 1;
+            match self.call(node, request).await {
+                Ok(NodeReply::NotLeader { leader }) => {
+                    if let Some(l) = leader {
+                        order.insert(i, l);
+                    }
+                }
+                Ok(reply) => {
+                    self.set_hint(region, node);
+                    return Ok(reply);
+                }
+                Err(e @ Error::Unavailable { .. }) => last = e,
+                Err(e) => {
+                    self.set_hint(region, node);
+                    return Err(e);
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn hint(&self, region: &RegionId) -> Option<NodeId> {
+        self.inner
+            .hints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(region)
+            .copied()
+    }
+
+    fn set_hint(&self, region: &RegionId, node: NodeId) {
+        self.inner
+            .hints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(region.clone(), node);
+    }
+
+    // ---- handlers (called from `node::calls`) ---------------------------
+
+    /// At the meta leader: commits a renewal and starts counting its lease.
+    pub async fn handle_renewal(&self, region: RegionId, node: NodeId) -> Result<NodeReply, Error> {
+        if !self.inner.meta.is_leader() {
+            return Ok(NodeReply::NotLeader {
+                leader: self.inner.meta.leader(),
+            });
+        }
+        let command = MetaCommand::RenewLease {
+            region: region.clone(),
+            node,
+        };
+        match self.inner.meta.propose_local(command).await {
+            Ok(MetaReply::Renewed { state }) => {
+                let expires = self.inner.terms.meta_expires_at(Instant::now());
+                self.inner
+                    .expiries
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(region, expires);
+                Ok(NodeReply::Renewed { state })
+            }
+            Ok(MetaReply::Refused(why)) => Err(Error::InvalidArgument(why)),
+            Ok(other) => Err(Error::Internal(format!("unexpected meta reply {other:?}"))),
+            Err(ReplicaError::NotLeader { leader, .. }) => Ok(NodeReply::NotLeader { leader }),
+            Err(e) => Err(Error::Unavailable {
+                region: RegionId::new("meta"),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// At the write region leader: a read region reports what it applied.
+    pub fn handle_ack(&self, region: &RegionId, glsn: Glsn) -> NodeReply {
+        if !self.is_write_leader() {
+            return NodeReply::NotLeader {
+                leader: self.replica().and_then(Replica::leader),
+            };
+        }
+        self.inner.acks.record(region, glsn);
+        NodeReply::Done
+    }
+
+    /// This node's report of its region (meaningful at the region leader).
+    pub fn report(&self) -> Option<RegionReport> {
+        let replica = self.replica()?;
+        let lags = if self.is_write_leader() {
+            let meta = self.meta_state();
+            meta.regions
+                .keys()
+                .filter(|r| !meta.is_write_region(r))
+                .map(|r| (r.clone(), self.lag_of(r)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(RegionReport {
+            region: replica.region().clone(),
+            leader: replica.leader(),
+            applied: replica.applied().glsn,
+            lease_remaining_ms: self.held_lease().map(|h| {
+                h.valid_until
+                    .saturating_duration_since(Instant::now())
+                    .as_millis() as u64
+            }),
+            lags,
+        })
+    }
+
+    /// A read region's lag behind this (write leader) node's applied state.
+    pub fn lag_of(&self, region: &RegionId) -> Lag {
+        let Some(replica) = self.replica() else {
+            return Lag::default();
+        };
+        let head = replica.applied().glsn;
+        let acked = self.inner.acks.get(region).map_or(Glsn::ZERO, |a| a.glsn);
+        let oldest_missing_ms = replica
+            .state()
+            .geo_read(acked.lsn + 1, 1, 1)
+            .ok()
+            .and_then(|page| page.into_iter().next())
+            .filter(|(lsn, _)| *lsn == acked.lsn + 1)
+            .and_then(|(_, bytes)| decode::<GeoEntry>("geo entry", &bytes).ok())
+            .map(|e| hlc::physical_ms(e.ts));
+        let now_ms = hlc::physical_ms(hlc::Hlc::default().now());
+        lag(head, acked, oldest_missing_ms, now_ms)
+    }
+
+    // ---- the write path's checks ----------------------------------------
+
+    /// Bounded staleness: refuses a write while an online region lags more
+    /// than K operations or T ms.
+    pub fn check_staleness(&self) -> Result<(), Error> {
+        let meta = self.meta_state();
+        let account = &self.inner.account;
+        for (region, m) in &meta.regions {
+            if meta.is_write_region(region) || m.state != RegionState::Online {
+                continue;
+            }
+            let lag = self.lag_of(region);
+            if lag.ops > account.max_staleness_ops || lag.ms > account.max_staleness_ms {
+                return Err(Error::Throttled {
+                    region: region.clone(),
+                    lag_ops: lag.ops,
+                    lag_ms: lag.ms,
+                    max_ops: account.max_staleness_ops,
+                    max_ms: account.max_staleness_ms,
+                    retry_after_ms: (account.max_staleness_ms / 10).clamp(10, 1000),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Strong writes need the strong set to hold a majority of regions.
+    pub fn check_strong_set(&self) -> Result<(), Error> {
+        let meta = self.meta_state();
+        if meta.strong_set_has_majority() {
+            return Ok(());
+        }
+        let online: Vec<&str> = meta
+            .regions
+            .iter()
+            .filter(|(_, m)| m.state == RegionState::Online)
+            .map(|(r, _)| r.as_str())
+            .collect();
+        Err(Error::Unavailable {
+            region: meta
+                .write_region
+                .clone()
+                .unwrap_or_else(|| RegionId::new("none")),
+            reason: format!(
+                "strong writes need a majority of the {} regions online; online: {}",
+                meta.regions.len(),
+                online.join(", ")
+            ),
+        })
+    }
+
+    /// Waits until every region strong writes wait for has acknowledged
+    /// `glsn`. The write has committed in the write region by now, so a
+    /// failure here is an unknown outcome, not a refusal.
+    pub async fn wait_strong(&self, glsn: Glsn, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut acks = self.inner.acks.changes();
+        let mut meta = self.inner.meta.watch();
+        loop {
+            let state = meta.borrow_and_update().clone();
+            let _ = acks.borrow_and_update();
+            if !state.strong_set_has_majority() {
+                return Err(Error::OutcomeUnknown {
+                    reason: format!(
+                        "{glsn} committed in the write region, but the strong set lost its majority before every region acknowledged it"
+                    ),
+                });
+            }
+            let missing: Vec<RegionId> = state
+                .ack_wait_regions()
+                .into_iter()
+                .filter(|r| self.inner.acks.get(r).is_none_or(|a| a.glsn < glsn))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(Error::OutcomeUnknown {
+                        reason: format!(
+                            "{glsn} committed in the write region, but {} did not acknowledge it within {timeout:?}",
+                            missing.iter().map(RegionId::as_str).collect::<Vec<_>>().join(", ")
+                        ),
+                    });
+                }
+                _ = acks.changed() => {}
+                _ = meta.changed() => {}
+            }
+        }
+    }
+
+    // ---- background tasks -------------------------------------------------
+
+    /// Region leader: renew the region's lease every `renew_every`.
+    async fn renew_leases(self, shutdown: Shutdown) {
+        let replica = self.replica().expect("only region nodes renew").clone();
+        let mut tick = tokio::time::interval(self.inner.terms.renew_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.signalled() => return,
+                _ = tick.tick() => {}
+            }
+            if !self.is_region_leader() || !self.meta_state().is_formed() {
+                self.inner.held.send_replace(None);
+                replica.set_read_lease(None);
+                continue;
+            }
+            let sent_at = Instant::now();
+            let request = NodeRequest::RenewLease {
+                region: replica.region().clone(),
+                node: self.inner.me,
+            };
+            let reply = self
+                .call_meta_leader(&request, self.inner.terms.renew_every)
+                .await;
+            let Ok(NodeReply::Renewed { state }) = reply else {
+                if let Err(e) = reply {
+                    tracing::debug!("lease renewal failed: {e}");
+                }
+                continue;
+            };
+            let valid_until = self.inner.terms.holder_valid_until(sent_at);
+            self.inner
+                .held
+                .send_replace(Some(HeldLease { valid_until, state }));
+            replica.set_read_lease((state == RegionState::Online).then_some(valid_until));
+        }
+    }
+
+    async fn call_meta_leader(
+        &self,
+        request: &NodeRequest,
+        timeout: Duration,
+    ) -> Result<NodeReply, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut target = self.inner.meta.leader();
+        while tokio::time::Instant::now() < deadline {
+            let Some(node) = target else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                target = self.inner.meta.leader();
+                continue;
+            };
+            let reply = if node == self.inner.me {
+                match request {
+                    NodeRequest::RenewLease { region, node } => {
+                        self.handle_renewal(region.clone(), *node).await
+                    }
+                    _ => Err(Error::Internal("not a meta request".into())),
+                }
+            } else {
+                self.call(node, request).await
+            };
+            match reply {
+                Ok(NodeReply::NotLeader { leader }) => {
+                    target = leader
+                        .filter(|l| Some(*l) != target)
+                        .or_else(|| self.inner.meta.leader().filter(|l| Some(*l) != target));
+                    if target.is_none() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        target = self.inner.meta.leader();
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Unavailable {
+            region: RegionId::new("meta"),
+            reason: "no meta leader answered".into(),
+        })
+    }
+
+    /// Meta leader: take a region out of the strong set once the lease the
+    /// meta group counts for it has expired.
+    async fn supervise_leases(self, shutdown: Shutdown) {
+        let mut was_leader = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.signalled() => return,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            let leading = self.inner.meta.is_leader();
+            if !leading {
+                was_leader = false;
+                continue;
+            }
+            let meta = self.meta_state();
+            let now = Instant::now();
+            if !was_leader {
+                // A new meta leader cannot know when earlier renewals
+                // committed: it counts every lease as renewed just now.
+                let mut expiries = self
+                    .inner
+                    .expiries
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                expiries.clear();
+                for region in meta.regions.keys() {
+                    expiries.insert(region.clone(), self.inner.terms.meta_expires_at(now));
+                }
+                was_leader = true;
+                continue;
+            }
+            let expired: Vec<(RegionId, RegionState)> = {
+                let expiries = self
+                    .inner
+                    .expiries
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                meta.regions
+                    .iter()
+                    .filter(|(r, m)| !meta.is_write_region(r) && m.state.in_ack_wait())
+                    .filter(|(r, _)| expiries.get(*r).is_none_or(|e| *e <= now))
+                    .map(|(r, m)| (r.clone(), m.state))
+                    .collect()
+            };
+            for (region, from) in expired {
+                tracing::warn!(%region, "lease expired: taking the region out of the strong set");
+                let command = MetaCommand::SetRegionState {
+                    region,
+                    from,
+                    to: RegionState::Offline,
+                };
+                if let Err(e) = self.inner.meta.propose_local(command).await {
+                    tracing::debug!("taking a region out: {e}");
+                }
+            }
+        }
+    }
+
+    /// Write region leader: bring joining regions online once caught up,
+    /// and trim the geo log to what every online region has.
+    async fn keep_strong_set(self, shutdown: Shutdown) {
+        let replica = self.replica().expect("only region nodes").clone();
+        // Per joining region: the GLSN applied when this node first saw it
+        // joining. Strong writes acknowledged after that waited for it.
+        let mut join_points: HashMap<RegionId, Glsn> = HashMap::new();
+        let mut trimmed: u64 = 0;
+        let mut was_leader = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.signalled() => return,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            if !self.is_write_leader() {
+                if was_leader {
+                    self.inner.acks.clear();
+                    join_points.clear();
+                    was_leader = false;
+                }
+                continue;
+            }
+            was_leader = true;
+            let meta = self.meta_state();
+            join_points.retain(|r, _| meta.region_state(r) == Some(RegionState::Joining));
+            for (region, m) in &meta.regions {
+                if m.state != RegionState::Joining {
+                    continue;
+                }
+                let point = *join_points
+                    .entry(region.clone())
+                    .or_insert_with(|| replica.applied().glsn);
+                let caught_up = self.inner.acks.get(region).is_some_and(|a| a.glsn >= point);
+                if caught_up {
+                    tracing::info!(%region, "caught up: marking the region online");
+                    let command = MetaCommand::SetRegionState {
+                        region: region.clone(),
+                        from: RegionState::Joining,
+                        to: RegionState::Online,
+                    };
+                    if let Err(e) = self.inner.meta.propose(command, TICK * 10).await {
+                        tracing::debug!("marking a region online: {e}");
+                    }
+                }
+            }
+            // Trim what every online region has acknowledged.
+            let floor = meta
+                .regions
+                .iter()
+                .filter(|(r, m)| !meta.is_write_region(r) && m.state == RegionState::Online)
+                .map(|(r, _)| self.inner.acks.get(r).map_or(0, |a| a.glsn.lsn))
+                .min()
+                .unwrap_or_else(|| replica.applied().glsn.lsn);
+            if floor >= trimmed + TRIM_AFTER_ENTRIES {
+                let command = Command::TrimGeoLog { upto_lsn: floor };
+                if replica.propose(command).await.is_ok() {
+                    trimmed = floor;
+                }
+            }
+        }
+    }
+
+    /// Read region leader: report the applied GLSN to the write region
+    /// leader when it changes, and at least every `ACK_EVERY`.
+    async fn acknowledge(self, shutdown: Shutdown) {
+        let replica = self.replica().expect("only region nodes").clone();
+        let mut applied = replica.applied_watch();
+        loop {
+            tokio::select! {
+                _ = shutdown.signalled() => return,
+                _ = applied.changed() => {}
+                _ = tokio::time::sleep(ACK_EVERY) => {}
+            }
+            let meta = self.meta_state();
+            let Some(write_region) = meta.write_region.clone() else {
+                continue;
+            };
+            if &write_region == replica.region() || !self.is_region_leader() {
+                continue;
+            }
+            let glsn = applied.borrow_and_update().glsn;
+            let request = NodeRequest::GeoAck {
+                region: replica.region().clone(),
+                glsn,
+            };
+            if let Err(e) = self
+                .call_leader(&write_region, &request, ACK_EVERY * 5)
+                .await
+            {
+                tracing::debug!("acknowledging {glsn}: {e}");
+            }
+        }
+    }
+
+    /// Read region leader: stream the geo log from the write region and
+    /// propose it, in order, into this region's replica set.
+    async fn receive(self, shutdown: Shutdown) {
+        let replica = self.replica().expect("only region nodes").clone();
+        let mut attempt: usize = 0;
+        loop {
+            if shutdown.is_signalled() {
+                return;
+            }
+            let meta = self.meta_state();
+            let write_region = meta.write_region.clone();
+            let leading = self.is_region_leader();
+            let Some(write_region) = write_region.filter(|w| w != replica.region() && leading)
+            else {
+                tokio::select! {
+                    _ = shutdown.signalled() => return,
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+                continue;
+            };
+            let source = self.pick_source(&write_region, attempt);
+            attempt += 1;
+            let result = tokio::select! {
+                _ = shutdown.signalled() => return,
+                r = self.ship_from(&replica, &write_region, source) => r,
+            };
+            if let Err(e) = result {
+                tracing::debug!(%source, "shipping from {write_region} stopped: {e}");
+                tokio::select! {
+                    _ = shutdown.signalled() => return,
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+            }
+        }
+    }
+
+    /// The write region node to stream from: its leader when known (it has
+    /// the newest entries), else the nodes in turn.
+    fn pick_source(&self, write_region: &RegionId, attempt: usize) -> NodeId {
+        let nodes: Vec<NodeId> = self
+            .inner
+            .account
+            .region(write_region)
+            .map(|r| r.nodes.iter().map(|n| n.id).collect())
+            .unwrap_or_default();
+        match self.hint(write_region) {
+            Some(h) if attempt.is_multiple_of(2) => h,
+            _ => nodes[attempt % nodes.len().max(1)],
+        }
+    }
+
+    async fn ship_from(
+        &self,
+        replica: &Replica,
+        write_region: &RegionId,
+        source: NodeId,
+    ) -> Result<(), String> {
+        let from_lsn = replica.applied().glsn.lsn + 1;
+        let request = StreamRequest::Ship {
+            region: replica.region().clone(),
+            from_lsn,
+        };
+        let mut stream = self
+            .inner
+            .peers
+            .open_stream(source, encode(&request))
+            .await
+            .map_err(|e| e.to_string())?;
+        let idle_limit = crate::geo::ship::HEARTBEAT_EVERY * 8;
+        loop {
+            let message = tokio::time::timeout(idle_limit, stream.recv())
+                .await
+                .map_err(|_| format!("nothing from {source} for {idle_limit:?}"))?
+                .ok_or("stream ended")?
+                .map_err(|e| e.to_string())?;
+            if !self.is_region_leader() || !self.meta_state().is_write_region(write_region) {
+                return Ok(());
+            }
+            match decode::<ShipMessage>("ship message", &message).map_err(|e| e.to_string())? {
+                ShipMessage::Heartbeat { .. } => {}
+                ShipMessage::Entries(raw) => {
+                    let entries = raw
+                        .iter()
+                        .map(|b| decode::<GeoEntry>("geo entry", b))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())?;
+                    replica
+                        .propose(Command::Ship(entries))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                ShipMessage::ResyncNeeded { first_kept } => {
+                    tracing::warn!(
+                        region = %replica.region(),
+                        from_lsn,
+                        ?first_kept,
+                        "behind the geo log of {write_region}: re-syncing from a state image"
+                    );
+                    return self.resync_from(replica, source).await;
+                }
+            }
+        }
+    }
+
+    async fn resync_from(&self, replica: &Replica, source: NodeId) -> Result<(), String> {
+        let request = StreamRequest::Resync {
+            region: replica.region().clone(),
+        };
+        let mut stream = self
+            .inner
+            .peers
+            .open_stream(source, encode(&request))
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            let message = tokio::time::timeout(self.inner.request_timeout, stream.recv())
+                .await
+                .map_err(|_| "re-sync stalled".to_string())?
+                .ok_or("re-sync stream ended early")?
+                .map_err(|e| e.to_string())?;
+            let command = match decode::<ResyncMessage>("resync message", &message)
+                .map_err(|e| e.to_string())?
+            {
+                ResyncMessage::Begin { .. } => Command::ResyncBegin,
+                ResyncMessage::Items(items) => Command::ResyncItems(items),
+                ResyncMessage::End { glsn } => {
+                    replica
+                        .propose(Command::ResyncEnd { glsn })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tracing::info!(region = %replica.region(), %glsn, "re-sync done");
+                    return Ok(());
+                }
+            };
+            replica.propose(command).await.map_err(|e| e.to_string())?;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! openraft's `RaftStateMachine` for the meta group: applies meta commands
+//! with `MetaState::apply` and keeps the whole (small) state as one value
+//! in the meta store's state tree, beside the applied log id and the
+//! membership, all written in one atomic batch.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, OptionalSend};
+use tokio::sync::watch;
+
+use crate::meta::{MetaReply, MetaState};
+use crate::raft::codec::{decode, encode, read_err, write_err};
+use crate::raft::state_machine::{
+    APPLIED, MEMBERSHIP, SnapshotBuilder, current_snapshot, image_value, install_image, read_value,
+};
+use crate::raft::types::{LogId, MetaTypeConfig, SnapshotMeta, StorageError, StoredMembership};
+use crate::storage::state::{StateBatch, StateImage};
+use crate::storage::store::Store;
+
+const META_STATE: &str = "meta_state";
+
+pub struct MetaStateMachine {
+    store: Store,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    state: MetaState,
+    state_tx: Arc<watch::Sender<MetaState>>,
+}
+
+impl MetaStateMachine {
+    pub fn open(store: Store) -> Result<Self, StorageError> {
+        let last_applied: Option<LogId> = read_value(&store.state, APPLIED)?.flatten();
+        let membership = read_value(&store.state, MEMBERSHIP)?.unwrap_or_default();
+        let state: MetaState = read_value(&store.state, META_STATE)?.unwrap_or_default();
+        Ok(Self {
+            store,
+            last_applied,
+            membership,
+            state_tx: Arc::new(watch::channel(state.clone()).0),
+            state,
+        })
+    }
+
+    /// A receiver that sees the state after every applied batch.
+    pub fn state(&self) -> watch::Receiver<MetaState> {
+        self.state_tx.subscribe()
+    }
+
+    fn persist(&self) -> Result<(), StorageError> {
+        let batch = StateBatch {
+            items: Vec::new(),
+            values: vec![
+                (APPLIED, encode(&self.last_applied)),
+                (MEMBERSHIP, encode(&self.membership)),
+                (META_STATE, encode(&self.state)),
+            ],
+            ..StateBatch::default()
+        };
+        self.store.state.apply(batch).map_err(write_err)
+    }
+}
+
+impl RaftStateMachine<MetaTypeConfig> for MetaStateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<MetaReply>, StorageError>
+    where
+        I: IntoIterator<Item = openraft::Entry<MetaTypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut replies = Vec::new();
+        for entry in entries {
+            assert!(
+                Some(entry.log_id) > self.last_applied,
+                "meta apply went backwards: {} after {:?}",
+                entry.log_id,
+                self.last_applied
+            );
+            self.last_applied = Some(entry.log_id);
+            replies.push(match entry.payload {
+                EntryPayload::Blank => MetaReply::Done,
+                EntryPayload::Normal(command) => self.state.apply(command),
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m);
+                    MetaReply::Done
+                }
+            });
+        }
+        self.persist()?;
+        self.state_tx.send_replace(self.state.clone());
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            store: self.store.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let image: StateImage = decode("meta snapshot", &data).map_err(read_err)?;
+        let state: MetaState = image_value(&image, META_STATE)?.unwrap_or_default();
+        install_image(&self.store, meta, image, data)?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.state = state;
+        self.state_tx.send_replace(self.state.clone());
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<MetaTypeConfig>>, StorageError> {
+        current_snapshot(&self.store)
+    }
+}
