@@ -207,6 +207,27 @@ impl LocalAccount {
         format!("http://{addr}")
     }
 
+    /// The nodes of `region`, running or not.
+    pub fn region_nodes(&self, region: &RegionId) -> Vec<NodeId> {
+        self.account
+            .region(region)
+            .map(|r| r.nodes.iter().map(|n| n.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Cuts every link between `region` and the rest of the account, both
+    /// ways; `faults().heal()` restores them.
+    pub fn cut_region(&self, region: &RegionId) {
+        let inside = self.region_nodes(region);
+        let outside: Vec<NodeId> = self
+            .account
+            .all_nodes()
+            .map(|n| n.id)
+            .filter(|n| !inside.contains(n))
+            .collect();
+        self.faults.partition(&inside, &outside);
+    }
+
     /// Stops a node cleanly; its data stays for `restart`.
     pub async fn stop_node(&mut self, id: NodeId) {
         if let Some(node) = self.nodes.get_mut(&id).and_then(Option::take) {

@@ -1,5 +1,8 @@
 //! `meridian dev`: a whole account in one process on loopback, the
-//! embedded default. The first node serves clients on 127.0.0.1:7070.
+//! embedded default: three regions (`west`, the write region, `east` and
+//! `north`) of four nodes each. The first node serves clients on
+//! 127.0.0.1:7070. `--wan-rtt` adds latency between regions so the
+//! consistency levels can be felt on one machine.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +14,9 @@ use crate::local::{LocalAccount, LocalOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
-    /// Regions in the account. Only 1 until geo-replication lands.
-    #[arg(long, default_value_t = 1)]
+    /// Regions in the account (west, east, north, then region4...), in
+    /// failover priority order; the first is the write region.
+    #[arg(long, default_value_t = 3)]
     pub regions: usize,
     /// Nodes per region (the replica set's voters), 1 to 7.
     #[arg(long, default_value_t = 4)]
@@ -24,14 +28,26 @@ pub struct DevArgs {
     /// The first node's client port.
     #[arg(long, default_value_t = 7070)]
     pub port: u16,
+    /// Round-trip time added to every message between two regions, e.g.
+    /// `40ms`.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub wan_rtt: std::time::Duration,
+    /// The account's default consistency (requests may ask for weaker).
+    #[arg(long, default_value = "strong")]
+    pub consistency: crate::consistency::Consistency,
 }
 
+/// Regions `meridian dev` accepts.
+pub const DEV_REGIONS_MAX: usize = 7;
+/// The largest simulated WAN round trip.
+pub const WAN_RTT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
-    if args.regions != 1 {
-        bail!(
-            "--regions {}: this build runs one region; multi-region accounts come with geo-replication",
-            args.regions
-        );
+    if args.regions == 0 || args.regions > DEV_REGIONS_MAX {
+        bail!("--regions {}: 1 to {DEV_REGIONS_MAX}", args.regions);
+    }
+    if args.wan_rtt > WAN_RTT_MAX {
+        bail!("--wan-rtt {:?}: at most {WAN_RTT_MAX:?}", args.wan_rtt);
     }
     if args.replicas == 0 || args.replicas > REPLICAS_MAX {
         bail!(
@@ -57,6 +73,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     options.regions = args.regions;
     options.replicas = args.replicas;
     options.first_client_port = args.port;
+    options.geo.wan_rtt_ms = args.wan_rtt.as_millis() as u64;
+    options.default_consistency = args.consistency;
     let account = LocalAccount::start(options)
         .await
         .context("starting the dev account")?;
@@ -81,6 +99,16 @@ fn print_banner(account: &LocalAccount, data_dir: &std::path::Path, temporary: b
         "kept across runs"
     };
     println!("data directory: {} ({note})", data_dir.display());
+    println!(
+        "write region: {} (regions in priority order: {})",
+        config.regions[0].name,
+        config
+            .regions
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for (region, node) in config.nodes() {
         println!(
             "  {}/{}  client http://{}  peer {}",
@@ -88,7 +116,7 @@ fn print_banner(account: &LocalAccount, data_dir: &std::path::Path, temporary: b
         );
     }
     println!(
-        "ready. Try: meridian put users alice hello && meridian get users alice && meridian status"
+        "ready. Try: meridian put users alice hello && meridian get users alice --region east --consistency session && meridian status"
     );
     println!("Ctrl-C stops the account.");
 }

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::api::admin::AdminService;
 use crate::api::kv::KvService;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, RaftConfig};
 use crate::fault::Faults;
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId, ReplicaId};
@@ -94,6 +94,10 @@ pub struct Node {
     shutdown: Shutdown,
     servers: Vec<JoinHandle<()>>,
 }
+
+/// The meta group's heartbeat interval is at least this many WAN round
+/// trips.
+const META_HEARTBEAT_WAN_RTTS: u64 = 4;
 
 /// The meta group keeps little: a small cache.
 const META_CACHE_BYTES: u64 = 4 * 1024 * 1024;
@@ -358,12 +362,25 @@ async fn start_meta(
         .map(|n| n.id)
         .filter(|n| !voters.contains(n))
         .collect();
+    // openraft gives an append one heartbeat interval to arrive, and meta
+    // traffic crosses regions: the interval must cover the WAN round trip.
+    let heartbeat = config
+        .raft
+        .heartbeat_interval_ms
+        .max(META_HEARTBEAT_WAN_RTTS * config.geo.wan_rtt_ms);
+    let election_min = config.raft.election_timeout_min_ms.max(5 * heartbeat);
+    let raft = RaftConfig {
+        heartbeat_interval_ms: heartbeat,
+        election_timeout_min_ms: election_min,
+        election_timeout_max_ms: config.raft.election_timeout_max_ms.max(2 * election_min),
+        ..config.raft.clone()
+    };
     Ok(MetaReplica::start(MetaReplicaOptions {
         id: config.node.id,
         account: config.account.name.clone(),
         voters,
         learners,
-        raft: config.raft.clone(),
+        raft,
         peers,
         store,
     })

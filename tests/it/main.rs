@@ -19,6 +19,8 @@ mod deploy;
 mod dev;
 #[path = "02_faults.rs"]
 mod faults;
+#[path = "10_geo.rs"]
+mod geo;
 #[path = "01_region.rs"]
 mod region;
 #[path = "08_verify.rs"]

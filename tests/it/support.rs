@@ -222,3 +222,79 @@ pub async fn holds_all_via(
     }
     true
 }
+
+/// Starts `regions` regions (west, east, north, ...) of `replicas` nodes,
+/// with short leases so strong-set changes happen within a test.
+pub async fn start_regions(
+    regions: usize,
+    replicas: usize,
+    tweak: impl FnOnce(&mut LocalOptions),
+) -> TestAccount {
+    start_with(replicas, |o| {
+        o.regions = regions;
+        o.leases.ttl_ms = 1500;
+        o.leases.renew_ms = 250;
+        o.leases.safety_margin_ms = 250;
+        o.transport.request_timeout_ms = 4000;
+        tweak(o);
+    })
+    .await
+}
+
+pub fn region(name: &str) -> RegionId {
+    RegionId::new(name)
+}
+
+/// A read with an explicit session token.
+pub async fn get_with_token(
+    client: &mut KvClient<Channel>,
+    container: &str,
+    key: &str,
+    consistency: Consistency,
+    token: &str,
+) -> Result<pb::GetResponse, tonic::Status> {
+    client
+        .get(pb::GetRequest {
+            container: container.into(),
+            key: key.into(),
+            consistency: pb::Consistency::from(consistency) as i32,
+            session_token: token.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+impl TestAccount {
+    /// The first node of `region`.
+    pub fn first_of(&self, region: &RegionId) -> NodeId {
+        self.local.region_nodes(region)[0]
+    }
+
+    /// The account status as `node` reports it.
+    pub async fn account_status(&self, node: NodeId) -> pb::StatusResponse {
+        let channel = tonic::transport::Endpoint::from_shared(self.local.endpoint(node))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        meridian::wire::pb::v1::admin_client::AdminClient::new(channel)
+            .status(pb::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
+    /// Waits until the status row of `name` is in `state`.
+    pub async fn wait_region_state(&self, name: &str, state: &str) {
+        let via = self.first_of(&west());
+        wait_for(&format!("region {name} to be {state}"), || async move {
+            let status = self.account_status(via).await;
+            status
+                .regions
+                .iter()
+                .any(|r| r.name == name && r.state == state)
+                .then_some(())
+        })
+        .await
+    }
+}
