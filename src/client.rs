@@ -45,6 +45,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const SESSION_CONTAINERS_MAX: usize = 1024;
 /// The node state in `Admin.Status` of a node that can serve requests.
 pub const NODE_STATE_RUNNING: &str = "running";
+/// The region role in `Admin.Status` of the region that accepts writes.
+pub const REGION_ROLE_WRITE: &str = "write";
 
 /// Per-request options of a read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -194,6 +196,42 @@ impl ClientError {
             | ClientError::OutcomeUnknown { detail, .. }
             | ClientError::Server { detail, .. } => detail.name.as_deref(),
             _ => None,
+        }
+    }
+}
+
+/// One read region's replication lag behind the write region, as the
+/// write region measures it; `None` where it could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRegionLag {
+    pub region: String,
+    pub lag_ops: Option<u64>,
+    pub lag_ms: Option<u64>,
+}
+
+/// The lag part of `Admin.Status`: how many regions the account has and
+/// the lag of each read region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationLag {
+    pub regions: usize,
+    pub read_regions: Vec<ReadRegionLag>,
+}
+
+impl ReplicationLag {
+    fn from_status(status: &pb::StatusResponse) -> ReplicationLag {
+        let read_regions = status
+            .regions
+            .iter()
+            .filter(|r| r.role != REGION_ROLE_WRITE)
+            .map(|r| ReadRegionLag {
+                region: r.name.clone(),
+                lag_ops: r.lag_ops,
+                lag_ms: r.lag_ms,
+            })
+            .collect();
+        ReplicationLag {
+            regions: account_regions(status).len(),
+            read_regions,
         }
     }
 }
@@ -425,6 +463,11 @@ impl Client {
         Ok(result
             .map_err(|s| classify(s, CallKind::Read))?
             .into_inner())
+    }
+
+    /// Each read region's replication lag, from the account status.
+    pub async fn replication_lag(&self) -> Result<ReplicationLag, ClientError> {
+        Ok(ReplicationLag::from_status(&self.status().await?))
     }
 
     /// The account configuration as the meta group holds it.
@@ -952,6 +995,25 @@ pub(crate) mod tests {
             ..Default::default()
         };
         assert!(choose_endpoint(&nodes_only, &names(&["east"])).is_ok());
+    }
+
+    #[test]
+    fn replication_lag_lists_the_read_regions_of_the_status() {
+        let lag = ReplicationLag::from_status(&three_region_status("a:1"));
+        assert_eq!(lag.regions, 3);
+        let expected = [("east", Some(2), Some(5)), ("north", Some(40), Some(900))];
+        let actual: Vec<_> = lag
+            .read_regions
+            .iter()
+            .map(|r| (r.region.as_str(), r.lag_ops, r.lag_ms))
+            .collect();
+        assert_eq!(actual, expected);
+        let single = pb::StatusResponse {
+            nodes: vec![status_node("west", 1, "running", "a:1")],
+            ..Default::default()
+        };
+        let lag = ReplicationLag::from_status(&single);
+        assert_eq!((lag.regions, lag.read_regions.len()), (1, 0));
     }
 
     #[test]
