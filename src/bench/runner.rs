@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::bench::args::{BenchArgs, BenchOp};
 use crate::bench::lag;
 use crate::bench::report::{OpenLoop, Report, Workload, latency_histogram};
-use crate::bench::schedule::{Schedule, is_late};
+use crate::bench::schedule::{RATE_MAX, Schedule, is_late};
 use crate::client::{
     Client, ClientError, ReadOptions, WriteOptions, connect_channel, resolve_endpoint,
 };
@@ -53,7 +53,7 @@ pub enum BenchError {
     /// hand gets an error instead of a panic or a run that does nothing.
     #[error("clients, connections and keys must each be at least 1")]
     EmptyWorkload,
-    #[error("the rate must be between 1 and {max} operations per second", max = crate::bench::schedule::RATE_MAX)]
+    #[error("the rate must be between 1 and {RATE_MAX} operations per second")]
     InvalidRate,
 }
 
@@ -66,13 +66,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         None => None,
         Some(rate) => Some(Schedule::new(rate).ok_or(BenchError::InvalidRate)?),
     };
-    let target = resolve_endpoint(&args.endpoint, &args.regions)
-        .await
-        .map_err(BenchError::Connect)?;
-    let clients = connect_all(&target, args.connections).await?;
-    let status_client = Client::connect(&args.endpoint)
-        .await
-        .map_err(BenchError::Connect)?;
+    let (target, clients, status_client) = connect_all(args).await?;
     let value = Arc::new(bench_value(args.value_bytes));
     let bar = progress_bar(args);
     if args.op == BenchOp::Get {
@@ -139,13 +133,24 @@ fn open_loop(schedule: Schedule, duration: Duration, total: &Tally) -> OpenLoop 
     }
 }
 
-async fn connect_all(target: &str, connections: u64) -> Result<Vec<Client>, BenchError> {
+/// Resolves the node the workload runs against (the endpoint, or a node of
+/// the preferred regions) and opens the workload's channels to it, plus one
+/// client on the endpoint itself for the lag samples.
+async fn connect_all(args: &BenchArgs) -> Result<(String, Vec<Client>, Client), BenchError> {
+    let target = resolve_endpoint(&args.endpoint, &args.regions)
+        .await
+        .map_err(BenchError::Connect)?;
     let mut clients = Vec::new();
-    for _ in 0..connections {
-        let channel = connect_channel(target).await.map_err(BenchError::Connect)?;
+    for _ in 0..args.connections {
+        let channel = connect_channel(&target)
+            .await
+            .map_err(BenchError::Connect)?;
         clients.push(Client::from_channel(channel));
     }
-    Ok(clients)
+    let status_client = Client::connect(&args.endpoint)
+        .await
+        .map_err(BenchError::Connect)?;
+    Ok((target, clients, status_client))
 }
 
 /// Writes every key of the keyspace once, `args.clients` at a time. Writes
@@ -505,6 +510,20 @@ mod tests {
         assert_eq!(regions, ["east", "north"], "{report:?}");
         let east = report.replication_lag[0].lag_ms.unwrap();
         assert_eq!((east.p50, east.max), (5, 5));
+    }
+
+    /// The command line refuses these; a caller building `BenchArgs` by
+    /// hand gets an error before anything connects.
+    #[tokio::test]
+    async fn a_rate_out_of_bounds_is_refused_before_connecting() {
+        for rate in [0, RATE_MAX + 1] {
+            let args = BenchArgs {
+                rate: Some(rate),
+                ..echo_args("http://127.0.0.1:1")
+            };
+            let result = run(&args).await;
+            assert!(matches!(result, Err(BenchError::InvalidRate)), "{result:?}");
+        }
     }
 
     #[tokio::test]
