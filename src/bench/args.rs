@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::bench::schedule::RATE_MAX;
+use crate::cli::client_cmds::parse_region_name;
 use crate::client::DEFAULT_ENDPOINT;
 use crate::consistency::Consistency;
 use crate::limits::VALUE_BYTES_MAX;
@@ -38,8 +40,20 @@ impl BenchOp {
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BenchArgs {
+    /// The node to talk to; with `--region`, the node asked for the
+    /// account's nodes. Replication lag is sampled from it.
     #[arg(long, default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
+    /// A preferred region; repeat it for a fallback order. The workload
+    /// runs against a running node of the first listed region that has one.
+    #[arg(long = "region", value_name = "NAME", value_parser = parse_region_name)]
+    pub regions: Vec<String>,
+    /// Open loop: start this many operations per second across all clients,
+    /// whether or not earlier ones have finished, and measure latency from
+    /// each operation's intended start. Without it the loop is closed.
+    #[arg(long, value_name = "OPS_PER_S",
+          value_parser = clap::value_parser!(u64).range(1..=RATE_MAX))]
+    pub rate: Option<u64>,
     /// Concurrent clients, each with one request in flight.
     #[arg(long, default_value_t = CLIENTS_DEFAULT,
           value_parser = clap::value_parser!(u64).range(1..=CLIENTS_MAX))]
@@ -110,6 +124,8 @@ mod tests {
         assert_eq!(args.consistency, None);
         assert_eq!(args.keys, 10_000);
         assert_eq!(args.container, "bench");
+        assert!(args.regions.is_empty());
+        assert_eq!(args.rate, None);
         assert!(!args.json);
     }
 
@@ -124,9 +140,15 @@ mod tests {
             "--consistency=session",
             "--keys=5",
             "--container=c",
+            "--region=east",
+            "--region",
+            "west",
+            "--rate=500",
             "--json",
         ])
         .unwrap();
+        assert_eq!(args.regions, ["east", "west"]);
+        assert_eq!(args.rate, Some(500));
         assert_eq!(args.duration, Duration::from_secs(90));
         assert_eq!(args.op, BenchOp::Get);
         assert_eq!(args.consistency, Some(Consistency::Session));
@@ -144,6 +166,10 @@ mod tests {
             "--duration=2days",
             "--value-bytes=3000000",
             "--consistency=linearizable",
+            "--rate=0",
+            "--rate=1000001",
+            "--rate=-5",
+            "--region=",
         ] {
             assert!(parse(&[bad]).is_err(), "{bad} was accepted");
         }

@@ -1,8 +1,14 @@
-//! Runs `meridian bench`: a closed loop of N client tasks, each with one
-//! request in flight, spread over M gRPC channels. A `get` run first writes
-//! the whole keyspace so every read finds its key. Each task keeps its own
-//! latency histogram and error counts, merged once at the end, so the hot
-//! loop shares nothing but a counter for the progress bar.
+//! Runs `meridian bench`: N client tasks, each with one request in flight,
+//! spread over M gRPC channels to the endpoint or to a node of the
+//! preferred regions. Closed loop by default: each task starts its next
+//! operation when the last one ends. With `--rate` the loop is open: tasks
+//! take operation indexes from a shared counter and start each at its slot
+//! in the [`Schedule`], so a slow server makes operations late (and their
+//! latency counts the wait) instead of slowing the offered load. A `get`
+//! run first writes the whole keyspace so every read finds its key. Each
+//! task keeps its own latency histogram and error counts, merged once at
+//! the end, so the hot loop shares nothing but counters. Meanwhile one task
+//! samples the replication lag from the endpoint (see [`crate::bench::lag`]).
 //!
 //! Invariant: every loop stops by itself once the duration has passed; an
 //! operation in flight at that moment is bounded by the request timeout.
@@ -21,8 +27,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::bench::args::{BenchArgs, BenchOp};
-use crate::bench::report::{Report, Workload, latency_histogram};
-use crate::client::{Client, ClientError, ReadOptions, WriteOptions, connect_channel};
+use crate::bench::lag;
+use crate::bench::report::{OpenLoop, Report, Workload, latency_histogram};
+use crate::bench::schedule::{RATE_MAX, Schedule, is_late};
+use crate::client::{
+    Client, ClientError, ReadOptions, WriteOptions, connect_channel, resolve_endpoint,
+};
 
 /// How often the progress bar refreshes its ops/s.
 pub const PROGRESS_TICK: Duration = Duration::from_millis(250);
@@ -43,6 +53,8 @@ pub enum BenchError {
     /// hand gets an error instead of a panic or a run that does nothing.
     #[error("clients, connections and keys must each be at least 1")]
     EmptyWorkload,
+    #[error("the rate must be between 1 and {RATE_MAX} operations per second")]
+    InvalidRate,
 }
 
 /// Runs the workload `args` describes and returns its report.
@@ -50,7 +62,11 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     if args.clients == 0 || args.connections == 0 || args.keys == 0 {
         return Err(BenchError::EmptyWorkload);
     }
-    let clients = connect_all(args).await?;
+    let schedule = match args.rate {
+        None => None,
+        Some(rate) => Some(Schedule::new(rate).ok_or(BenchError::InvalidRate)?),
+    };
+    let (target, clients, status_client) = connect_all(args).await?;
     let value = Arc::new(bench_value(args.value_bytes));
     let bar = progress_bar(args);
     if args.op == BenchOp::Get {
@@ -62,8 +78,15 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let started = Instant::now();
     let deadline = started + args.duration;
     let progress = spawn_progress(bar.clone(), started, deadline, completed.clone());
+    let sampler = tokio::spawn(lag::sample_until(status_client, deadline));
+    let next_index = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for index in 0..args.clients {
+        let pace = schedule.map(|schedule| Pace {
+            schedule,
+            started,
+            next_index: next_index.clone(),
+        });
         let worker = Worker {
             client: pick(&clients, index).clone(),
             container: args.container.clone(),
@@ -74,6 +97,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
             deadline,
             seed: index,
             completed: completed.clone(),
+            pace,
         };
         tasks.spawn(worker.run());
     }
@@ -84,23 +108,49 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let elapsed = started.elapsed();
     progress.abort();
     bar.finish_and_clear();
-    Ok(Report::new(
-        workload(args),
+    let lag_samples = sampler.await?;
+    let open = schedule.map(|s| open_loop(s, args.duration, &total));
+    let mut report = Report::new(
+        workload(args, &target),
         &total.latency_us,
         total.errors_by_code,
         elapsed,
-    ))
+    );
+    report.open_loop = open;
+    report.replication_lag = lag_samples.summary();
+    Ok(report)
 }
 
-async fn connect_all(args: &BenchArgs) -> Result<Vec<Client>, BenchError> {
+/// How the run kept to its schedule: every due operation either started
+/// (on time or late) or was dropped.
+fn open_loop(schedule: Schedule, duration: Duration, total: &Tally) -> OpenLoop {
+    let scheduled = schedule.scheduled_within(duration);
+    OpenLoop {
+        rate_ops_per_s: schedule.rate_per_s(),
+        scheduled,
+        late: total.late,
+        dropped: scheduled.saturating_sub(total.started()),
+    }
+}
+
+/// Resolves the node the workload runs against (the endpoint, or a node of
+/// the preferred regions) and opens the workload's channels to it, plus one
+/// client on the endpoint itself for the lag samples.
+async fn connect_all(args: &BenchArgs) -> Result<(String, Vec<Client>, Client), BenchError> {
+    let target = resolve_endpoint(&args.endpoint, &args.regions)
+        .await
+        .map_err(BenchError::Connect)?;
     let mut clients = Vec::new();
     for _ in 0..args.connections {
-        let channel = connect_channel(&args.endpoint)
+        let channel = connect_channel(&target)
             .await
             .map_err(BenchError::Connect)?;
         clients.push(Client::from_channel(channel));
     }
-    Ok(clients)
+    let status_client = Client::connect(&args.endpoint)
+        .await
+        .map_err(BenchError::Connect)?;
+    Ok((target, clients, status_client))
 }
 
 /// Writes every key of the keyspace once, `args.clients` at a time. Writes
@@ -133,8 +183,16 @@ async fn prefill(
     Ok(())
 }
 
-/// One closed-loop client: its connection, its share of the workload and
-/// its deadline.
+/// What an open-loop worker shares with the others: the schedule, the
+/// run's start, and the counter handing out operation indexes.
+struct Pace {
+    schedule: Schedule,
+    started: Instant,
+    next_index: Arc<AtomicU64>,
+}
+
+/// One client: its connection, its share of the workload, its deadline,
+/// and in an open-loop run the schedule it follows.
 struct Worker {
     client: Client,
     container: String,
@@ -146,10 +204,52 @@ struct Worker {
     /// The task index: each task draws its own reproducible key sequence.
     seed: u64,
     completed: Arc<AtomicU64>,
+    pace: Option<Pace>,
 }
 
 impl Worker {
     async fn run(self) -> Tally {
+        match &self.pace {
+            None => self.run_closed().await,
+            Some(pace) => self.run_open(pace).await,
+        }
+    }
+
+    /// Takes the next due operation, waits for its slot, runs it, and
+    /// charges it from its slot; stops at the first slot at or past the
+    /// deadline, or when the deadline passes while operations are still
+    /// due (those are counted as dropped by the caller).
+    async fn run_open(&self, pace: &Pace) -> Tally {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut tally = Tally::new();
+        loop {
+            let index = pace.next_index.fetch_add(1, Ordering::Relaxed);
+            let intended = pace.started + pace.schedule.intended_start(index);
+            if intended >= self.deadline {
+                break;
+            }
+            tokio::time::sleep_until(intended).await;
+            let now = Instant::now();
+            if now >= self.deadline {
+                break;
+            }
+            if is_late(intended - pace.started, now - pace.started) {
+                tally.late += 1;
+            }
+            let key = key_name(rng.gen_range(0..self.keys));
+            match self.one_op(&key).await {
+                Ok(()) => {
+                    tally.record(intended.elapsed());
+                    self.completed.fetch_add(1, Ordering::Relaxed);
+                }
+                // No back-off: the schedule, not the outcome, paces the loop.
+                Err(e) => tally.error(e.code()),
+            }
+        }
+        tally
+    }
+
+    async fn run_closed(&self) -> Tally {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let mut tally = Tally::new();
         while Instant::now() < self.deadline {
@@ -198,6 +298,8 @@ impl Worker {
 struct Tally {
     latency_us: Histogram<u64>,
     errors_by_code: BTreeMap<String, u64>,
+    /// Open-loop operations that started late (see `schedule::is_late`).
+    late: u64,
 }
 
 impl Tally {
@@ -205,7 +307,13 @@ impl Tally {
         Tally {
             latency_us: latency_histogram(),
             errors_by_code: BTreeMap::new(),
+            late: 0,
         }
+    }
+
+    /// Operations started, whatever their outcome.
+    fn started(&self) -> u64 {
+        self.latency_us.len() + self.errors_by_code.values().sum::<u64>()
     }
 
     fn record(&mut self, latency: Duration) {
@@ -224,6 +332,7 @@ impl Tally {
         for (code, count) in other.errors_by_code {
             *self.errors_by_code.entry(code).or_default() += count;
         }
+        self.late += other.late;
     }
 }
 
@@ -300,7 +409,7 @@ fn bench_value(value_bytes: u64) -> Vec<u8> {
     (0..value_bytes).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
-fn workload(args: &BenchArgs) -> Workload {
+fn workload(args: &BenchArgs, target: &str) -> Workload {
     Workload {
         op: args.op,
         consistency: args.consistency.map(|c| c.to_string()),
@@ -309,6 +418,9 @@ fn workload(args: &BenchArgs) -> Workload {
         value_bytes: args.value_bytes,
         keys: args.keys,
         endpoint: args.endpoint.clone(),
+        regions: args.regions.clone(),
+        target: target.to_string(),
+        rate_ops_per_s: args.rate,
     }
 }
 
@@ -329,6 +441,100 @@ mod tests {
         assert_eq!(a.latency_us.len(), 2);
         assert_eq!(a.errors_by_code["Unavailable"], 2);
         assert_eq!(a.errors_by_code["DeadlineExceeded"], 1);
+    }
+
+    #[test]
+    fn every_due_operation_is_started_or_dropped() {
+        let mut tally = Tally::new();
+        for _ in 0..40 {
+            tally.record(Duration::from_millis(1));
+        }
+        for _ in 0..10 {
+            tally.error(tonic::Code::Unavailable);
+        }
+        tally.late = 5;
+        assert_eq!(tally.started(), 50);
+        let schedule = Schedule::new(100).unwrap();
+        let open = open_loop(schedule, Duration::from_secs(1), &tally);
+        assert_eq!(
+            open,
+            OpenLoop {
+                rate_ops_per_s: 100,
+                scheduled: 100,
+                late: 5,
+                dropped: 50,
+            }
+        );
+    }
+
+    fn echo_args(endpoint: &str) -> BenchArgs {
+        BenchArgs {
+            endpoint: endpoint.to_string(),
+            clients: 4,
+            connections: 2,
+            value_bytes: 16,
+            duration: Duration::from_millis(400),
+            op: BenchOp::Put,
+            consistency: None,
+            keys: 10,
+            container: "bench".to_string(),
+            json: true,
+            regions: Vec::new(),
+            rate: None,
+        }
+    }
+
+    /// An open-loop run through a preferred region against the stand-in
+    /// server, whose status shows a three-region account: every scheduled
+    /// operation is accounted for, and the lag of both read regions is
+    /// reported.
+    #[tokio::test]
+    async fn an_open_loop_run_keeps_its_schedule_and_reports_lag() {
+        let endpoint = crate::client::tests::start_echo_server().await;
+        let args = BenchArgs {
+            regions: vec!["north".to_string(), "east".to_string()],
+            rate: Some(200),
+            ..echo_args(&endpoint)
+        };
+        let report = run(&args).await.unwrap();
+        let open = report.open_loop.unwrap();
+        assert_eq!(open.scheduled, 80, "{report:?}");
+        assert_eq!(report.ops + report.errors + open.dropped, 80, "{report:?}");
+        assert_eq!(report.errors, 0, "{report:?}");
+        assert_eq!(report.workload.target, endpoint);
+        let regions: Vec<&str> = report
+            .replication_lag
+            .iter()
+            .map(|r| r.region.as_str())
+            .collect();
+        assert_eq!(regions, ["east", "north"], "{report:?}");
+        let east = report.replication_lag[0].lag_ms.unwrap();
+        assert_eq!((east.p50, east.max), (5, 5));
+    }
+
+    /// The command line refuses these; a caller building `BenchArgs` by
+    /// hand gets an error before anything connects.
+    #[tokio::test]
+    async fn a_rate_out_of_bounds_is_refused_before_connecting() {
+        for rate in [0, RATE_MAX + 1] {
+            let args = BenchArgs {
+                rate: Some(rate),
+                ..echo_args("http://127.0.0.1:1")
+            };
+            let result = run(&args).await;
+            assert!(matches!(result, Err(BenchError::InvalidRate)), "{result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_region_is_a_connect_error_naming_the_regions() {
+        let endpoint = crate::client::tests::start_echo_server().await;
+        let args = BenchArgs {
+            regions: vec!["mars".to_string()],
+            ..echo_args(&endpoint)
+        };
+        let err = run(&args).await.unwrap_err();
+        assert!(err.to_string().contains("east, north, west"), "{err}");
     }
 
     #[test]
@@ -367,6 +573,8 @@ mod tests {
                 keys: 10,
                 container: "bench".to_string(),
                 json: true,
+                regions: Vec::new(),
+                rate: None,
             };
             let report = run(&args).await.unwrap();
             assert!(report.ops > 0, "{report:?}");
@@ -393,6 +601,8 @@ mod tests {
             keys: 10,
             container: "bench".to_string(),
             json: true,
+            regions: Vec::new(),
+            rate: None,
         };
         let result = run(&args).await;
         assert!(matches!(result, Err(BenchError::Connect(_))), "{result:?}");

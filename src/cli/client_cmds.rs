@@ -1,10 +1,17 @@
 //! The client subcommands of `meridian` (`put`, `get`, `delete`, `scan`,
-//! `status`, `bench`): parse, call [`crate::client::Client`], print text for
-//! people or JSON for scripts. Formatting is pure and tested here; the
-//! async part only calls the client and prints.
+//! `bench`): parse, call [`crate::client::Client`], print text for people or
+//! JSON for scripts. Formatting is pure and tested here; the async part only
+//! calls the client and prints. The admin commands (`status`, `account`,
+//! `priorities`) are in [`super::admin_cmds`] and share [`Output`].
+//!
+//! Every command takes `--region NAME` (repeatable, first choice first):
+//! the request goes to a running node of the first of those regions that
+//! has one. Every result names the node that served it (`served_by`) and
+//! the session token to present in later session reads.
 //!
 //! Exit codes: 0 on success, 1 when the key is not found (like `grep`), and
-//! errors are returned to `main`, which prints them.
+//! errors are returned to `main`, which prints them with the server's
+//! message and its error name (`[NOT_WRITE_REGION, write region: west]`).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,12 +34,27 @@ pub const EXIT_NOT_FOUND: u8 = 1;
 /// Where to connect and how to print; every client command takes these.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Output {
-    /// The node to talk to.
+    /// The node to talk to, or to ask for the account's nodes when
+    /// `--region` is given.
     #[arg(long, default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
+    /// A preferred region; repeat it for a fallback order
+    /// (`--region east --region west`). The request goes to a running node
+    /// of the first listed region that has one.
+    #[arg(long = "region", value_name = "NAME", value_parser = parse_region_name)]
+    pub regions: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A region name as the command line takes it: trimmed and non-empty.
+pub fn parse_region_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err("a region name may not be empty".to_string());
+    }
+    Ok(name.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -53,6 +75,10 @@ pub enum ClientCommand {
         /// Replace only if the current etag is this one.
         #[arg(long)]
         if_match: Option<String>,
+        /// Fail with NOT_WRITE_REGION instead of being forwarded when the
+        /// node is not in the write region.
+        #[arg(long)]
+        no_forward: bool,
     },
     /// Read an item.
     Get {
@@ -77,6 +103,10 @@ pub enum ClientCommand {
         /// Delete only if the current etag is this one.
         #[arg(long)]
         if_match: Option<String>,
+        /// Fail with NOT_WRITE_REGION instead of being forwarded when the
+        /// node is not in the write region.
+        #[arg(long)]
+        no_forward: bool,
     },
     /// List items by key prefix or range, following pages.
     Scan {
@@ -99,12 +129,7 @@ pub enum ClientCommand {
         #[arg(long)]
         session_token: Option<SessionToken>,
     },
-    /// Show every node of the account: role, term, log and lag.
-    Status {
-        #[command(flatten)]
-        output: Output,
-    },
-    /// Measure throughput and latency with a closed-loop workload.
+    /// Measure throughput and latency, closed-loop or at a fixed --rate.
     Bench(BenchArgs),
 }
 
@@ -118,17 +143,15 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             consistency,
             create,
             if_match,
+            no_forward,
         } => {
             let write = PutMode::from_flags(create, if_match);
-            put(
-                &output,
-                &container,
-                &key,
-                value.into_bytes(),
+            let opts = WriteOptions {
                 consistency,
-                write,
-            )
-            .await
+                session_token: None,
+                no_forward,
+            };
+            put(&output, &container, &key, value.into_bytes(), &opts, write).await
         }
         ClientCommand::Get {
             output,
@@ -149,7 +172,15 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             key,
             consistency,
             if_match,
-        } => delete(&output, &container, &key, consistency, if_match).await,
+            no_forward,
+        } => {
+            let opts = WriteOptions {
+                consistency,
+                session_token: None,
+                no_forward,
+            };
+            delete(&output, &container, &key, if_match, &opts).await
+        }
         ClientCommand::Scan {
             output,
             container,
@@ -167,7 +198,6 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             };
             scan(&output, &container, &range, limit, &opts).await
         }
-        ClientCommand::Status { output } => status(&output).await,
         ClientCommand::Bench(args) => bench(&args).await,
     }
 }
@@ -190,10 +220,24 @@ impl PutMode {
     }
 }
 
-async fn connect(output: &Output) -> anyhow::Result<Client> {
-    Client::connect(&output.endpoint)
+/// Connects to `--endpoint`, or through it to a node of the preferred
+/// regions.
+pub(crate) async fn connect(output: &Output) -> anyhow::Result<Client> {
+    Client::connect_preferring(&output.endpoint, &output.regions)
         .await
-        .with_context(|| format!("connecting to {}", output.endpoint))
+        .with_context(|| connect_context(output))
+}
+
+fn connect_context(output: &Output) -> String {
+    if output.regions.is_empty() {
+        format!("connecting to {}", output.endpoint)
+    } else {
+        format!(
+            "connecting to region {} through {}",
+            output.regions.join(" or "),
+            output.endpoint
+        )
+    }
 }
 
 async fn put(
@@ -201,21 +245,16 @@ async fn put(
     container: &str,
     key: &str,
     value: Vec<u8>,
-    consistency: Option<Consistency>,
+    opts: &WriteOptions,
     mode: PutMode,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(output).await?;
-    let opts = WriteOptions {
-        consistency,
-        session_token: None,
-        no_forward: false,
-    };
     let response = match mode {
-        PutMode::Upsert => client.put(container, key, value, &opts).await,
-        PutMode::Create => client.create(container, key, value, &opts).await,
+        PutMode::Upsert => client.put(container, key, value, opts).await,
+        PutMode::Create => client.create(container, key, value, opts).await,
         PutMode::Replace { if_match } => {
             client
-                .replace(container, key, value, Some(if_match), &opts)
+                .replace(container, key, value, Some(if_match), opts)
                 .await
         }
     };
@@ -253,16 +292,11 @@ async fn delete(
     output: &Output,
     container: &str,
     key: &str,
-    consistency: Option<Consistency>,
     if_match: Option<String>,
+    opts: &WriteOptions,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(output).await?;
-    let opts = WriteOptions {
-        consistency,
-        session_token: None,
-        no_forward: false,
-    };
-    match client.delete(container, key, if_match, &opts).await {
+    match client.delete(container, key, if_match, opts).await {
         Ok(response) => {
             print_write(output.json, &WriteOutput::new(container, key, &response))?;
             Ok(ExitCode::SUCCESS)
@@ -312,21 +346,6 @@ async fn scan(
     }
 }
 
-async fn status(output: &Output) -> anyhow::Result<ExitCode> {
-    let client = connect(output).await?;
-    let response = client.status().await.context("status")?;
-    if output.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&StatusOutput::new(&response))?
-        );
-    } else {
-        println!("account: {}", response.account);
-        print!("{}", status_table(&response.nodes));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let report = crate::bench::runner::run(args).await.context("bench")?;
     if args.json {
@@ -356,8 +375,7 @@ fn print_not_found(json: bool, container: &str, key: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-// ---- Pure formatting below: values, write and read results, scan pages,
-// ---- the status table.
+// ---- Pure formatting below: values, write and read results, scan pages.
 
 /// How a value is shown: as text when it is UTF-8, else base64 (standard
 /// alphabet, padded), which is shorter than hex and decodes with `base64 -d`.
@@ -391,15 +409,15 @@ fn glsn_text(glsn: Option<pb::Glsn>) -> Option<String> {
     glsn.map(|g| Glsn::from(g).to_string())
 }
 
-fn served_by_text(served_by: &Option<pb::ServedBy>) -> String {
-    match served_by {
-        Some(s) => ReplicaId {
+/// The serving node as `west/n2`; `None` when the server did not say.
+pub(crate) fn served_by_text(served_by: &Option<pb::ServedBy>) -> Option<String> {
+    served_by.as_ref().map(|s| {
+        ReplicaId {
             region: RegionId::new(s.region.clone()),
             node: NodeId(s.node_id),
         }
-        .to_string(),
-        None => "-".to_string(),
-    }
+        .to_string()
+    })
 }
 
 /// The result of `put` or `delete`.
@@ -412,8 +430,8 @@ pub struct WriteOutput {
     pub session_token: String,
     pub region: Option<String>,
     pub node_id: Option<u64>,
-    #[serde(skip)]
-    served_by: String,
+    /// `region/node`, as the text output shows it.
+    pub served_by: Option<String>,
 }
 
 impl WriteOutput {
@@ -440,7 +458,7 @@ impl WriteOutput {
             "etag: {etag}\nglsn: {}\nsession_token: {}\nserved_by: {}",
             self.glsn.as_deref().unwrap_or("-"),
             self.session_token,
-            self.served_by
+            self.served_by.as_deref().unwrap_or("-")
         )
     }
 }
@@ -485,8 +503,8 @@ pub struct GetOutput {
     pub session_token: String,
     pub region: Option<String>,
     pub node_id: Option<u64>,
-    #[serde(skip)]
-    served_by: String,
+    /// `region/node`, as the text output shows it.
+    pub served_by: Option<String>,
 }
 
 impl GetOutput {
@@ -517,7 +535,7 @@ impl GetOutput {
             item.etag,
             item.glsn.as_deref().unwrap_or("-"),
             self.session_token,
-            self.served_by
+            self.served_by.as_deref().unwrap_or("-")
         )
     }
 }
@@ -585,6 +603,7 @@ impl<W: Write> ScanPrinter<W> {
                 "session_token": last.session_token,
                 "region": last.served_by.as_ref().map(|s| s.region.clone()),
                 "node_id": last.served_by.as_ref().map(|s| s.node_id),
+                "served_by": served_by_text(&last.served_by),
             });
             // The tail object's fields continue the outer object.
             let tail = tail.to_string();
@@ -594,101 +613,6 @@ impl<W: Write> ScanPrinter<W> {
         self.out.flush()?;
         Ok(())
     }
-}
-
-/// One node in `status --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeOutput {
-    pub region: String,
-    pub node_id: u64,
-    pub role: String,
-    pub state: String,
-    pub term: u64,
-    pub last_log_index: u64,
-    pub applied_index: u64,
-    pub lag_entries: Option<u64>,
-    pub client_addr: String,
-    pub peer_addr: String,
-    pub leader_id: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusOutput {
-    pub account: String,
-    pub nodes: Vec<NodeOutput>,
-}
-
-impl StatusOutput {
-    pub fn new(r: &pb::StatusResponse) -> StatusOutput {
-        let nodes = sorted_nodes(&r.nodes)
-            .into_iter()
-            .map(|n| NodeOutput {
-                region: n.region.clone(),
-                node_id: n.node_id,
-                role: n.role.clone(),
-                state: n.state.clone(),
-                term: n.term,
-                last_log_index: n.last_log_index,
-                applied_index: n.applied_index,
-                lag_entries: n.lag_entries,
-                client_addr: n.client_addr.clone(),
-                peer_addr: n.peer_addr.clone(),
-                leader_id: n.leader_id,
-            })
-            .collect();
-        StatusOutput {
-            account: r.account.clone(),
-            nodes,
-        }
-    }
-}
-
-/// Region, then node id: the order an operator scans the table in.
-fn sorted_nodes(nodes: &[pb::NodeStatus]) -> Vec<&pb::NodeStatus> {
-    let mut sorted: Vec<&pb::NodeStatus> = nodes.iter().collect();
-    sorted.sort_by(|a, b| (&a.region, a.node_id).cmp(&(&b.region, b.node_id)));
-    sorted
-}
-
-const STATUS_COLUMNS: [&str; 9] = [
-    "REGION", "NODE", "ROLE", "STATE", "TERM", "LAST_LOG", "APPLIED", "LAG", "ADDRESS",
-];
-
-/// The status table, each column as wide as its widest cell.
-pub fn status_table(nodes: &[pb::NodeStatus]) -> String {
-    let rows: Vec<[String; 9]> = sorted_nodes(nodes).into_iter().map(status_row).collect();
-    let mut widths = STATUS_COLUMNS.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let header = STATUS_COLUMNS.map(str::to_string);
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn status_row(n: &pb::NodeStatus) -> [String; 9] {
-    [
-        n.region.clone(),
-        NodeId(n.node_id).to_string(),
-        n.role.clone(),
-        n.state.clone(),
-        n.term.to_string(),
-        n.last_log_index.to_string(),
-        n.applied_index.to_string(),
-        n.lag_entries.map_or("-".to_string(), |lag| lag.to_string()),
-        n.client_addr.clone(),
-    ]
 }
 
 #[cfg(test)]
@@ -795,24 +719,81 @@ mod tests {
     }
 
     #[test]
-    fn scan_status_delete_and_bench_parse() {
+    fn scan_delete_and_bench_parse() {
         let cmd = parse(&["scan", "c", "--prefix=a", "--limit=5"]).unwrap();
         assert!(matches!(cmd, ClientCommand::Scan { limit: Some(5), .. }));
         assert!(matches!(
-            parse(&["status", "--json"]).unwrap(),
-            ClientCommand::Status {
-                output: Output { json: true, .. }
+            parse(&["delete", "c", "k", "--if-match=t", "--no-forward"]).unwrap(),
+            ClientCommand::Delete {
+                no_forward: true,
+                ..
             }
-        ));
-        assert!(matches!(
-            parse(&["delete", "c", "k", "--if-match=t"]).unwrap(),
-            ClientCommand::Delete { .. }
         ));
         let ClientCommand::Bench(args) = parse(&["bench", "--op=get", "--clients=3"]).unwrap()
         else {
             panic!("not a bench");
         };
         assert_eq!(args.clients, 3);
+    }
+
+    #[test]
+    fn region_repeats_in_order_on_every_command() {
+        let cmd = parse(&["get", "c", "k", "--region", "east", "--region=west"]).unwrap();
+        let ClientCommand::Get { output, .. } = cmd else {
+            panic!("not a get");
+        };
+        assert_eq!(output.regions, ["east", "west"]);
+        for argv in [
+            &["put", "c", "k", "v", "--region=east"][..],
+            &["delete", "c", "k", "--region=east"],
+            &["scan", "c", "--region=east"],
+        ] {
+            let cmd = parse(argv).unwrap();
+            let output = match &cmd {
+                ClientCommand::Put { output, .. }
+                | ClientCommand::Delete { output, .. }
+                | ClientCommand::Scan { output, .. } => output,
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(output.regions, ["east"], "{argv:?}");
+        }
+        let ClientCommand::Get { output, .. } = parse(&["get", "c", "k"]).unwrap() else {
+            panic!("not a get");
+        };
+        assert!(output.regions.is_empty());
+        assert!(parse(&["get", "c", "k", "--region="]).is_err());
+        assert!(parse(&["get", "c", "k", "--region", " "]).is_err());
+    }
+
+    #[test]
+    fn no_forward_is_off_unless_asked_for() {
+        let ClientCommand::Put { no_forward, .. } = parse(&["put", "c", "k", "v"]).unwrap() else {
+            panic!("not a put");
+        };
+        assert!(!no_forward);
+        let ClientCommand::Put { no_forward, .. } =
+            parse(&["put", "c", "k", "v", "--create", "--no-forward"]).unwrap()
+        else {
+            panic!("not a put");
+        };
+        assert!(no_forward);
+        // Reads are never forwarded, so they do not take the flag.
+        assert!(parse(&["get", "c", "k", "--no-forward"]).is_err());
+    }
+
+    #[test]
+    fn the_connect_error_names_the_regions_asked_for() {
+        let mut output = Output {
+            endpoint: "http://n1:7070".to_string(),
+            regions: Vec::new(),
+            json: false,
+        };
+        assert_eq!(connect_context(&output), "connecting to http://n1:7070");
+        output.regions = vec!["east".to_string(), "west".to_string()];
+        assert_eq!(
+            connect_context(&output),
+            "connecting to region east or west through http://n1:7070"
+        );
     }
 
     #[test]
@@ -844,7 +825,10 @@ mod tests {
         assert_eq!(json["session_token"], "e1:42");
         assert_eq!(json["region"], "west");
         assert_eq!(json["node_id"], 2);
+        assert_eq!(json["served_by"], "west/n2");
         assert!(view.to_text().contains("served_by: west/n2"));
+        let unknown = WriteOutput::new("c", "k", &pb::WriteResponse::default());
+        assert!(unknown.to_text().ends_with("served_by: -"));
     }
 
     #[test]
@@ -874,6 +858,8 @@ mod tests {
         assert_eq!(json["found"], false);
         assert!(json.get("item").is_none(), "{json}");
         assert_eq!(json["region"], "west");
+        assert_eq!(json["served_by"], "west/n2");
+        assert_eq!(json["session_token"], "e1:50");
         assert_eq!(missing.to_text(), "not found");
     }
 
@@ -907,6 +893,7 @@ mod tests {
         assert_eq!(json["container"], "c");
         assert_eq!(json["count"], 3);
         assert_eq!(json["complete"], false);
+        assert_eq!(json["served_by"], "west/n2");
         assert_eq!(json["items"].as_array().unwrap().len(), 3);
         assert_eq!(json["items"][2]["key"], "c");
     }
@@ -920,72 +907,5 @@ mod tests {
             .unwrap();
         printer.finish(&pb::ScanResponse::default()).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "a\t1\nb\tbase64:/w==\n");
-    }
-
-    fn node(region: &str, node_id: u64, lag: Option<u64>) -> pb::NodeStatus {
-        pb::NodeStatus {
-            region: region.to_string(),
-            node_id,
-            role: if node_id == 1 { "leader" } else { "follower" }.to_string(),
-            state: "running".to_string(),
-            term: 3,
-            last_log_index: 1042,
-            applied_index: 1040,
-            lag_entries: lag,
-            client_addr: format!("127.0.0.1:70{node_id:02}"),
-            peer_addr: format!("127.0.0.1:71{node_id:02}"),
-            leader_id: Some(1),
-            applied_glsn: glsn(1, 1040),
-        }
-    }
-
-    #[test]
-    fn status_table_is_sorted_and_aligned() {
-        let nodes = [
-            node("west", 12, Some(2)),
-            node("east", 1, None),
-            node("west", 1, Some(0)),
-        ];
-        let table = status_table(&nodes);
-        let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("REGION  NODE  ROLE"), "{table}");
-        assert!(lines[1].starts_with("east    n1  "), "{table}");
-        assert!(lines[3].starts_with("west    n12 "), "{table}");
-        // Every column starts at the same offset on every line.
-        let address_at = lines[0].find("ADDRESS").unwrap();
-        for line in &lines[1..] {
-            assert_eq!(line.find("127.0.0.1"), Some(address_at), "{table}");
-        }
-        let lag_at = lines[0].find("LAG").unwrap();
-        assert_eq!(&lines[1][lag_at..lag_at + 1], "-", "{table}");
-    }
-
-    #[test]
-    fn status_json_names_every_field() {
-        let response = pb::StatusResponse {
-            account: "acct".to_string(),
-            nodes: vec![node("west", 2, None)],
-            ..Default::default()
-        };
-        let json = serde_json::to_value(StatusOutput::new(&response)).unwrap();
-        assert_eq!(json["account"], "acct");
-        let n = &json["nodes"][0];
-        for field in [
-            "region",
-            "node_id",
-            "role",
-            "state",
-            "term",
-            "last_log_index",
-            "applied_index",
-            "lag_entries",
-            "client_addr",
-            "peer_addr",
-            "leader_id",
-        ] {
-            assert!(n.get(field).is_some(), "missing {field}: {n}");
-        }
-        assert!(n["lag_entries"].is_null());
     }
 }

@@ -1,5 +1,6 @@
 //! The command line: `server`, `dev`, and the client and admin commands.
 
+pub mod admin_cmds;
 pub mod client_cmds;
 pub mod dev;
 pub mod server;
@@ -34,6 +35,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
+    #[command(flatten)]
+    Admin(admin_cmds::AdminCommand),
 }
 
 /// The default log filter per command: `verify` provokes faults on
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
+            Command::Admin(cmd) => admin_cmds::run(cmd).await,
         }
     });
     match result {
