@@ -617,6 +617,66 @@ nodes = [
     }
 
     #[test]
+    fn region_rules_are_named() {
+        let with =
+            |extra: &str| example().replace("name = \"dev\"", &format!("name = \"dev\"\n{extra}"));
+        let k = problems(&with("max_staleness_ops = 0"));
+        assert!(
+            k.iter().any(|p| p.contains("max_staleness_ops (K) is 0")),
+            "{k:?}"
+        );
+        let t = problems(&with("max_staleness_ms = 5"));
+        assert!(
+            t.iter().any(|p| p.contains("max_staleness_ms (T) is 5")),
+            "{t:?}"
+        );
+        let lease = format!(
+            "{}\n[account.leases]\nttl_ms = 1000\nrenew_ms = 1000\n",
+            example()
+        );
+        let lease = problems(&lease);
+        assert!(
+            lease
+                .iter()
+                .any(|p| p
+                    .contains("renew_ms (1000) must be less than account.leases.ttl_ms (1000)")),
+            "{lease:?}"
+        );
+        let multi = problems(&with(
+            "write_mode = \"multi_write\"\ndefault_consistency = \"strong\"",
+        ));
+        assert!(
+            multi
+                .iter()
+                .any(|p| p.contains("strong consistency with multi-write is impossible")),
+            "{multi:?}"
+        );
+    }
+
+    #[test]
+    fn two_regions_without_a_witness_are_accepted_with_a_warning() {
+        let two = format!(
+            "{}\n[[account.regions]]\nname = \"east\"\nnodes = [{{ id = 3, client_addr = \"127.0.0.1:7072\", peer_addr = \"127.0.0.1:7172\" }}]\n",
+            example()
+        );
+        let config = Config::from_toml(&two).unwrap();
+        let warnings = config.account.warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("a region loss stops strong writes")),
+            "{warnings:?}"
+        );
+        assert_eq!(config.account.meta_voters().len(), 2);
+        let witnessed = format!(
+            "{two}\n[[account.witnesses]]\nid = 9\nclient_addr = \"127.0.0.1:7079\"\npeer_addr = \"127.0.0.1:7179\"\n"
+        );
+        let config = Config::from_toml(&witnessed).unwrap();
+        assert!(config.account.warnings().is_empty());
+        assert!(config.account.meta_voters().contains(&NodeId(9)));
+    }
+
+    #[test]
     fn several_problems_are_reported_together() {
         let text = format!(
             "{}\n[raft]\nheartbeat_interval_ms = 0\nmax_payload_entries = 0\n",

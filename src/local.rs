@@ -270,10 +270,11 @@ impl LocalAccount {
             .then_some(leader)
     }
 
+    /// Stops every node at once: stopped one by one, the last ones would
+    /// spend the shutdown calling peers that are already gone.
     pub async fn stop(mut self) {
-        for id in self.node_ids() {
-            self.stop_node(id).await;
-        }
+        let nodes: Vec<Node> = self.nodes.values_mut().filter_map(Option::take).collect();
+        futures::future::join_all(nodes.into_iter().map(Node::stop)).await;
     }
 }
 

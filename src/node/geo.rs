@@ -46,6 +46,14 @@ const ACK_EVERY: Duration = Duration::from_millis(200);
 /// The write leader proposes a geo log trim once this many entries can go.
 const TRIM_AFTER_ENTRIES: u64 = 10_000;
 
+/// Spawns `task` in the current tracing span (the node's).
+fn spawn_here<F>(task: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(tracing::Instrument::in_current_span(task))
+}
+
 /// The region leader's own view of its lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeldLease {
@@ -190,15 +198,17 @@ impl Geo {
         formed.write_region.clone()
     }
 
-    /// Starts the background tasks; they stop with `shutdown`.
-    pub fn spawn_tasks(&self, shutdown: &Shutdown) {
-        tokio::spawn(self.clone().supervise_leases(shutdown.clone()));
+    /// Starts the background tasks; they stop with `shutdown`, and the
+    /// node waits for them before it stops raft.
+    pub fn spawn_tasks(&self, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![spawn_here(self.clone().supervise_leases(shutdown.clone()))];
         if self.replica().is_some() {
-            tokio::spawn(self.clone().renew_leases(shutdown.clone()));
-            tokio::spawn(self.clone().keep_strong_set(shutdown.clone()));
-            tokio::spawn(self.clone().receive(shutdown.clone()));
-            tokio::spawn(self.clone().acknowledge(shutdown.clone()));
+            tasks.push(spawn_here(self.clone().renew_leases(shutdown.clone())));
+            tasks.push(spawn_here(self.clone().keep_strong_set(shutdown.clone())));
+            tasks.push(spawn_here(self.clone().receive(shutdown.clone())));
+            tasks.push(spawn_here(self.clone().acknowledge(shutdown.clone())));
         }
+        tasks
     }
 
     // ---- calls to other nodes ------------------------------------------
@@ -597,15 +607,22 @@ impl Geo {
                 continue;
             }
             let expired: Vec<(RegionId, RegionState)> = {
-                let expiries = self
+                let mut expiries = self
                     .inner
                     .expiries
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
+                // A region this leader has not counted yet (the state was
+                // formed after it took over) gets a full lease from now.
+                for region in meta.regions.keys() {
+                    expiries
+                        .entry(region.clone())
+                        .or_insert_with(|| self.inner.terms.meta_expires_at(now));
+                }
                 meta.regions
                     .iter()
                     .filter(|(r, m)| !meta.is_write_region(r) && m.state.in_ack_wait())
-                    .filter(|(r, _)| expiries.get(*r).is_none_or(|e| *e <= now))
+                    .filter(|(r, _)| expiries.get(*r).is_some_and(|e| *e <= now))
                     .map(|(r, m)| (r.clone(), m.state))
                     .collect()
             };

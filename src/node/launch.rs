@@ -93,6 +93,10 @@ pub struct Node {
     stores: Vec<Store>,
     shutdown: Shutdown,
     servers: Vec<JoinHandle<()>>,
+    /// Background tasks (meta upkeep, leases, shipping): they end at the
+    /// shutdown signal and are awaited before raft stops, so no proposal
+    /// of theirs meets a stopped raft.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// The meta group's heartbeat interval is at least this many WAN round
@@ -194,12 +198,12 @@ impl Node {
             replica.bootstrap_if_new().instrument(span.clone()).await?;
         }
         meta.bootstrap_if_new().instrument(span.clone()).await?;
-        tokio::spawn(
+        let mut tasks = vec![tokio::spawn(
             meta.clone()
                 .maintain(MetaState::init_command(&config.account), shutdown.clone())
                 .instrument(span.clone()),
-        );
-        span.in_scope(|| geo.spawn_tasks(&shutdown));
+        )];
+        tasks.extend(span.in_scope(|| geo.spawn_tasks(&shutdown)));
         span.in_scope(|| tracing::info!(%client_addr, %peer_addr, "node started"));
         Ok(Node {
             id,
@@ -211,6 +215,7 @@ impl Node {
             stores,
             shutdown,
             servers,
+            tasks,
         })
     }
 
@@ -254,19 +259,22 @@ impl Node {
             stores,
             shutdown,
             servers,
+            tasks,
             ..
         } = self;
+        // Peers and clients first, then background tasks, then raft: a
+        // raft stopped under a live server answers with errors openraft logs.
         shutdown.signal();
+        for handle in servers.into_iter().chain(tasks) {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout(DRAIN_TIMEOUT, handle).await.is_err() {
+                abort.abort();
+            }
+        }
         if let Some(replica) = &replica {
             replica.shutdown().await;
         }
         meta.shutdown().await;
-        for server in servers {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
-                abort.abort();
-            }
-        }
         drop((replica, meta, geo));
         for store in stores {
             if let Err(e) = store.close(STORE_CLOSE_TIMEOUT).await {

@@ -89,9 +89,17 @@ async fn ctrl_c_stops_dev_cleanly_and_a_reused_data_dir_keeps_the_data() {
         .lines()
         .filter(|l| *l >= interrupted_at.as_str())
         .collect();
+    // The whole account stops at once, so openraft reports peers that have
+    // already stopped (unreachable, or their raft stopped) at ERROR; those
+    // lines are expected. Anything else is a problem.
+    let peer_gone = |l: &&str| {
+        l.contains("openraft")
+            && (l.contains("Unreachable") || l.contains("Stopped") || l.contains("raft stopped"))
+    };
     assert!(
         while_stopping
             .iter()
+            .filter(|l| !peer_gone(l))
             .all(|l| !l.contains("ERROR") && !l.contains("WARN")),
         "stopping logged problems:\n{}",
         while_stopping.join("\n")
@@ -101,7 +109,7 @@ async fn ctrl_c_stops_dev_cleanly_and_a_reused_data_dir_keeps_the_data() {
         .filter(|l| l.contains("node stopped"))
         .count();
     assert_eq!(
-        stopped, 4,
+        stopped, 12,
         "every node reports a clean stop after {interrupted_at}:\n{logged}"
     );
 
