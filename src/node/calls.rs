@@ -74,7 +74,7 @@ impl Calls {
             }
             NodeRequest::RegionReport => {
                 let kv = self.kv()?;
-                if kv.replica().leader() != Some(kv.node()) {
+                if !kv.replica().is_leader() {
                     return Ok(NodeReply::NotLeader {
                         leader: kv.replica().leader(),
                     });

@@ -36,7 +36,7 @@ use crate::meta::{MetaCommand, MetaReply, MetaState, RegionState};
 use crate::node::calls::{NodeReply, NodeRequest};
 use crate::raft::meta_replica::MetaReplica;
 use crate::raft::network::{PeerError, Peers, Rpc};
-use crate::raft::replica::{Replica, ReplicaError, Role};
+use crate::raft::replica::{Replica, ReplicaError};
 use crate::shutdown::Shutdown;
 
 /// How often the background loops look again when nothing wakes them.
@@ -153,8 +153,7 @@ impl Geo {
     }
 
     fn is_region_leader(&self) -> bool {
-        self.replica()
-            .is_some_and(|r| r.status().role == Role::Leader)
+        self.replica().is_some_and(Replica::is_leader)
     }
 
     /// This node leads the write region.

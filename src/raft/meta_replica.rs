@@ -15,12 +15,12 @@ use tokio::sync::watch;
 use crate::config::RaftConfig;
 use crate::ids::NodeId;
 use crate::meta::{MetaCommand, MetaReply, MetaState};
-use crate::raft::codec::{decode, encode};
+use crate::raft::codec::encode;
 use crate::raft::config::openraft_config;
 use crate::raft::log_store::LogStore;
 use crate::raft::meta_machine::MetaStateMachine;
-use crate::raft::network::{PeerError, Peers, Rpc};
-use crate::raft::replica::ReplicaError;
+use crate::raft::network::{Peers, Rpc};
+use crate::raft::replica::{ReplicaError, form_if_lowest, remote_call};
 use crate::raft::types::{GROUP_META, MetaRaft};
 use crate::shutdown::Shutdown;
 use crate::storage::store::Store;
@@ -127,24 +127,7 @@ impl MetaReplica {
 
     /// Forms the meta group if nobody has yet: only the lowest voter does.
     pub async fn bootstrap_if_new(&self) -> Result<(), ReplicaError> {
-        if self.inner.voters.iter().next() != Some(&self.inner.id) {
-            return Ok(());
-        }
-        let initialized = self
-            .inner
-            .raft
-            .is_initialized()
-            .await
-            .map_err(|_| ReplicaError::ShuttingDown)?;
-        if initialized {
-            return Ok(());
-        }
-        let voters: BTreeSet<u64> = self.inner.voters.iter().map(|n| n.0).collect();
-        match self.inner.raft.initialize(voters).await {
-            Ok(()) => Ok(()),
-            Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
-            Err(e) => Err(ReplicaError::Storage(e.to_string())),
-        }
+        form_if_lowest(&self.inner.raft, self.inner.id, &self.inner.voters).await
     }
 
     /// Proposes at this node, which must be the meta leader.
@@ -215,24 +198,7 @@ impl MetaReplica {
         node: NodeId,
         command: &MetaCommand,
     ) -> Result<MetaReply, ReplicaError> {
-        let timeout = self.inner.peers.request_timeout();
-        let reply = self
-            .inner
-            .peers
-            .call(node, Rpc::Propose, encode(command), timeout)
-            .await
-            .map_err(|e| match e {
-                PeerError::Unreachable { to, reason } => {
-                    ReplicaError::Unreachable { node: to, reason }
-                }
-                PeerError::Failed { to, reason } => ReplicaError::CallFailed { node: to, reason },
-            })?;
-        decode::<Result<MetaReply, ReplicaError>>("meta reply", &reply).map_err(|e| {
-            ReplicaError::CallFailed {
-                node,
-                reason: e.to_string(),
-            }
-        })?
+        remote_call(&self.inner.peers, node, Rpc::Propose, encode(command)).await
     }
 
     /// Runs until shutdown: while this node leads the meta group, it adds

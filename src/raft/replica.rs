@@ -23,7 +23,7 @@ use crate::raft::config::openraft_config;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{PeerError, Peers, Rpc};
 use crate::raft::state_machine::{Applied, StateMachine};
-use crate::raft::types::Raft;
+use crate::raft::types::{Group, Raft};
 use crate::storage::state::StateStore;
 use crate::storage::store::Store;
 
@@ -132,6 +132,56 @@ struct Inner {
     read_lease: watch::Sender<Option<Instant>>,
 }
 
+/// Forms a raft group of `members` if nobody has yet. Only the lowest
+/// member does it, so two nodes never form two different groups. Serves
+/// both the region's replica set and the meta group.
+pub(crate) async fn form_if_lowest<C: Group>(
+    raft: &openraft::Raft<C>,
+    me: NodeId,
+    members: &BTreeSet<NodeId>,
+) -> Result<(), ReplicaError> {
+    if members.iter().next() != Some(&me) {
+        return Ok(());
+    }
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|_| ReplicaError::ShuttingDown)?;
+    if initialized {
+        return Ok(());
+    }
+    let ids: BTreeSet<u64> = members.iter().map(|n| n.0).collect();
+    match raft.initialize(ids).await {
+        Ok(()) => Ok(()),
+        // Someone else's log reached us first: already formed.
+        Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
+        Err(e) => Err(ReplicaError::Storage(e.to_string())),
+    }
+}
+
+/// Sends one node-level replica RPC to `node` through `peers` and decodes
+/// its `Result<T, ReplicaError>` reply.
+pub(crate) async fn remote_call<T: DeserializeOwned>(
+    peers: &Peers,
+    node: NodeId,
+    rpc: Rpc,
+    payload: Vec<u8>,
+) -> Result<T, ReplicaError> {
+    let reply = peers
+        .call(node, rpc, payload, peers.request_timeout())
+        .await
+        .map_err(|e| match e {
+            PeerError::Unreachable { to, reason } => ReplicaError::Unreachable { node: to, reason },
+            PeerError::Failed { to, reason } => ReplicaError::CallFailed { node: to, reason },
+        })?;
+    let result: Result<T, ReplicaError> =
+        decode("replica reply", &reply).map_err(|e| ReplicaError::CallFailed {
+            node,
+            reason: e.to_string(),
+        })?;
+    result
+}
+
 impl Replica {
     pub async fn start(opts: ReplicaOptions) -> Result<Replica, ReplicaError> {
         let config = openraft_config(&opts.account, &opts.raft).map_err(ReplicaError::Storage)?;
@@ -178,29 +228,9 @@ impl Replica {
         &self.inner.store.state
     }
 
-    /// Forms the replica set if nobody has yet. Only the lowest node id
-    /// does it, so two nodes never bootstrap two different clusters.
+    /// Forms the replica set if nobody has yet (see `form_if_lowest`).
     pub async fn bootstrap_if_new(&self) -> Result<(), ReplicaError> {
-        let lowest = self.inner.members.iter().next().copied();
-        if lowest != Some(self.inner.id) {
-            return Ok(());
-        }
-        let initialized = self
-            .inner
-            .raft
-            .is_initialized()
-            .await
-            .map_err(|_| ReplicaError::ShuttingDown)?;
-        if initialized {
-            return Ok(());
-        }
-        let members: BTreeSet<u64> = self.inner.members.iter().map(|n| n.0).collect();
-        match self.inner.raft.initialize(members).await {
-            Ok(()) => Ok(()),
-            // Someone else's log reached us first: already formed.
-            Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
-            Err(e) => Err(ReplicaError::Storage(e.to_string())),
-        }
+        form_if_lowest(&self.inner.raft, self.inner.id, &self.inner.members).await
     }
 
     /// A receiver that sees every applied batch.
@@ -224,6 +254,11 @@ impl Replica {
             Ok(Ok(a)) => Some(*a),
             _ => None,
         }
+    }
+
+    /// This replica leads its replica set now (cheap: no metrics copy).
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.metrics().borrow().state == ServerState::Leader
     }
 
     pub fn leader(&self) -> Option<NodeId> {
@@ -302,7 +337,7 @@ impl Replica {
     /// reflects every write acknowledged before this call. Leader only, and
     /// only while the region's read lease is valid.
     pub async fn read_index(&self) -> Result<u64, ReplicaError> {
-        if self.read_lease_remaining().is_zero() && self.status().role == Role::Leader {
+        if self.read_lease_remaining().is_zero() && self.is_leader() {
             return Err(ReplicaError::NoReadLease {
                 node: self.inner.id,
                 region: self.inner.region.clone(),
@@ -356,24 +391,7 @@ impl Replica {
         rpc: Rpc,
         payload: Vec<u8>,
     ) -> Result<T, ReplicaError> {
-        let timeout = self.inner.peers.request_timeout();
-        let reply = self
-            .inner
-            .peers
-            .call(node, rpc, payload, timeout)
-            .await
-            .map_err(|e| match e {
-                PeerError::Unreachable { to, reason } => {
-                    ReplicaError::Unreachable { node: to, reason }
-                }
-                PeerError::Failed { to, reason } => ReplicaError::CallFailed { node: to, reason },
-            })?;
-        let result: Result<T, ReplicaError> =
-            decode("replica reply", &reply).map_err(|e| ReplicaError::CallFailed {
-                node,
-                reason: e.to_string(),
-            })?;
-        result
+        remote_call(&self.inner.peers, node, rpc, payload).await
     }
 
     /// Stops raft. Storage is flushed and released by `Store::close`,

@@ -284,15 +284,10 @@ pub(crate) fn image_value<T: serde::de::DeserializeOwned>(
     image: &StateImage,
     name: &'static str,
 ) -> Result<Option<T>, StorageError> {
-    let key = [&[b'm'][..], name.as_bytes()].concat();
-    match image
-        .entries
-        .iter()
-        .find(|(k, _)| k.as_slice() == key.as_slice())
-    {
-        Some((_, v)) => Ok(Some(decode(name, v).map_err(read_err)?)),
-        None => Ok(None),
-    }
+    image
+        .value(name)
+        .map(|v| decode(name, v).map_err(read_err))
+        .transpose()
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
