@@ -23,12 +23,17 @@ pub fn physical_ms(ts: u64) -> u64 {
     ts >> LOGICAL_BITS
 }
 
+/// The wall clock in milliseconds since the Unix epoch (0 before it).
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 impl Hlc {
     pub fn now(&self) -> u64 {
-        let wall_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let wall_ms = wall_ms();
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let next = tick(last, wall_ms);

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::Error;
 use crate::ids::RegionId;
-use crate::meta::{MetaCommand, MetaReply};
+use crate::meta::{MetaCommand, MetaReply, MetaState};
 use crate::node::calls::{NodeReply, NodeRequest};
 use crate::node::geo::{Geo, RegionReport};
 use crate::raft::replica::{Replica, ReplicaStatus, Role};
@@ -87,6 +87,14 @@ fn node_row(
     row
 }
 
+/// The write region's name, or "" before the meta group formed the account.
+fn write_region_name(meta: &MetaState) -> String {
+    meta.write_region
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 /// Entries `applied` is behind the leader's last log index.
 pub fn lag_entries(leader_last_log_index: Option<u64>, applied_index: u64) -> Option<u64> {
     leader_last_log_index.map(|last| last.saturating_sub(applied_index))
@@ -106,10 +114,6 @@ fn fill_lag_entries(rows: &mut [pb::NodeStatus]) {
             .map(|(_, l)| *l);
         row.lag_entries = lag_entries(last, row.applied_index);
     }
-}
-
-fn to_status(e: Error) -> Status {
-    Status::from(e)
 }
 
 #[tonic::async_trait]
@@ -177,11 +181,7 @@ impl AdminRpc for AdminService {
         Ok(Response::new(pb::StatusResponse {
             account: account.name.clone(),
             nodes,
-            write_region: meta
-                .write_region
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            write_region: write_region_name(&meta),
             epoch: meta.epoch,
             regions,
             warnings,
@@ -239,11 +239,7 @@ impl AdminRpc for AdminService {
             lease_renew_ms: account.leases.renew_ms,
             regions,
             witnesses: account.witnesses.iter().map(node).collect(),
-            write_region: meta
-                .write_region
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            write_region: write_region_name(&meta),
             epoch: meta.epoch,
         }))
     }
@@ -260,7 +256,7 @@ impl AdminRpc for AdminService {
             .collect();
         let meta = self.geo.meta_state();
         meta.check_priorities(&order)
-            .map_err(|why| to_status(Error::InvalidArgument(why)))?;
+            .map_err(|why| Status::from(Error::InvalidArgument(why)))?;
         let reply = self
             .geo
             .meta()
@@ -270,13 +266,13 @@ impl AdminRpc for AdminService {
             )
             .await
             .map_err(|e| {
-                to_status(Error::Unavailable {
+                Status::from(Error::Unavailable {
                     region: RegionId::new("meta"),
                     reason: e.to_string(),
                 })
             })?;
         match reply {
-            MetaReply::Refused(why) => Err(to_status(Error::InvalidArgument(why))),
+            MetaReply::Refused(why) => Err(Status::from(Error::InvalidArgument(why))),
             // Committed as given.
             _ => Ok(Response::new(pb::SetPrioritiesResponse {
                 regions: order.iter().map(ToString::to_string).collect(),

@@ -591,18 +591,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let args = BenchArgs {
-            endpoint: format!("http://{addr}"),
-            clients: 2,
-            connections: 1,
-            value_bytes: 8,
             duration: Duration::from_secs(1),
-            op: BenchOp::Put,
-            consistency: None,
-            keys: 10,
-            container: "bench".to_string(),
-            json: true,
-            regions: Vec::new(),
-            rate: None,
+            ..echo_args(&format!("http://{addr}"))
         };
         let result = run(&args).await;
         assert!(matches!(result, Err(BenchError::Connect(_))), "{result:?}");

@@ -220,15 +220,9 @@ impl Geo {
             .peers
             .call(node, Rpc::Call, encode(request), timeout)
             .await
-            .map_err(|e| match e {
-                PeerError::Unreachable { reason, .. } => Error::Unavailable {
-                    region: self.region_of(node),
-                    reason,
-                },
-                PeerError::Failed { reason, .. } => Error::Unavailable {
-                    region: self.region_of(node),
-                    reason,
-                },
+            .map_err(|e| Error::Unavailable {
+                region: self.region_of(node),
+                reason: e.to_string(),
             })?;
         decode::<Result<NodeReply, Error>>("node reply", &reply)
             .map_err(|e| Error::Internal(e.to_string()))?
@@ -398,7 +392,7 @@ impl Geo {
             .filter(|(lsn, _)| *lsn == acked.lsn + 1)
             .and_then(|(_, bytes)| decode::<GeoEntry>("geo entry", &bytes).ok())
             .map(|e| hlc::physical_ms(e.ts));
-        let now_ms = hlc::physical_ms(hlc::Hlc::default().now());
+        let now_ms = hlc::wall_ms();
         lag(head, acked, oldest_missing_ms, now_ms)
     }
 
@@ -795,12 +789,7 @@ impl Geo {
             region: replica.region().clone(),
             from_lsn,
         };
-        let mut stream = self
-            .inner
-            .peers
-            .open_stream(source, encode(&request))
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream = self.open_stream(source, &request).await?;
         let idle_limit = crate::geo::ship::HEARTBEAT_EVERY * 8;
         loop {
             let message = tokio::time::timeout(idle_limit, stream.recv())
@@ -837,16 +826,23 @@ impl Geo {
         }
     }
 
+    async fn open_stream(
+        &self,
+        source: NodeId,
+        request: &StreamRequest,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Vec<u8>, PeerError>>, String> {
+        self.inner
+            .peers
+            .open_stream(source, encode(request))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn resync_from(&self, replica: &Replica, source: NodeId) -> Result<(), String> {
         let request = StreamRequest::Resync {
             region: replica.region().clone(),
         };
-        let mut stream = self
-            .inner
-            .peers
-            .open_stream(source, encode(&request))
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream = self.open_stream(source, &request).await?;
         loop {
             let message = tokio::time::timeout(self.inner.request_timeout, stream.recv())
                 .await
