@@ -170,9 +170,12 @@ impl Geo {
         (held.valid_until > Instant::now() && self.is_region_leader()).then_some(held)
     }
 
-    /// Waits until this node holds a valid lease, for at most `timeout`.
+    /// Waits until this node holds a valid lease, for at most `timeout`
+    /// or one lease TTL, whichever is shorter: a leader that gets no
+    /// lease within a TTL cannot reach the meta group, and its caller
+    /// should hear that rather than its own transport timeout.
     pub async fn wait_for_lease(&self, timeout: Duration) -> Option<HeldLease> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + timeout.min(self.inner.terms.ttl);
         let mut rx = self.inner.held.subscribe();
         loop {
             if let Some(held) = self.held_lease() {
