@@ -888,7 +888,7 @@ pub(crate) mod tests {
                 region_row("east", 2, Some((2, 5))),
                 region_row("north", 3, Some((40, 900))),
             ],
-            warnings: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -930,6 +930,31 @@ pub(crate) mod tests {
                 return Err(status);
             }
             Ok(tonic::Response::new(pb::SetPrioritiesResponse { regions }))
+        }
+        // The client's tests do not exercise these.
+        async fn failover(
+            &self,
+            _: tonic::Request<pb::FailoverRequest>,
+        ) -> Result<tonic::Response<pb::FailoverResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not in the stand-in"))
+        }
+        async fn pause(
+            &self,
+            _: tonic::Request<pb::PauseRequest>,
+        ) -> Result<tonic::Response<pb::PauseResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not in the stand-in"))
+        }
+        async fn resume(
+            &self,
+            _: tonic::Request<pb::ResumeRequest>,
+        ) -> Result<tonic::Response<pb::PauseResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not in the stand-in"))
+        }
+        async fn history(
+            &self,
+            _: tonic::Request<pb::HistoryRequest>,
+        ) -> Result<tonic::Response<pb::HistoryResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not in the stand-in"))
         }
     }
 

@@ -18,6 +18,11 @@ pub enum Command {
     /// Entries the region already has are skipped; an entry that does not
     /// follow the applied GLSN stops the batch (nothing after it applies).
     Ship(Vec<GeoEntry>),
+    /// This region became the write region of `epoch`: its writes from now
+    /// on carry it, and shipped entries of older epochs are refused.
+    BeginEpoch {
+        epoch: u64,
+    },
     /// Every online region has acknowledged the geo log up to this LSN: its
     /// entries may go.
     TrimGeoLog {

@@ -103,6 +103,30 @@ pub struct AccountConfig {
     pub witnesses: Vec<NodeAddress>,
     #[serde(default)]
     pub leases: LeaseConfig,
+    #[serde(default)]
+    pub failover: FailoverConfig,
+}
+
+/// Service-managed failover (DESIGN.md "The meta group and failover").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// Move writes to the next region by priority when the write region's
+    /// lease expires.
+    pub enabled: bool,
+    /// A region lagging the write region by more operations than this is
+    /// skipped (Patroni's `maximum_lag_on_failover`). Strong accounts
+    /// ignore it: every region of the strong set has every strong write.
+    pub max_lag_on_failover: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_lag_on_failover: 100_000,
+        }
+    }
 }
 
 /// DESIGN.md "Multi-write mode". Only single-write is built so far.

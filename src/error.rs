@@ -18,6 +18,10 @@ pub enum Error {
         requested: Consistency,
         account_default: Consistency,
     },
+    /// The account is not in a state that allows the request (e.g. a
+    /// switchover to a region that is offline).
+    #[error("{0}")]
+    Refused(String),
     #[error("item {container}/{key} already exists")]
     AlreadyExists { container: String, key: String },
     #[error("item {container}/{key} not found")]
@@ -38,6 +42,13 @@ pub enum Error {
         applied: Glsn,
         token: Glsn,
     },
+    /// The session token names writes past a fork: a failover did not keep
+    /// them, so no region will ever reach the token. Start a new session
+    /// (the lost writes are in the conflict feed).
+    #[error(
+        "session lost to failover: the token {token} is past the fork {fork} at which epoch {epoch} began; those writes are not in the history any more (see the conflict feed); start a new session"
+    )]
+    SessionLost { token: Glsn, fork: Glsn, epoch: u64 },
     /// A write reached a read region with forwarding turned off: send it
     /// to `write_region`.
     #[error("region {region} is not the write region; send writes to {write_region}")]
@@ -81,6 +92,8 @@ impl Error {
             Error::NotFound { .. } => "NOT_FOUND",
             Error::EtagMismatch { .. } => "ETAG_MISMATCH",
             Error::SessionNotAvailable { .. } => "READ_SESSION_NOT_AVAILABLE",
+            Error::SessionLost { .. } => "SESSION_LOST",
+            Error::Refused(_) => "REFUSED",
             Error::NotWriteRegion { .. } => "NOT_WRITE_REGION",
             Error::Throttled { .. } => "THROTTLED",
             Error::Unavailable { .. } => "UNAVAILABLE",

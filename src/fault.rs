@@ -22,6 +22,9 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct FaultRules {
     cut: HashSet<(NodeId, NodeId)>,
+    /// Links whose geo streams (shipping, fetching) carry nothing, while
+    /// calls still pass: a region that lags without losing its lease.
+    stalled_streams: HashSet<(NodeId, NodeId)>,
     delay: HashMap<(NodeId, NodeId), Duration>,
     drop_probability: HashMap<(NodeId, NodeId), f64>,
     rng: StdRng,
@@ -31,6 +34,7 @@ impl FaultRules {
     pub fn new(seed: u64) -> Self {
         Self {
             cut: HashSet::new(),
+            stalled_streams: HashSet::new(),
             delay: HashMap::new(),
             drop_probability: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
@@ -50,6 +54,14 @@ impl FaultRules {
         Verdict::Deliver {
             delay: self.delay.get(&link).copied().unwrap_or_default(),
         }
+    }
+
+    /// The verdict on one message of a stream from `from` to `to`.
+    pub fn stream_verdict(&mut self, from: NodeId, to: NodeId) -> Verdict {
+        if self.stalled_streams.contains(&(from, to)) {
+            return Verdict::Drop;
+        }
+        self.verdict(from, to)
     }
 }
 
@@ -87,6 +99,22 @@ impl Faults {
         self.with(|r| r.cut.insert((from, to)));
     }
 
+    pub fn stream_verdict(&self, from: NodeId, to: NodeId) -> Verdict {
+        self.with(|r| r.stream_verdict(from, to))
+    }
+
+    /// Geo streams from any node of `from` to any node of `to` carry
+    /// nothing; calls and raft traffic still pass.
+    pub fn stall_streams(&self, from: &[NodeId], to: &[NodeId]) {
+        self.with(|r| {
+            for &x in from {
+                for &y in to {
+                    r.stalled_streams.insert((x, y));
+                }
+            }
+        });
+    }
+
     /// Cuts both directions between every node of `a` and every node of `b`.
     pub fn partition(&self, a: &[NodeId], b: &[NodeId]) {
         self.with(|r| {
@@ -122,6 +150,7 @@ impl Faults {
     pub fn heal(&self) {
         self.with(|r| {
             r.cut.clear();
+            r.stalled_streams.clear();
             r.delay.clear();
             r.drop_probability.clear();
         });

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{
-    AccountConfig, Config, GeoConfig, LeaseConfig, NodeAddress, NodeSection, RaftConfig,
-    ReadConfig, RegionConfig, TransportConfig, WriteMode,
+    AccountConfig, Config, FailoverConfig, GeoConfig, LeaseConfig, NodeAddress, NodeSection,
+    RaftConfig, ReadConfig, RegionConfig, TransportConfig, WriteMode,
 };
 use crate::consistency::Consistency;
 use crate::fault::Faults;
@@ -38,6 +38,7 @@ pub struct LocalOptions {
     pub reads: ReadConfig,
     pub geo: GeoConfig,
     pub leases: LeaseConfig,
+    pub failover: FailoverConfig,
     /// Bounded-staleness K and T.
     pub max_staleness_ops: u64,
     pub max_staleness_ms: u64,
@@ -70,6 +71,7 @@ impl LocalOptions {
                 ..GeoConfig::default()
             },
             leases: LeaseConfig::default(),
+            failover: FailoverConfig::default(),
             max_staleness_ops: 100_000,
             max_staleness_ms: 5_000,
             witnesses: 0,
@@ -142,6 +144,7 @@ impl LocalAccount {
             meta_voters: Vec::new(),
             witnesses,
             leases: options.leases.clone(),
+            failover: options.failover.clone(),
         };
         let mut local = LocalAccount {
             faults: Faults::new(options.seed),
@@ -233,6 +236,18 @@ impl LocalAccount {
         if let Some(node) = self.nodes.get_mut(&id).and_then(Option::take) {
             node.stop().await;
         }
+    }
+
+    /// Kills a whole region as the rest of the account sees a power loss:
+    /// its links are cut at once, then its nodes stop, all together.
+    pub async fn kill_region(&mut self, region: &RegionId) {
+        self.cut_region(region);
+        let ids = self.region_nodes(region);
+        let nodes: Vec<Node> = ids
+            .iter()
+            .filter_map(|id| self.nodes.get_mut(id).and_then(Option::take))
+            .collect();
+        futures::future::join_all(nodes.into_iter().map(Node::stop)).await;
     }
 
     /// Starts a stopped node again on its old addresses and data.

@@ -4,8 +4,17 @@
 //! voter or a learner, so every node can read it.
 //!
 //! What lives here: the account settings, the failover priorities, the
-//! epoch and write region, and per region its place in the strong set
-//! (`RegionState`) and the node that last renewed its lease.
+//! epoch and write region, per region its place in the strong set
+//! (`RegionState`), the node that last renewed its lease and the GLSN it
+//! had applied then; and failover: the change of write region under way
+//! (`Transition`), pause, a scheduled switchover, and the history of
+//! epoch changes (what `patronictl history` shows).
+//!
+//! A change of write region takes two commits: `BeginTransition` fences
+//! the write region (its renewals come back fenced, so it stops taking
+//! writes), then the new write region, once it holds every entry of the
+//! old epoch that any reachable region holds, commits `CompleteTransition`
+//! with that fork GLSN: epoch + 1, the new write region, a history record.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AccountConfig, WriteMode};
 use crate::consistency::Consistency;
-use crate::glsn::EPOCH_INITIAL;
+use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::ids::{NodeId, RegionId};
 
 /// A region's place in the strong set.
@@ -53,6 +62,9 @@ pub struct RegionMeta {
     pub lease_holder: Option<NodeId>,
     /// Renewals committed so far; grows by one each.
     pub renewals: u64,
+    /// What the region had applied at its last renewal: the meta group's
+    /// view of its lag, for choosing a failover target.
+    pub applied: Glsn,
 }
 
 /// The account settings the meta group holds (from the configuration of
@@ -64,6 +76,60 @@ pub struct AccountSettings {
     pub default_consistency: Consistency,
     pub max_staleness_ops: u64,
     pub max_staleness_ms: u64,
+    /// Service-managed failover is on.
+    pub failover: bool,
+    pub max_lag_on_failover: u64,
+}
+
+/// Why the write region changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// Service-managed: the write region's lease expired.
+    Failover,
+    /// Manual (`meridian failover --to`, or a new first priority).
+    Switchover,
+}
+
+impl ChangeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeReason::Failover => "failover",
+            ChangeReason::Switchover => "switchover",
+        }
+    }
+}
+
+/// One change of write region, as the history records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochChange {
+    /// The epoch that began.
+    pub epoch: u64,
+    /// The last GLSN of the old epoch kept in the new history; the new
+    /// epoch's writes continue from its LSN.
+    pub fork: Glsn,
+    pub reason: ChangeReason,
+    pub from: RegionId,
+    pub to: RegionId,
+    /// Wall clock (ms since the Unix epoch) at the commit's proposal.
+    pub at_ms: u64,
+}
+
+/// A change of write region under way: `from` is fenced, `to` is catching
+/// up to the fork.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: RegionId,
+    pub to: RegionId,
+    pub reason: ChangeReason,
+    pub started_ms: u64,
+}
+
+/// A switchover to run at a given wall-clock time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledSwitchover {
+    pub to: RegionId,
+    pub at_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -75,6 +141,14 @@ pub struct MetaState {
     pub epoch: u64,
     pub write_region: Option<RegionId>,
     pub regions: BTreeMap<RegionId, RegionMeta>,
+    /// Maintenance mode: no automatic failover (switchover still works).
+    pub paused: bool,
+    pub transition: Option<Transition>,
+    pub scheduled: Option<ScheduledSwitchover>,
+    /// Why the last failover attempt found no target, until one starts.
+    pub failover_blocked: Option<String>,
+    /// Every change of write region, oldest first.
+    pub history: Vec<EpochChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,11 +159,12 @@ pub enum MetaCommand {
         settings: AccountSettings,
         priorities: Vec<RegionId>,
     },
-    /// A region leader renews its region's lease. An offline region that
-    /// renews becomes joining.
+    /// A region leader renews its region's lease, reporting what it has
+    /// applied. An offline region that renews becomes joining.
     RenewLease {
         region: RegionId,
         node: NodeId,
+        applied: Glsn,
     },
     SetPriorities(Vec<RegionId>),
     /// Moves a region from `from` to `to`; refused when the region is not
@@ -99,15 +174,39 @@ pub enum MetaCommand {
         from: RegionState,
         to: RegionState,
     },
+    /// Fences the write region and names the region to take over.
+    BeginTransition {
+        to: RegionId,
+        reason: ChangeReason,
+        at_ms: u64,
+    },
+    /// The region `to` holds everything up to `fork`: the new epoch begins.
+    CompleteTransition {
+        to: RegionId,
+        fork: Glsn,
+        at_ms: u64,
+    },
+    /// Gives up the transition to `to` (it did not complete in time).
+    AbortTransition {
+        to: RegionId,
+        why: String,
+    },
+    SetPaused(bool),
+    Schedule(Option<ScheduledSwitchover>),
+    SetFailoverBlocked(Option<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaReply {
     Done,
-    /// A renewal committed; the region's state at that commit.
+    /// A renewal committed; the region's state at that commit, and whether
+    /// the region is the write region being fenced by a transition.
     Renewed {
         state: RegionState,
+        fenced: bool,
     },
+    /// A transition completed: the epoch that began.
+    NewEpoch(u64),
     Refused(String),
 }
 
@@ -121,6 +220,8 @@ impl MetaState {
                 default_consistency: account.default_consistency,
                 max_staleness_ops: account.max_staleness_ops,
                 max_staleness_ms: account.max_staleness_ms,
+                failover: account.failover.enabled,
+                max_lag_on_failover: account.failover.max_lag_on_failover,
             },
             priorities: account.regions.iter().map(|r| r.name.clone()).collect(),
         }
@@ -179,6 +280,7 @@ impl MetaState {
                             state: RegionState::Online,
                             lease_holder: None,
                             renewals: 0,
+                            applied: Glsn::ZERO,
                         };
                         (r.clone(), meta)
                     })
@@ -186,7 +288,12 @@ impl MetaState {
                 self.priorities = priorities;
                 MetaReply::Done
             }
-            MetaCommand::RenewLease { region, node } => {
+            MetaCommand::RenewLease {
+                region,
+                node,
+                applied,
+            } => {
+                let fenced = self.transition.as_ref().is_some_and(|t| t.from == region);
                 let Some(meta) = self.regions.get_mut(&region) else {
                     return MetaReply::Refused(format!("unknown region {region}"));
                 };
@@ -195,7 +302,76 @@ impl MetaState {
                 }
                 meta.lease_holder = Some(node);
                 meta.renewals += 1;
-                MetaReply::Renewed { state: meta.state }
+                meta.applied = applied;
+                MetaReply::Renewed {
+                    state: meta.state,
+                    fenced,
+                }
+            }
+            MetaCommand::BeginTransition { to, reason, at_ms } => {
+                if let Err(why) = self.check_target(&to) {
+                    return MetaReply::Refused(why);
+                }
+                let from = self.write_region.clone().expect("checked by check_target");
+                if self.scheduled.as_ref().is_some_and(|s| s.to == to) {
+                    self.scheduled = None;
+                }
+                self.failover_blocked = None;
+                self.transition = Some(Transition {
+                    from,
+                    to,
+                    reason,
+                    started_ms: at_ms,
+                });
+                MetaReply::Done
+            }
+            MetaCommand::CompleteTransition { to, fork, at_ms } => {
+                let Some(t) = self.transition.take_if(|t| t.to == to) else {
+                    return MetaReply::Refused(format!("no transition to {to} is under way"));
+                };
+                self.epoch += 1;
+                if t.reason == ChangeReason::Failover
+                    && let Some(old) = self.regions.get_mut(&t.from)
+                {
+                    old.state = RegionState::Offline;
+                }
+                if let Some(new) = self.regions.get_mut(&to) {
+                    new.state = RegionState::Online;
+                }
+                self.write_region = Some(to.clone());
+                self.history.push(EpochChange {
+                    epoch: self.epoch,
+                    fork,
+                    reason: t.reason,
+                    from: t.from,
+                    to,
+                    at_ms,
+                });
+                MetaReply::NewEpoch(self.epoch)
+            }
+            MetaCommand::AbortTransition { to, why } => {
+                if self.transition.take_if(|t| t.to == to).is_none() {
+                    return MetaReply::Refused(format!("no transition to {to} is under way"));
+                }
+                self.failover_blocked = Some(why);
+                MetaReply::Done
+            }
+            MetaCommand::SetPaused(paused) => {
+                self.paused = paused;
+                MetaReply::Done
+            }
+            MetaCommand::Schedule(scheduled) => {
+                if let Some(s) = &scheduled
+                    && let Err(why) = self.check_target(&s.to)
+                {
+                    return MetaReply::Refused(why);
+                }
+                self.scheduled = scheduled;
+                MetaReply::Done
+            }
+            MetaCommand::SetFailoverBlocked(why) => {
+                self.failover_blocked = why;
+                MetaReply::Done
             }
             MetaCommand::SetPriorities(order) => match self.check_priorities(&order) {
                 Ok(()) => {
@@ -224,6 +400,93 @@ impl MetaState {
                 }
             }
         }
+    }
+
+    /// Whether `to` may take over writes now: it exists, is online, is not
+    /// already the write region, and no other transition is under way.
+    pub fn check_target(&self, to: &RegionId) -> Result<(), String> {
+        let Some(from) = &self.write_region else {
+            return Err("the account is not formed yet".into());
+        };
+        let Some(meta) = self.regions.get(to) else {
+            let known: Vec<&str> = self.regions.keys().map(RegionId::as_str).collect();
+            return Err(format!(
+                "{to} is not a region of the account (the regions are {})",
+                known.join(", ")
+            ));
+        };
+        if let Some(t) = &self.transition {
+            return Err(format!(
+                "a {} from {} to {} is already under way",
+                t.reason.as_str(),
+                t.from,
+                t.to
+            ));
+        }
+        if from == to {
+            return Err(format!("{to} is already the write region"));
+        }
+        if meta.state != RegionState::Online {
+            return Err(format!(
+                "{to} is {}: only an online region can take over writes",
+                meta.state.as_str()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The region service-managed failover moves writes to: the first
+    /// region by priority that is online and lags the most advanced region
+    /// by at most `max_lag_on_failover` operations (in a strong account
+    /// every online region qualifies: it has every strong write). `Err`
+    /// says why there is none.
+    pub fn choose_failover(&self) -> Result<RegionId, String> {
+        let Some(settings) = &self.settings else {
+            return Err("the account is not formed yet".into());
+        };
+        let strong = settings.default_consistency == Consistency::Strong;
+        let head = self.regions.values().map(|m| m.applied).max();
+        let head = head.unwrap_or(Glsn::ZERO);
+        let mut skipped = Vec::new();
+        for region in &self.priorities {
+            if self.is_write_region(region) {
+                continue;
+            }
+            let Some(meta) = self.regions.get(region) else {
+                continue;
+            };
+            let lag = head.lsn.saturating_sub(meta.applied.lsn);
+            if meta.state != RegionState::Online {
+                skipped.push(format!("{region} is {}", meta.state.as_str()));
+            } else if !strong && lag > settings.max_lag_on_failover {
+                skipped.push(format!(
+                    "{region} lags {lag} operations (max_lag_on_failover is {})",
+                    settings.max_lag_on_failover
+                ));
+            } else {
+                return Ok(region.clone());
+            }
+        }
+        if skipped.is_empty() {
+            skipped.push("there is no other region".into());
+        }
+        Err(format!("no region can take over: {}", skipped.join("; ")))
+    }
+
+    /// The fork of the first change of write region after `epoch`: the last
+    /// GLSN of `epoch` (or earlier) the later history kept.
+    pub fn fork_after(&self, epoch: u64) -> Option<Glsn> {
+        self.history
+            .iter()
+            .find(|c| c.epoch > epoch)
+            .map(|c| c.fork)
+    }
+
+    /// When a region (or a session) that reached `applied` holds writes the
+    /// history no longer has: the fork it went past.
+    pub fn diverged(&self, applied: Glsn) -> Option<Glsn> {
+        self.fork_after(applied.epoch)
+            .filter(|fork| applied.lsn > fork.lsn)
     }
 
     /// A priority order must name every region of the account exactly once.
@@ -271,6 +534,8 @@ mod tests {
                 default_consistency: Consistency::Strong,
                 max_staleness_ops: 10,
                 max_staleness_ms: 1000,
+                failover: true,
+                max_lag_on_failover: 100,
             },
             priorities: vec![r("west"), r("east"), r("north")],
         });
@@ -293,6 +558,7 @@ mod tests {
             meta_voters: vec![],
             witnesses: vec![],
             leases: Default::default(),
+            failover: Default::default(),
         });
         let before = s.clone();
         assert_eq!(s.apply(again), MetaReply::Done);
@@ -315,11 +581,13 @@ mod tests {
         let reply = s.apply(MetaCommand::RenewLease {
             region: r("east"),
             node: NodeId(5),
+            applied: Glsn::ZERO,
         });
         assert_eq!(
             reply,
             MetaReply::Renewed {
-                state: RegionState::Joining
+                state: RegionState::Joining,
+                fenced: false
             }
         );
         assert_eq!(s.ack_wait_regions(), vec![r("east"), r("north")]);
@@ -378,5 +646,254 @@ mod tests {
         assert!(why.contains("east is listed twice"), "{why}");
         assert!(why.contains("west is missing"), "{why}");
         assert_eq!(s.priorities[0], r("east"), "unchanged after a refusal");
+    }
+
+    fn renew(s: &mut MetaState, region: &str, lsn: u64) -> MetaReply {
+        s.apply(MetaCommand::RenewLease {
+            region: r(region),
+            node: NodeId(1),
+            applied: Glsn::new(s.epoch, lsn),
+        })
+    }
+
+    fn set_state(s: &mut MetaState, region: &str, to: RegionState) {
+        let from = s.region_state(&r(region)).unwrap();
+        s.apply(MetaCommand::SetRegionState {
+            region: r(region),
+            from,
+            to,
+        });
+    }
+
+    /// Every combination of state and lag for the two read regions, in
+    /// both priority orders and both consistency kinds, against the rule
+    /// written out longhand.
+    #[test]
+    fn failover_picks_the_first_online_region_within_the_lag_bound() {
+        let states = [
+            RegionState::Online,
+            RegionState::Joining,
+            RegionState::Offline,
+        ];
+        let lags = [0u64, 100, 101, 5000];
+        for strong in [false, true] {
+            for order in [["west", "east", "north"], ["north", "west", "east"]] {
+                for (e_state, n_state) in states
+                    .iter()
+                    .flat_map(|a| states.iter().map(move |b| (*a, *b)))
+                {
+                    for (e_lag, n_lag) in
+                        lags.iter().flat_map(|a| lags.iter().map(move |b| (*a, *b)))
+                    {
+                        let mut s = formed();
+                        if strong {
+                            s.settings.as_mut().unwrap().default_consistency = Consistency::Strong;
+                        } else {
+                            s.settings.as_mut().unwrap().default_consistency = Consistency::Session;
+                        }
+                        s.apply(MetaCommand::SetPriorities(
+                            order.iter().map(|x| r(x)).collect(),
+                        ));
+                        renew(&mut s, "west", 10_000);
+                        renew(&mut s, "east", 10_000 - e_lag);
+                        renew(&mut s, "north", 10_000 - n_lag);
+                        set_state(&mut s, "east", e_state);
+                        set_state(&mut s, "north", n_state);
+                        let qualifies = |state: RegionState, lag: u64| {
+                            state == RegionState::Online && (strong || lag <= 100)
+                        };
+                        let expected = order
+                            .iter()
+                            .filter(|x| **x != "west")
+                            .find(|x| match **x {
+                                "east" => qualifies(e_state, e_lag),
+                                _ => qualifies(n_state, n_lag),
+                            })
+                            .map(|x| r(x));
+                        let got = s.choose_failover();
+                        assert_eq!(
+                            got.clone().ok(),
+                            expected,
+                            "strong={strong} order={order:?} east={e_state:?}/{e_lag} north={n_state:?}/{n_lag}: {got:?}"
+                        );
+                        if let Err(why) = got {
+                            assert!(why.contains("east") && why.contains("north"), "{why}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lag_is_measured_from_the_most_advanced_region() {
+        let mut s = formed();
+        s.settings.as_mut().unwrap().default_consistency = Consistency::Session;
+        // The write region's last report is older than east's.
+        renew(&mut s, "west", 50);
+        renew(&mut s, "east", 400);
+        renew(&mut s, "north", 250);
+        s.apply(MetaCommand::SetPriorities(vec![
+            r("west"),
+            r("north"),
+            r("east"),
+        ]));
+        // North is first but 150 behind east, the most advanced.
+        assert_eq!(s.choose_failover(), Ok(r("east")));
+        set_state(&mut s, "east", RegionState::Offline);
+        let why = s.choose_failover().unwrap_err();
+        assert!(why.contains("north lags 150"), "{why}");
+        assert!(why.contains("east is offline"), "{why}");
+    }
+
+    #[test]
+    fn a_transition_fences_then_begins_a_new_epoch_with_its_fork() {
+        let mut s = formed();
+        renew(&mut s, "west", 7);
+        assert!(matches!(
+            s.apply(MetaCommand::BeginTransition {
+                to: r("mars"),
+                reason: ChangeReason::Switchover,
+                at_ms: 1,
+            }),
+            MetaReply::Refused(_)
+        ));
+        assert_eq!(
+            s.apply(MetaCommand::BeginTransition {
+                to: r("east"),
+                reason: ChangeReason::Failover,
+                at_ms: 1,
+            }),
+            MetaReply::Done
+        );
+        assert_eq!(
+            renew(&mut s, "west", 7),
+            MetaReply::Renewed {
+                state: RegionState::Online,
+                fenced: true
+            }
+        );
+        assert_eq!(
+            renew(&mut s, "north", 7),
+            MetaReply::Renewed {
+                state: RegionState::Online,
+                fenced: false
+            }
+        );
+        // A second transition while one is under way is refused.
+        let refused = s.apply(MetaCommand::BeginTransition {
+            to: r("north"),
+            reason: ChangeReason::Switchover,
+            at_ms: 2,
+        });
+        assert!(matches!(refused, MetaReply::Refused(ref w) if w.contains("already under way")));
+        // Only the named region can complete it.
+        assert!(matches!(
+            s.apply(MetaCommand::CompleteTransition {
+                to: r("north"),
+                fork: Glsn::new(1, 7),
+                at_ms: 3
+            }),
+            MetaReply::Refused(_)
+        ));
+        assert_eq!(
+            s.apply(MetaCommand::CompleteTransition {
+                to: r("east"),
+                fork: Glsn::new(1, 9),
+                at_ms: 3
+            }),
+            MetaReply::NewEpoch(2)
+        );
+        assert_eq!(s.write_region, Some(r("east")));
+        assert_eq!(s.region_state(&r("west")), Some(RegionState::Offline));
+        assert_eq!(s.transition, None);
+        assert_eq!(
+            s.history,
+            vec![EpochChange {
+                epoch: 2,
+                fork: Glsn::new(1, 9),
+                reason: ChangeReason::Failover,
+                from: r("west"),
+                to: r("east"),
+                at_ms: 3,
+            }]
+        );
+        // West had applied e1:12 when it was cut off: three writes past the
+        // fork are not in the new history; e1:9 and earlier are.
+        assert_eq!(s.diverged(Glsn::new(1, 12)), Some(Glsn::new(1, 9)));
+        assert_eq!(s.diverged(Glsn::new(1, 9)), None);
+        assert_eq!(s.diverged(Glsn::new(2, 40)), None);
+    }
+
+    #[test]
+    fn a_switchover_keeps_the_old_region_online_and_an_abort_unfences() {
+        let mut s = formed();
+        s.apply(MetaCommand::BeginTransition {
+            to: r("north"),
+            reason: ChangeReason::Switchover,
+            at_ms: 1,
+        });
+        s.apply(MetaCommand::AbortTransition {
+            to: r("north"),
+            why: "north did not catch up".into(),
+        });
+        assert_eq!(s.transition, None);
+        assert_eq!(
+            s.failover_blocked.as_deref(),
+            Some("north did not catch up")
+        );
+        assert!(matches!(
+            renew(&mut s, "west", 1),
+            MetaReply::Renewed { fenced: false, .. }
+        ));
+        s.apply(MetaCommand::BeginTransition {
+            to: r("north"),
+            reason: ChangeReason::Switchover,
+            at_ms: 2,
+        });
+        s.apply(MetaCommand::CompleteTransition {
+            to: r("north"),
+            fork: Glsn::new(1, 1),
+            at_ms: 3,
+        });
+        assert_eq!(s.region_state(&r("west")), Some(RegionState::Online));
+        assert_eq!(s.epoch, 2);
+        // Lost to a later fork: the first change after epoch 1 decides.
+        s.apply(MetaCommand::BeginTransition {
+            to: r("east"),
+            reason: ChangeReason::Switchover,
+            at_ms: 4,
+        });
+        s.apply(MetaCommand::CompleteTransition {
+            to: r("east"),
+            fork: Glsn::new(2, 5),
+            at_ms: 5,
+        });
+        assert_eq!(s.fork_after(1), Some(Glsn::new(1, 1)));
+        assert_eq!(s.fork_after(2), Some(Glsn::new(2, 5)));
+        assert_eq!(s.fork_after(3), None);
+    }
+
+    #[test]
+    fn only_an_online_other_region_can_take_over() {
+        let mut s = formed();
+        assert!(
+            s.check_target(&r("west"))
+                .unwrap_err()
+                .contains("already the write region")
+        );
+        set_state(&mut s, "east", RegionState::Offline);
+        assert!(s.check_target(&r("east")).unwrap_err().contains("offline"));
+        assert!(
+            s.check_target(&r("mars"))
+                .unwrap_err()
+                .contains("not a region")
+        );
+        assert!(s.check_target(&r("north")).is_ok());
+        let refused = s.apply(MetaCommand::Schedule(Some(ScheduledSwitchover {
+            to: r("east"),
+            at_ms: 10,
+        })));
+        assert!(matches!(refused, MetaReply::Refused(_)));
     }
 }

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::Error;
 use crate::ids::RegionId;
-use crate::meta::{MetaCommand, MetaReply, MetaState};
+use crate::meta::{MetaCommand, MetaReply, MetaState, ScheduledSwitchover};
 use crate::node::calls::{NodeReply, NodeRequest};
 use crate::node::geo::{Geo, RegionReport};
 use crate::raft::replica::{Replica, ReplicaStatus, Role};
@@ -21,6 +21,8 @@ use crate::wire::pb::v1::admin_server::{Admin as AdminRpc, AdminServer};
 const REPORT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a priority change may take to commit.
 const META_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a switchover may take: fence, catch-up, new epoch.
+const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct AdminService {
     replica: Replica,
@@ -185,6 +187,17 @@ impl AdminRpc for AdminService {
             epoch: meta.epoch,
             regions,
             warnings,
+            failover_enabled: meta.settings.as_ref().is_some_and(|s| s.failover),
+            paused: meta.paused,
+            transition: meta
+                .transition
+                .as_ref()
+                .map(|t| format!("{} {} -> {}", t.reason.as_str(), t.from, t.to)),
+            failover_blocked: meta.failover_blocked.clone(),
+            scheduled: meta
+                .scheduled
+                .as_ref()
+                .map(|s| format!("{} at {}", s.to, rfc3339_ms(s.at_ms))),
         }))
     }
 
@@ -271,14 +284,103 @@ impl AdminRpc for AdminService {
                     reason: e.to_string(),
                 })
             })?;
-        match reply {
-            MetaReply::Refused(why) => Err(Status::from(Error::InvalidArgument(why))),
-            // Committed as given.
-            _ => Ok(Response::new(pb::SetPrioritiesResponse {
-                regions: order.iter().map(ToString::to_string).collect(),
+        if let MetaReply::Refused(why) = reply {
+            return Err(Status::from(Error::InvalidArgument(why)));
+        }
+        // A new first choice is a switchover to it.
+        if !meta.is_write_region(&order[0]) {
+            self.geo.switchover(&order[0], SWITCHOVER_TIMEOUT).await?;
+        }
+        Ok(Response::new(pb::SetPrioritiesResponse {
+            regions: order.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
+    async fn failover(
+        &self,
+        request: Request<pb::FailoverRequest>,
+    ) -> Result<Response<pb::FailoverResponse>, Status> {
+        let request = request.into_inner();
+        let to = RegionId::new(request.to);
+        if let Some(at_ms) = request.scheduled_at_ms {
+            let scheduled = ScheduledSwitchover {
+                to: to.clone(),
+                at_ms,
+            };
+            self.meta_write(MetaCommand::Schedule(Some(scheduled)))
+                .await?;
+            return Ok(Response::new(pb::FailoverResponse {
+                epoch: None,
+                fork: None,
+                write_region: write_region_name(&self.geo.meta_state()),
+                scheduled: true,
+            }));
+        }
+        let change = self.geo.switchover(&to, SWITCHOVER_TIMEOUT).await?;
+        Ok(Response::new(pb::FailoverResponse {
+            epoch: Some(change.epoch),
+            fork: Some(change.fork.into()),
+            write_region: change.to.to_string(),
+            scheduled: false,
+        }))
+    }
+
+    async fn pause(
+        &self,
+        _request: Request<pb::PauseRequest>,
+    ) -> Result<Response<pb::PauseResponse>, Status> {
+        self.meta_write(MetaCommand::SetPaused(true)).await?;
+        Ok(Response::new(pb::PauseResponse { paused: true }))
+    }
+
+    async fn resume(
+        &self,
+        _request: Request<pb::ResumeRequest>,
+    ) -> Result<Response<pb::PauseResponse>, Status> {
+        self.meta_write(MetaCommand::SetPaused(false)).await?;
+        Ok(Response::new(pb::PauseResponse { paused: false }))
+    }
+
+    async fn history(
+        &self,
+        _request: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
+        let changes = self
+            .geo
+            .meta_state()
+            .history
+            .iter()
+            .map(|c| pb::EpochChange {
+                epoch: c.epoch,
+                fork: Some(c.fork.into()),
+                reason: c.reason.as_str().into(),
+                from_region: c.from.to_string(),
+                to_region: c.to.to_string(),
+                at_ms: c.at_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::HistoryResponse { changes }))
+    }
+}
+
+impl AdminService {
+    /// Commits `command` through the meta group; a refusal is the
+    /// caller's mistake.
+    async fn meta_write(&self, command: MetaCommand) -> Result<(), Status> {
+        match self.geo.meta().propose(command, META_WRITE_TIMEOUT).await {
+            Ok(MetaReply::Refused(why)) => Err(Status::from(Error::Refused(why))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Status::from(Error::Unavailable {
+                region: RegionId::new("meta"),
+                reason: e.to_string(),
             })),
         }
     }
+}
+
+/// `ms` since the Unix epoch as RFC 3339 (UTC, whole seconds).
+fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) | Error::ConsistencyTooStrong { .. } => Code::InvalidArgument,
             Error::AlreadyExists { .. } => Code::AlreadyExists,
             Error::NotFound { .. } => Code::NotFound,
-            Error::EtagMismatch { .. } | Error::NotWriteRegion { .. } => Code::FailedPrecondition,
+            Error::EtagMismatch { .. }
+            | Error::NotWriteRegion { .. }
+            | Error::SessionLost { .. }
+            | Error::Refused(_) => Code::FailedPrecondition,
             Error::Throttled { .. } => Code::ResourceExhausted,
             Error::SessionNotAvailable { .. } | Error::Unavailable { .. } | Error::ShuttingDown => {
                 Code::Unavailable

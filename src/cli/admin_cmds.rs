@@ -584,6 +584,7 @@ mod tests {
                 region("west", 1, "write", None),
             ],
             warnings: vec!["a region loss stops strong writes".to_string()],
+            ..Default::default()
         }
     }
 

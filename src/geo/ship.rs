@@ -17,6 +17,7 @@ use crate::ids::RegionId;
 use crate::item::ItemVersion;
 use crate::raft::replica::Replica;
 use crate::raft::service::ReplyStream;
+use crate::shutdown::Shutdown;
 use crate::wire::pb::internal::Reply;
 
 /// With nothing to ship, a heartbeat this often tells the reader the
@@ -25,7 +26,7 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(250);
 /// Entries per shipped batch at most (bytes are capped by configuration).
 pub const SHIP_BATCH_ENTRIES_MAX: usize = 4096;
 /// Item bytes per re-sync page.
-pub const RESYNC_PAGE_BYTES: usize = 1024 * 1024;
+pub const RESYNC_PAGE_BYTES: usize = 256 * 1024;
 const STREAM_QUEUED: usize = 4;
 
 /// What a node asks for on the node-level `Stream` RPC.
@@ -35,6 +36,9 @@ pub enum StreamRequest {
     Ship { region: RegionId, from_lsn: u64 },
     /// The whole state, for a region that must re-sync.
     Resync { region: RegionId },
+    /// The geo log from `from_lsn` on, from any region, for `region`
+    /// taking over writes (it fetches what it lacks of the old epoch).
+    Fetch { region: RegionId, from_lsn: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +59,20 @@ pub enum ResyncMessage {
     End { glsn: Glsn },
 }
 
+/// Runs a stream's producer until it ends or the node stops: the producer
+/// holds the replica, and a stopping node must get every handle back.
+fn spawn_until<F>(shutdown: Shutdown, producer: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.signalled() => {}
+            _ = producer => {}
+        }
+    });
+}
+
 fn stream_of(rx: mpsc::Receiver<Result<Reply, Status>>) -> ReplyStream {
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
@@ -68,10 +86,15 @@ async fn send<T: Serialize>(tx: &mpsc::Sender<Result<Reply, Status>>, message: &
 }
 
 /// Serves the geo log of `replica` from `from_lsn` on until the reader goes
-/// away or the log no longer holds what it needs.
-pub fn ship_stream(replica: Replica, from_lsn: u64, batch_bytes: usize) -> ReplyStream {
+/// away, the log no longer holds what it needs, or the node stops.
+pub fn ship_stream(
+    replica: Replica,
+    from_lsn: u64,
+    batch_bytes: usize,
+    shutdown: Shutdown,
+) -> ReplyStream {
     let (tx, rx) = mpsc::channel(STREAM_QUEUED);
-    tokio::spawn(async move {
+    spawn_until(shutdown, async move {
         let mut next = from_lsn.max(1);
         loop {
             let page = match replica
@@ -118,8 +141,9 @@ pub fn ship_stream(replica: Replica, from_lsn: u64, batch_bytes: usize) -> Reply
     stream_of(rx)
 }
 
-/// Serves the state of `replica` at one point in time, in pages.
-pub fn resync_stream(replica: Replica) -> Result<ReplyStream, Status> {
+/// Serves the state of `replica` at one point in time, in pages, until the
+/// reader goes away or the node stops.
+pub fn resync_stream(replica: Replica, shutdown: Shutdown) -> Result<ReplyStream, Status> {
     let image = replica
         .state()
         .export()
@@ -132,7 +156,7 @@ pub fn resync_stream(replica: Replica) -> Result<ReplyStream, Status> {
         .unwrap_or(Glsn::ZERO);
     let items = image.items().map_err(|e| Status::internal(e.to_string()))?;
     let (tx, rx) = mpsc::channel(STREAM_QUEUED);
-    tokio::spawn(async move {
+    spawn_until(shutdown, async move {
         if !send(&tx, &ResyncMessage::Begin { glsn }).await {
             return;
         }

@@ -17,11 +17,20 @@ use crate::meta::RegionState;
 use crate::node::geo::{Geo, RegionReport};
 use crate::node::kv::{Kv, WriteReceipt};
 use crate::raft::service::{NodeCalls, ReplyStream};
+use crate::shutdown::Shutdown;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeRequest {
-    /// To the meta leader: renew `region`'s lease for its leader `node`.
-    RenewLease { region: RegionId, node: NodeId },
+    /// To the meta leader: renew `region`'s lease for its leader `node`,
+    /// which has applied `applied`.
+    RenewLease {
+        region: RegionId,
+        node: NodeId,
+        applied: Glsn,
+    },
+    /// To the write region's leader, from the region taking over: stop
+    /// taking writes and say what you applied.
+    Fence,
     /// To the write region's leader: apply this write at `consistency`.
     Write {
         write: WriteCommand,
@@ -42,6 +51,11 @@ pub enum NodeReply {
     },
     Renewed {
         state: RegionState,
+        fenced: bool,
+    },
+    /// Fenced: every write that will ever apply here has applied.
+    Fenced {
+        applied: Glsn,
     },
     Written {
         glsn: Glsn,
@@ -55,12 +69,20 @@ pub struct Calls {
     pub geo: Geo,
     /// `None` on a witness.
     pub kv: Option<Kv>,
+    /// Streams this node serves end when it stops, whether or not their
+    /// reader is still there.
+    pub shutdown: Shutdown,
 }
 
 impl Calls {
     async fn answer(&self, request: NodeRequest) -> Result<NodeReply, Error> {
         match request {
-            NodeRequest::RenewLease { region, node } => self.geo.handle_renewal(region, node).await,
+            NodeRequest::RenewLease {
+                region,
+                node,
+                applied,
+            } => self.geo.handle_renewal(region, node, applied).await,
+            NodeRequest::Fence => self.geo.handle_fence().await,
             NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn)),
             NodeRequest::Write { write, consistency } => {
                 let kv = self.kv()?;
@@ -108,6 +130,16 @@ impl NodeCalls for Calls {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let kv = self.kv().map_err(Status::from)?;
         let replica = kv.replica().clone();
+        let batch_bytes = self.geo.geo_config().ship_batch_bytes as usize;
+        if let StreamRequest::Fetch { from_lsn, .. } = request {
+            // A region taking over fetches from any region.
+            return Ok(ship_stream(
+                replica,
+                from_lsn,
+                batch_bytes,
+                self.shutdown.clone(),
+            ));
+        }
         if !self.geo.meta_state().is_write_region(replica.region()) {
             return Err(Status::failed_precondition(format!(
                 "{} is not in the write region",
@@ -115,12 +147,10 @@ impl NodeCalls for Calls {
             )));
         }
         match request {
-            StreamRequest::Ship { from_lsn, .. } => Ok(ship_stream(
-                replica,
-                from_lsn,
-                self.geo.geo_config().ship_batch_bytes as usize,
-            )),
-            StreamRequest::Resync { .. } => resync_stream(replica),
+            StreamRequest::Ship { from_lsn, .. } | StreamRequest::Fetch { from_lsn, .. } => Ok(
+                ship_stream(replica, from_lsn, batch_bytes, self.shutdown.clone()),
+            ),
+            StreamRequest::Resync { .. } => resync_stream(replica, self.shutdown.clone()),
         }
     }
 }

@@ -12,7 +12,10 @@
 //!   acknowledged everything strong writes did not wait for, and trims the
 //!   geo log to what every online region has (`keep_strong_set`);
 //! - every read region leader streams the geo log from the write region
-//!   into its replica set and acknowledges what it applied (`receive`).
+//!   into its replica set and acknowledges what it applied (`receive`);
+//!   a region that went past a fork re-joins first (`failover`);
+//! - the meta leader starts failovers and scheduled switchovers, and the
+//!   region taking over completes them (`failover`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,12 +42,21 @@ use crate::raft::network::{PeerError, Peers, Rpc};
 use crate::raft::replica::{Replica, ReplicaError};
 use crate::shutdown::Shutdown;
 
+mod failover;
+
 /// How often the background loops look again when nothing wakes them.
 const TICK: Duration = Duration::from_millis(100);
 /// How often a read region leader reports what it applied when idle.
 const ACK_EVERY: Duration = Duration::from_millis(200);
 /// The write leader proposes a geo log trim once this many entries can go.
 const TRIM_AFTER_ENTRIES: u64 = 10_000;
+
+fn decode_entries(raw: &[serde_bytes::ByteBuf]) -> Result<Vec<GeoEntry>, String> {
+    raw.iter()
+        .map(|b| decode::<GeoEntry>("geo entry", b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
 
 /// Spawns `task` in the current tracing span (the node's).
 fn spawn_here<F>(task: F) -> tokio::task::JoinHandle<()>
@@ -60,6 +72,9 @@ pub struct HeldLease {
     pub valid_until: Instant,
     /// The region's state when the renewal committed.
     pub state: RegionState,
+    /// The region is the write region being fenced by a transition: it
+    /// takes no writes.
+    pub fenced: bool,
 }
 
 /// A region as one node reports it, for status.
@@ -105,6 +120,13 @@ struct Inner {
     /// Meta leader only: when each region's lease ends, counted from the
     /// commit of its last renewal.
     expiries: Mutex<HashMap<RegionId, Instant>>,
+    /// Held while proposing shipped entries, and by a region taking over
+    /// writes for its whole catch-up, so nothing is shipped past its fork.
+    ship_lock: tokio::sync::Mutex<()>,
+    /// Writes hold it shared from their fencing check to their commit; a
+    /// fence takes it exclusively, so it returns after every write that
+    /// passed the check has applied.
+    write_gate: tokio::sync::RwLock<()>,
 }
 
 impl Geo {
@@ -123,6 +145,8 @@ impl Geo {
                 held: watch::channel(None).0,
                 hints: Mutex::new(HashMap::new()),
                 expiries: Mutex::new(HashMap::new()),
+                ship_lock: tokio::sync::Mutex::new(()),
+                write_gate: tokio::sync::RwLock::new(()),
             }),
         }
     }
@@ -200,6 +224,26 @@ impl Geo {
         formed.write_region.clone()
     }
 
+    /// Resolves when the meta state names a write region other than
+    /// `region`, with that region.
+    pub async fn write_region_moved(&self, region: &RegionId) -> RegionId {
+        let mut watch = self.inner.meta.watch();
+        loop {
+            let moved_to = watch
+                .borrow_and_update()
+                .write_region
+                .clone()
+                .filter(|w| w != region);
+            if let Some(moved_to) = moved_to {
+                return moved_to;
+            }
+            if watch.changed().await.is_err() {
+                // The meta replica stopped with the node.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Starts the background tasks; they stop with `shutdown`, and the
     /// node waits for them before it stops raft.
     pub fn spawn_tasks(&self, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
@@ -209,13 +253,15 @@ impl Geo {
             tasks.push(spawn_here(self.clone().keep_strong_set(shutdown.clone())));
             tasks.push(spawn_here(self.clone().receive(shutdown.clone())));
             tasks.push(spawn_here(self.clone().acknowledge(shutdown.clone())));
+            tasks.push(spawn_here(self.clone().take_over(shutdown.clone())));
         }
         tasks
     }
 
     // ---- calls to other nodes ------------------------------------------
 
-    /// Sends a node-level request to one node.
+    /// Sends a node-level request to one node. A write that failed after
+    /// it was sent may have applied: its outcome is unknown.
     pub async fn call(&self, node: NodeId, request: &NodeRequest) -> Result<NodeReply, Error> {
         let timeout = self.inner.request_timeout;
         let reply = self
@@ -223,9 +269,14 @@ impl Geo {
             .peers
             .call(node, Rpc::Call, encode(request), timeout)
             .await
-            .map_err(|e| Error::Unavailable {
-                region: self.region_of(node),
-                reason: e.to_string(),
+            .map_err(|e| match (&e, request) {
+                (PeerError::Failed { .. }, NodeRequest::Write { .. }) => Error::OutcomeUnknown {
+                    reason: format!("the write was forwarded, then {e}"),
+                },
+                _ => Error::Unavailable {
+                    region: self.region_of(node),
+                    reason: e.to_string(),
+                },
             })?;
         decode::<Result<NodeReply, Error>>("node reply", &reply)
             .map_err(|e| Error::Internal(e.to_string()))?
@@ -261,6 +312,17 @@ impl Geo {
         };
         let mut i = 0;
         while tokio::time::Instant::now() < deadline {
+            if matches!(request, NodeRequest::Write { .. }) {
+                let meta = self.meta_state();
+                if !meta.is_write_region(region)
+                    && let Some(moved_to) = meta.write_region
+                {
+                    return Err(Error::NotWriteRegion {
+                        region: region.clone(),
+                        write_region: moved_to,
+                    });
+                }
+            }
             let Some(&node) = order.get(i) else {
                 // A full round without a leader: an election, most likely.
                 tokio::time::sleep(TICK).await;
@@ -313,7 +375,12 @@ impl Geo {
     // ---- handlers (called from `node::calls`) ---------------------------
 
     /// At the meta leader: commits a renewal and starts counting its lease.
-    pub async fn handle_renewal(&self, region: RegionId, node: NodeId) -> Result<NodeReply, Error> {
+    pub async fn handle_renewal(
+        &self,
+        region: RegionId,
+        node: NodeId,
+        applied: Glsn,
+    ) -> Result<NodeReply, Error> {
         if !self.inner.meta.is_leader() {
             return Ok(NodeReply::NotLeader {
                 leader: self.inner.meta.leader(),
@@ -322,16 +389,17 @@ impl Geo {
         let command = MetaCommand::RenewLease {
             region: region.clone(),
             node,
+            applied,
         };
         match self.inner.meta.propose_local(command).await {
-            Ok(MetaReply::Renewed { state }) => {
+            Ok(MetaReply::Renewed { state, fenced }) => {
                 let expires = self.inner.terms.meta_expires_at(Instant::now());
                 self.inner
                     .expiries
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(region, expires);
-                Ok(NodeReply::Renewed { state })
+                Ok(NodeReply::Renewed { state, fenced })
             }
             Ok(MetaReply::Refused(why)) => Err(Error::InvalidArgument(why)),
             Ok(other) => Err(Error::Internal(format!("unexpected meta reply {other:?}"))),
@@ -511,20 +579,28 @@ impl Geo {
             let request = NodeRequest::RenewLease {
                 region: replica.region().clone(),
                 node: self.inner.me,
+                applied: replica.applied().glsn,
             };
-            let reply = self
-                .call_meta_leader(&request, self.inner.terms.renew_every)
-                .await;
-            let Ok(NodeReply::Renewed { state }) = reply else {
+            // A renewal is worth having until the lease it would grant
+            // ends: a slow meta group is waited for that long.
+            let useful_for = self
+                .inner
+                .terms
+                .ttl
+                .saturating_sub(self.inner.terms.safety_margin);
+            let reply = self.call_meta_leader(&request, useful_for).await;
+            let Ok(NodeReply::Renewed { state, fenced }) = reply else {
                 if let Err(e) = reply {
                     tracing::debug!("lease renewal failed: {e}");
                 }
                 continue;
             };
             let valid_until = self.inner.terms.holder_valid_until(sent_at);
-            self.inner
-                .held
-                .send_replace(Some(HeldLease { valid_until, state }));
+            self.inner.held.send_replace(Some(HeldLease {
+                valid_until,
+                state,
+                fenced,
+            }));
             replica.set_read_lease((state == RegionState::Online).then_some(valid_until));
         }
     }
@@ -544,9 +620,11 @@ impl Geo {
             };
             let reply = if node == self.inner.me {
                 match request {
-                    NodeRequest::RenewLease { region, node } => {
-                        self.handle_renewal(region.clone(), *node).await
-                    }
+                    NodeRequest::RenewLease {
+                        region,
+                        node,
+                        applied,
+                    } => self.handle_renewal(region.clone(), *node, *applied).await,
                     _ => Err(Error::Internal("not a meta request".into())),
                 }
             } else {
@@ -622,6 +700,15 @@ impl Geo {
                     .map(|(r, m)| (r.clone(), m.state))
                     .collect()
             };
+            let write_expired = meta.write_region.as_ref().is_some_and(|w| {
+                self.inner
+                    .expiries
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(w)
+                    .is_some_and(|e| *e <= now)
+            });
+            self.drive_failover(&meta, write_expired).await;
             for (region, from) in expired {
                 tracing::warn!(%region, "lease expired: taking the region out of the strong set");
                 let command = MetaCommand::SetRegionState {
@@ -713,10 +800,13 @@ impl Geo {
             let Some(write_region) = meta.write_region.clone() else {
                 continue;
             };
-            if &write_region == replica.region() || !self.is_region_leader() {
+            let glsn = applied.borrow_and_update().glsn;
+            if &write_region == replica.region()
+                || !self.is_region_leader()
+                || meta.diverged(glsn).is_some()
+            {
                 continue;
             }
-            let glsn = applied.borrow_and_update().glsn;
             let request = NodeRequest::GeoAck {
                 region: replica.region().clone(),
                 glsn,
@@ -750,11 +840,24 @@ impl Geo {
                 }
                 continue;
             };
+            if self.takes_over(&meta) {
+                // The catch-up of `take_over` ships instead.
+                tokio::select! {
+                    _ = shutdown.signalled() => return,
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+                continue;
+            }
             let source = self.pick_source(&write_region, attempt);
             attempt += 1;
             let result = tokio::select! {
                 _ = shutdown.signalled() => return,
-                r = self.ship_from(&replica, &write_region, source) => r,
+                r = async {
+                    match meta.diverged(replica.applied().glsn) {
+                        Some(fork) => self.rejoin(&replica, fork, source).await,
+                        None => self.ship_from(&replica, &write_region, source).await,
+                    }
+                } => r,
             };
             if let Err(e) = result {
                 tracing::debug!(%source, "shipping from {write_region} stopped: {e}");
@@ -795,8 +898,12 @@ impl Geo {
         let mut stream = self.open_stream(source, &request).await?;
         let idle_limit = crate::geo::ship::HEARTBEAT_EVERY * 8;
         loop {
-            let message = tokio::time::timeout(idle_limit, stream.recv())
-                .await
+            let message = tokio::select! {
+                m = tokio::time::timeout(idle_limit, stream.recv()) => m,
+                // A silent stream from a region that lost the writes.
+                _ = self.write_region_moved(write_region) => return Ok(()),
+            };
+            let message = message
                 .map_err(|_| format!("nothing from {source} for {idle_limit:?}"))?
                 .ok_or("stream ended")?
                 .map_err(|e| e.to_string())?;
@@ -806,11 +913,11 @@ impl Geo {
             match decode::<ShipMessage>("ship message", &message).map_err(|e| e.to_string())? {
                 ShipMessage::Heartbeat { .. } => {}
                 ShipMessage::Entries(raw) => {
-                    let entries = raw
-                        .iter()
-                        .map(|b| decode::<GeoEntry>("geo entry", b))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| e.to_string())?;
+                    let entries = decode_entries(&raw)?;
+                    let _shipping = self.inner.ship_lock.lock().await;
+                    if self.takes_over(&self.meta_state()) {
+                        return Ok(());
+                    }
                     replica
                         .propose(Command::Ship(entries))
                         .await

@@ -45,6 +45,10 @@ pub struct WriteReceipt {
     pub etag: Option<Etag>,
 }
 
+/// How long a write forwarded to a region that has just lost the writes
+/// may still take to answer.
+const MOVED_GRACE: Duration = Duration::from_millis(500);
+
 #[derive(Clone)]
 pub struct Kv {
     replica: Replica,
@@ -97,44 +101,68 @@ impl Kv {
             item::validate_value(value).map_err(invalid)?;
         }
         let level = self.level(consistency)?;
-        let Some(write_region) = self
-            .geo
-            .wait_for_write_region(self.settings.request_timeout)
-            .await
-        else {
-            return Err(self.unavailable(
-                "the meta group has not formed the account yet; retry shortly".into(),
-            ));
-        };
-        if no_forward && &write_region != self.replica.region() {
-            return Err(Error::NotWriteRegion {
-                region: self.replica.region().clone(),
-                write_region,
-            });
-        }
-        let write = WriteCommand {
-            container: container.to_string(),
-            key: key.to_string(),
-            op,
-            ts: self.hlc.now(),
-            origin_region: write_region.clone(),
-        };
-        if self.geo.is_write_leader() {
-            return self.write_at_leader(write, level).await;
-        }
-        let request = NodeRequest::Write {
-            write,
-            consistency: level,
-        };
-        match self
-            .geo
-            .call_leader(&write_region, &request, self.settings.request_timeout)
-            .await?
-        {
-            NodeReply::Written { glsn, etag } => Ok(WriteReceipt { glsn, etag }),
-            other => Err(Error::Internal(format!(
-                "unexpected reply to a write: {other:?}"
-            ))),
+        let deadline = Instant::now() + self.settings.request_timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let Some(write_region) = self.geo.wait_for_write_region(remaining).await else {
+                return Err(self.unavailable(
+                    "the meta group has not formed the account yet; retry shortly".into(),
+                ));
+            };
+            if no_forward && &write_region != self.replica.region() {
+                return Err(Error::NotWriteRegion {
+                    region: self.replica.region().clone(),
+                    write_region,
+                });
+            }
+            let write = WriteCommand {
+                container: container.to_string(),
+                key: key.to_string(),
+                op: op.clone(),
+                ts: self.hlc.now(),
+                origin_region: write_region.clone(),
+            };
+            let result = if self.geo.is_write_leader() {
+                self.write_at_leader(write, level).await
+            } else {
+                let request = NodeRequest::Write {
+                    write,
+                    consistency: level,
+                };
+                let forwarded = self.geo.call_leader(&write_region, &request, remaining);
+                tokio::pin!(forwarded);
+                let reply = tokio::select! {
+                    reply = &mut forwarded => reply,
+                    moved_to = self.geo.write_region_moved(&write_region) => {
+                        // A fenced write region answers at once (applied,
+                        // or refused before applying); a dead one never
+                        // does, and waiting for it only delays the caller.
+                        match tokio::time::timeout(MOVED_GRACE, &mut forwarded).await {
+                            Ok(reply) => reply,
+                            Err(_) => Err(Error::OutcomeUnknown {
+                                reason: format!(
+                                    "the write region moved from {write_region} to {moved_to} while the write was in flight"
+                                ),
+                            }),
+                        }
+                    }
+                };
+                match reply {
+                    Ok(NodeReply::Written { glsn, etag }) => Ok(WriteReceipt { glsn, etag }),
+                    Ok(other) => Err(Error::Internal(format!(
+                        "unexpected reply to a write: {other:?}"
+                    ))),
+                    Err(e) => Err(e),
+                }
+            };
+            match result {
+                // The write region moved before the write was sent: it
+                // never applied, so it goes to the new one.
+                Err(Error::NotWriteRegion { .. }) if !no_forward && Instant::now() < deadline => {
+                    continue;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -159,7 +187,10 @@ impl Kv {
             self.geo.check_staleness()?;
         }
         let (container, key) = (write.container.clone(), write.key.clone());
-        let (glsn, etag) = match self.proposer.propose(write).await? {
+        let permit = self.geo.write_permit().await?;
+        let proposed = self.proposer.propose(write).await;
+        drop(permit);
+        let (glsn, etag) = match proposed? {
             WriteOutcome::Applied { glsn, etag } => (glsn, etag),
             WriteOutcome::Rejected { rejection, .. } => {
                 return Err(rejected(&container, &key, rejection));
@@ -242,6 +273,22 @@ impl Kv {
         token: Option<SessionToken>,
     ) -> Result<Glsn, Error> {
         let level = self.level(consistency)?;
+        let meta = self.geo.meta_state();
+        if let Some(token) = token
+            && let Some(fork) = meta.diverged(token.0)
+        {
+            return Err(Error::SessionLost {
+                token: token.0,
+                fork,
+                epoch: meta.epoch,
+            });
+        }
+        if let Some(fork) = meta.diverged(self.replica.applied().glsn) {
+            return Err(self.unavailable(format!(
+                "{} holds writes past the fork {fork} and is re-joining; read from another region",
+                self.replica.id()
+            )));
+        }
         if self.replica.applied().resyncing {
             return Err(self.unavailable(format!(
                 "{} is re-syncing from the write region; read from another region",

@@ -183,6 +183,7 @@ impl Node {
         let calls = Arc::new(Calls {
             geo: geo.clone(),
             kv: kv.clone(),
+            shutdown: shutdown.clone(),
         });
         let peer_server = serve_peers(
             listeners.peer,

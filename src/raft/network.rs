@@ -253,7 +253,7 @@ impl Peers {
                     Err(status) => Err(classify(to, status)),
                 };
                 let failed = item.is_err();
-                if peers.faults.verdict(to, peers.me) == Verdict::Drop {
+                if peers.faults.stream_verdict(to, peers.me) == Verdict::Drop {
                     let _ = tx
                         .send(Err(PeerError::Failed {
                             to,

@@ -31,6 +31,7 @@ pub(crate) const MEMBERSHIP: &str = "membership";
 pub(crate) const GLSN: &str = "glsn";
 const GEO_BYTES: &str = "geo_bytes";
 const RESYNCING: &str = "resyncing";
+const WRITE_EPOCH: &str = "write_epoch";
 
 /// Geo log entries read per step when trimming to the cap.
 const GEO_TRIM_STEP_ENTRIES: usize = 1024;
@@ -42,6 +43,8 @@ pub struct Applied {
     pub glsn: Glsn,
     /// A re-sync from another region is under way: the state is partial.
     pub resyncing: bool,
+    /// The epoch this region's next write gets (`BeginEpoch`).
+    pub write_epoch: u64,
 }
 
 /// A snapshot as kept on disk: openraft's metadata and the state image.
@@ -62,6 +65,7 @@ pub struct StateMachine {
     geo_bytes: u64,
     geo_cap_bytes: u64,
     resyncing: bool,
+    write_epoch: u64,
 }
 
 /// What one applied batch changes besides items.
@@ -84,10 +88,12 @@ impl StateMachine {
         }
         let geo_bytes = read_value(state, GEO_BYTES)?.unwrap_or(0);
         let resyncing = read_value(state, RESYNCING)?.unwrap_or(false);
+        let write_epoch = read_value(state, WRITE_EPOCH)?.unwrap_or(EPOCH_INITIAL);
         let applied = Applied {
             index: last_applied.map_or(0, |l| l.index),
             glsn,
             resyncing,
+            write_epoch,
         };
         Ok(Self {
             store,
@@ -99,6 +105,7 @@ impl StateMachine {
             geo_bytes,
             geo_cap_bytes,
             resyncing,
+            write_epoch,
         })
     }
 
@@ -130,6 +137,7 @@ impl StateMachine {
             index: self.last_applied.map_or(0, |l| l.index),
             glsn: self.glsn,
             resyncing: self.resyncing,
+            write_epoch: self.write_epoch,
         });
     }
 
@@ -156,7 +164,8 @@ impl StateMachine {
                 applied_glsn: self.glsn,
             });
         }
-        let glsn = self.glsn.next();
+        // The first write of a new epoch continues from the fork's LSN.
+        let glsn = Glsn::new(self.write_epoch.max(self.glsn.epoch), self.glsn.lsn + 1);
         self.glsn = glsn;
         self.hlc.observe(write.ts);
         let new = match write.op {
@@ -190,7 +199,9 @@ impl StateMachine {
     }
 
     /// Applies shipped entries in order: skips what this region has,
-    /// stops at a gap.
+    /// stops at a gap, and refuses an entry of an epoch older than the one
+    /// this region began writing in (it lies past a fork this region
+    /// already continued from).
     fn apply_shipped(
         &mut self,
         entries: Vec<GeoEntry>,
@@ -204,8 +215,10 @@ impl StateMachine {
             if entry.glsn.lsn <= self.glsn.lsn {
                 continue;
             }
-            if entry.glsn.lsn != self.glsn.lsn + 1 || entry.glsn.epoch < self.glsn.epoch {
-                tracing::warn!(applied = %self.glsn, next = %entry.glsn, "shipped batch has a gap; the rest is dropped");
+            if entry.glsn.lsn != self.glsn.lsn + 1
+                || entry.glsn.epoch < self.glsn.epoch.max(self.write_epoch)
+            {
+                tracing::warn!(applied = %self.glsn, next = %entry.glsn, write_epoch = self.write_epoch, "shipped batch has a gap or an older epoch; the rest is dropped");
                 return;
             }
             self.hlc.observe(entry.ts);
@@ -323,6 +336,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.apply_shipped(entries, &mut overlay, &mut geo);
                     Vec::new()
                 }
+                EntryPayload::Normal(Command::BeginEpoch { epoch }) => {
+                    self.write_epoch = self.write_epoch.max(epoch);
+                    Vec::new()
+                }
                 EntryPayload::Normal(Command::TrimGeoLog { upto_lsn }) => {
                     self.trim_geo(Some(upto_lsn), &mut geo)?;
                     Vec::new()
@@ -370,6 +387,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 (GLSN, encode(&self.glsn)),
                 (GEO_BYTES, encode(&self.geo_bytes)),
                 (RESYNCING, encode(&self.resyncing)),
+                (WRITE_EPOCH, encode(&self.write_epoch)),
             ],
             geo_append: geo.append,
             geo_remove_upto: geo.remove_upto,
@@ -405,12 +423,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         );
         let geo_bytes = image_value(&image, GEO_BYTES)?.unwrap_or(0);
         let resyncing = image_value(&image, RESYNCING)?.unwrap_or(false);
+        let write_epoch = image_value(&image, WRITE_EPOCH)?.unwrap_or(EPOCH_INITIAL);
         install_image(&self.store, meta, image, data)?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.glsn = glsn;
         self.geo_bytes = geo_bytes;
         self.resyncing = resyncing;
+        self.write_epoch = write_epoch;
         self.publish_applied();
         Ok(())
     }
@@ -552,6 +572,7 @@ mod tests {
                 index: 3,
                 glsn: sm.glsn,
                 resyncing: false,
+                write_epoch: 1,
             }
         );
         assert!(store.state.get_item("c", "b").unwrap().is_some());

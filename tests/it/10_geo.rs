@@ -299,15 +299,28 @@ async fn leader_changes_while_shipping_leave_no_gap_and_a_far_behind_region_resy
     // 10 MiB of writes while the geo log keeps at most 8 MiB.
     let big = vec![7u8; 256 * 1024];
     for i in 0..40 {
-        writer
-            .put(pb::PutRequest {
-                container: "g".into(),
-                key: format!("big{i}"),
-                value: big.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("big write");
+        // A put of the same value is safe to repeat: a loaded machine may
+        // time one out while north's lease lapses.
+        wait_for(&format!("big write {i}"), || {
+            let mut w = writer.clone();
+            let value = big.clone();
+            async move {
+                let put = w.put(pb::PutRequest {
+                    container: "g".into(),
+                    key: format!("big{i}"),
+                    value,
+                    ..Default::default()
+                });
+                match put.await {
+                    Ok(_) => Some(()),
+                    Err(e) => {
+                        eprintln!("big write {i}: {e}");
+                        None
+                    }
+                }
+            }
+        })
+        .await;
     }
     put_many(&mut writer, "g", "late", 10).await;
     account.local.faults().heal();

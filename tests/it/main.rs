@@ -17,6 +17,8 @@ mod crash_points;
 mod deploy;
 #[path = "06_dev.rs"]
 mod dev;
+#[path = "11_failover.rs"]
+mod failover;
 #[path = "02_faults.rs"]
 mod faults;
 #[path = "10_geo.rs"]
