@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conflict::ConflictRecord;
 use crate::geo::entry::GeoEntry;
 use crate::glsn::Glsn;
 use crate::ids::RegionId;
@@ -18,6 +19,17 @@ pub enum Command {
     /// Entries the region already has are skipped; an entry that does not
     /// follow the applied GLSN stops the batch (nothing after it applies).
     Ship(Vec<GeoEntry>),
+    /// Write region: records writes lost to a fork in the conflict feed,
+    /// each once (by lost GLSN), each as a geo log entry.
+    RecordConflicts {
+        records: Vec<ConflictRecord>,
+        ts: u64,
+    },
+    /// Write region: deletes conflict feed entry `id` (NotFound if absent).
+    DeleteConflict {
+        id: u64,
+        ts: u64,
+    },
     /// This region became the write region of `epoch`: its writes from now
     /// on carry it, and shipped entries of older epochs are refused.
     BeginEpoch {
@@ -34,6 +46,8 @@ pub enum Command {
     /// in between.
     ResyncBegin,
     ResyncItems(Vec<(String, String, ItemVersion)>),
+    /// Conflict feed entries of the image (encoded `FeedEntry`s by id).
+    ResyncFeed(Vec<(u64, serde_bytes::ByteBuf)>),
     ResyncEnd {
         glsn: Glsn,
     },

@@ -13,6 +13,7 @@
 //! - [`meta`]: the meta group's state (settings, priorities, epoch, strong
 //!   set) and the pure rule that changes it.
 //! - [`codec`]: the one binary encoding for disk and replica traffic.
+//! - [`conflict`]: conflict feed records (writes lost to a failover).
 //! - [`config`]: the node's TOML configuration, defaults and validation.
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
 //! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
@@ -39,6 +40,7 @@ pub mod client;
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod conflict;
 pub mod consistency;
 pub mod crash;
 pub mod error;

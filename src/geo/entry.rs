@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conflict::{ConflictRecord, FeedEntry};
 use crate::glsn::Glsn;
 use crate::ids::RegionId;
 use crate::item::{Etag, ItemVersion};
@@ -34,20 +35,42 @@ pub enum GeoChange {
         etag: Etag,
     },
     Delete,
+    /// A conflict feed entry recorded (`container` and `key` name the lost
+    /// write's item; the item itself does not change).
+    Conflict(ConflictRecord),
+    /// Conflict feed entry `id` deleted.
+    ConflictDeleted {
+        id: u64,
+    },
 }
 
 impl GeoEntry {
-    /// The item version the entry leaves behind (`None`: deleted).
-    pub fn version(&self) -> Option<ItemVersion> {
+    /// What the entry does to its item: `Some(None)` deletes it, `None`
+    /// leaves items alone (a conflict feed change).
+    pub fn item_change(&self) -> Option<Option<ItemVersion>> {
         match &self.change {
-            GeoChange::Put { value, etag } => Some(ItemVersion {
+            GeoChange::Put { value, etag } => Some(Some(ItemVersion {
                 value: value.clone(),
                 etag: etag.clone(),
                 glsn: self.glsn,
                 ts: self.ts,
                 origin_region: self.origin_region.clone(),
+            })),
+            GeoChange::Delete => Some(None),
+            GeoChange::Conflict(_) | GeoChange::ConflictDeleted { .. } => None,
+        }
+    }
+
+    /// The feed entry this entry records, if it records one.
+    pub fn feed_entry(&self) -> Option<FeedEntry> {
+        match &self.change {
+            GeoChange::Conflict(record) => Some(FeedEntry {
+                id: self.glsn.lsn,
+                recorded_glsn: self.glsn,
+                recorded_ts: self.ts,
+                record: record.clone(),
             }),
-            GeoChange::Delete => None,
+            _ => None,
         }
     }
 

@@ -27,6 +27,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(250);
 pub const SHIP_BATCH_ENTRIES_MAX: usize = 4096;
 /// Item bytes per re-sync page.
 pub const RESYNC_PAGE_BYTES: usize = 256 * 1024;
+/// Conflict feed entries per re-sync page.
+const RESYNC_FEED_PAGE_ENTRIES: usize = 512;
 const STREAM_QUEUED: usize = 4;
 
 /// What a node asks for on the node-level `Stream` RPC.
@@ -54,9 +56,15 @@ pub enum ShipMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResyncMessage {
-    Begin { glsn: Glsn },
+    Begin {
+        glsn: Glsn,
+    },
     Items(Vec<(String, String, ItemVersion)>),
-    End { glsn: Glsn },
+    /// Conflict feed entries (encoded `FeedEntry`s by id).
+    Feed(Vec<(u64, ByteBuf)>),
+    End {
+        glsn: Glsn,
+    },
 }
 
 /// Runs a stream's producer until it ends or the node stops: the producer
@@ -155,6 +163,7 @@ pub fn resync_stream(replica: Replica, shutdown: Shutdown) -> Result<ReplyStream
         .map_err(|e| Status::internal(e.to_string()))?
         .unwrap_or(Glsn::ZERO);
     let items = image.items().map_err(|e| Status::internal(e.to_string()))?;
+    let feed = image.feed().map_err(|e| Status::internal(e.to_string()))?;
     let (tx, rx) = mpsc::channel(STREAM_QUEUED);
     spawn_until(shutdown, async move {
         if !send(&tx, &ResyncMessage::Begin { glsn }).await {
@@ -174,6 +183,15 @@ pub fn resync_stream(replica: Replica, shutdown: Shutdown) -> Result<ReplyStream
         }
         if !page.is_empty() && !send(&tx, &ResyncMessage::Items(page)).await {
             return;
+        }
+        for chunk in feed.chunks(RESYNC_FEED_PAGE_ENTRIES) {
+            let chunk = chunk
+                .iter()
+                .map(|(id, bytes)| (*id, ByteBuf::from(bytes.clone())))
+                .collect();
+            if !send(&tx, &ResyncMessage::Feed(chunk)).await {
+                return;
+            }
         }
         let _ = send(&tx, &ResyncMessage::End { glsn }).await;
     });

@@ -8,6 +8,7 @@ use tonic::Status;
 
 use crate::codec::{decode, encode};
 use crate::command::WriteCommand;
+use crate::conflict::ConflictRecord;
 use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::geo::ship::{StreamRequest, resync_stream, ship_stream};
@@ -40,6 +41,11 @@ pub enum NodeRequest {
     GeoAck { region: RegionId, glsn: Glsn },
     /// To a region's leader: its report for status.
     RegionReport,
+    /// To the write region's leader, from a region re-joining: record
+    /// these writes lost to a fork in the conflict feed.
+    RecordConflicts { records: Vec<ConflictRecord> },
+    /// To the write region's leader: delete conflict feed entry `id`.
+    DeleteConflict { id: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +99,26 @@ impl Calls {
                 }
                 let WriteReceipt { glsn, etag } = kv.write_at_leader(write, consistency).await?;
                 Ok(NodeReply::Written { glsn, etag })
+            }
+            NodeRequest::RecordConflicts { records } => {
+                let kv = self.kv()?;
+                if !self.geo.is_write_leader() {
+                    return Ok(NodeReply::NotLeader {
+                        leader: kv.replica().leader(),
+                    });
+                }
+                kv.record_conflicts_at_leader(records).await?;
+                Ok(NodeReply::Done)
+            }
+            NodeRequest::DeleteConflict { id } => {
+                let kv = self.kv()?;
+                if !self.geo.is_write_leader() {
+                    return Ok(NodeReply::NotLeader {
+                        leader: kv.replica().leader(),
+                    });
+                }
+                let glsn = kv.delete_conflict_at_leader(id).await?;
+                Ok(NodeReply::Written { glsn, etag: None })
             }
             NodeRequest::RegionReport => {
                 let kv = self.kv()?;

@@ -854,7 +854,7 @@ impl Geo {
                 _ = shutdown.signalled() => return,
                 r = async {
                     match meta.diverged(replica.applied().glsn) {
-                        Some(fork) => self.rejoin(&replica, fork, source).await,
+                        Some(fork) => self.rejoin(&replica, &meta, fork, source).await,
                         None => self.ship_from(&replica, &write_region, source).await,
                     }
                 } => r,
@@ -964,6 +964,7 @@ impl Geo {
             {
                 ResyncMessage::Begin { .. } => Command::ResyncBegin,
                 ResyncMessage::Items(items) => Command::ResyncItems(items),
+                ResyncMessage::Feed(entries) => Command::ResyncFeed(entries),
                 ResyncMessage::End { glsn } => {
                     replica
                         .propose(Command::ResyncEnd { glsn })

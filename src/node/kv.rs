@@ -18,7 +18,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::command::{Rejection, WriteCommand, WriteOp, WriteOutcome};
+use crate::command::{Command, Rejection, WriteCommand, WriteOp, WriteOutcome};
+use crate::conflict::ConflictRecord;
 use crate::consistency::{Consistency, ReadPath};
 use crate::error::Error;
 use crate::glsn::{Glsn, SessionToken};
@@ -163,6 +164,93 @@ impl Kv {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Records writes lost to a fork in the conflict feed, at the write
+    /// region's leader (`rejoin` sends them there).
+    pub async fn record_conflicts_at_leader(
+        &self,
+        records: Vec<ConflictRecord>,
+    ) -> Result<(), Error> {
+        if self
+            .geo
+            .wait_for_lease(self.settings.request_timeout)
+            .await
+            .is_none()
+        {
+            return Err(self.unavailable("the write region holds no lease".into()));
+        }
+        let permit = self.geo.write_permit().await?;
+        let proposed = self
+            .replica
+            .propose(Command::RecordConflicts {
+                records,
+                ts: self.hlc.now(),
+            })
+            .await;
+        drop(permit);
+        proposed.map_err(|e| self.unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Deletes conflict feed entry `id`, at the write region's leader.
+    pub async fn delete_conflict_at_leader(&self, id: u64) -> Result<Glsn, Error> {
+        if self
+            .geo
+            .wait_for_lease(self.settings.request_timeout)
+            .await
+            .is_none()
+        {
+            return Err(self.unavailable("the write region holds no lease".into()));
+        }
+        let permit = self.geo.write_permit().await?;
+        let proposed = self
+            .replica
+            .propose(Command::DeleteConflict {
+                id,
+                ts: self.hlc.now(),
+            })
+            .await;
+        drop(permit);
+        match proposed
+            .map_err(|e| self.unavailable(e.to_string()))?
+            .first()
+        {
+            Some(WriteOutcome::Applied { glsn, .. }) => Ok(*glsn),
+            _ => Err(Error::NotFound {
+                container: "(conflict feed)".into(),
+                key: id.to_string(),
+            }),
+        }
+    }
+
+    /// Deletes conflict feed entry `id`: at the write region's leader,
+    /// forwarded there from anywhere else.
+    pub async fn delete_conflict(&self, id: u64) -> Result<Glsn, Error> {
+        if self.geo.is_write_leader() {
+            return self.delete_conflict_at_leader(id).await;
+        }
+        let Some(write_region) = self
+            .geo
+            .wait_for_write_region(self.settings.request_timeout)
+            .await
+        else {
+            return Err(self.unavailable("the account has no write region yet".into()));
+        };
+        match self
+            .geo
+            .call_leader(
+                &write_region,
+                &NodeRequest::DeleteConflict { id },
+                self.settings.request_timeout,
+            )
+            .await?
+        {
+            NodeReply::Written { glsn, .. } => Ok(glsn),
+            other => Err(Error::Internal(format!(
+                "unexpected reply to a feed delete: {other:?}"
+            ))),
         }
     }
 

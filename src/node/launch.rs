@@ -14,6 +14,7 @@ use tonic::transport::server::TcpIncoming;
 use tracing::Instrument;
 
 use crate::api::admin::AdminService;
+use crate::api::conflicts::ConflictsService;
 use crate::api::kv::KvService;
 use crate::config::{Config, ConfigError, RaftConfig};
 use crate::fault::Faults;
@@ -423,21 +424,23 @@ async fn serve_clients(
         .build_v1()
         .map_err(|e| StartError::Grpc(e.to_string()))?;
     // A witness serves health only: it holds no items.
-    let (kv_service, admin_service) = match kv {
+    let (kv_service, admin_service, conflicts_service) = match kv {
         Some(kv) => {
             health.set_serving::<KvServer<KvService>>().await;
             let replica = kv.replica().clone();
             (
-                Some(KvService::server(kv)),
+                Some(KvService::server(kv.clone())),
                 Some(AdminService::server(replica, geo)),
+                Some(ConflictsService::server(kv, shutdown.clone())),
             )
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let router = Server::builder()
         .tcp_nodelay(true)
         .add_optional_service(kv_service)
         .add_optional_service(admin_service)
+        .add_optional_service(conflicts_service)
         .add_service(health_service)
         .add_service(reflection);
     Ok(async move {

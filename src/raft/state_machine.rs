@@ -14,8 +14,9 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use tokio::sync::watch;
 
 use crate::command::{self, Command, WriteCommand, WriteOp, WriteOutcome};
+use crate::conflict::{ConflictRecord, FeedEntry};
 use crate::crash::{CrashPoint, crash_point};
-use crate::geo::entry::GeoEntry;
+use crate::geo::entry::{GeoChange, GeoEntry};
 use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::hlc::Hlc;
 use crate::item::{Etag, ItemVersion};
@@ -74,6 +75,25 @@ struct BatchGeo {
     append: Vec<(u64, Vec<u8>)>,
     remove_upto: Option<u64>,
     clear: bool,
+    feed_put: Vec<(u64, Glsn, Vec<u8>)>,
+    feed_remove: Vec<u64>,
+}
+
+impl BatchGeo {
+    fn feed_recorded_here(&self, lost: Glsn) -> bool {
+        self.feed_put.iter().any(|(_, l, _)| *l == lost)
+    }
+
+    fn feed_put(&mut self, entry: &FeedEntry) {
+        self.feed_remove.retain(|id| *id != entry.id);
+        self.feed_put
+            .push((entry.id, entry.record.lost_glsn, encode(entry)));
+    }
+
+    fn feed_remove(&mut self, id: u64) {
+        self.feed_put.retain(|(i, _, _)| *i != id);
+        self.feed_remove.push(id);
+    }
 }
 
 impl StateMachine {
@@ -165,8 +185,7 @@ impl StateMachine {
             });
         }
         // The first write of a new epoch continues from the fork's LSN.
-        let glsn = Glsn::new(self.write_epoch.max(self.glsn.epoch), self.glsn.lsn + 1);
-        self.glsn = glsn;
+        let glsn = self.next_glsn();
         self.hlc.observe(write.ts);
         let new = match write.op {
             WriteOp::Put { value, .. } => Some(ItemVersion {
@@ -190,6 +209,75 @@ impl StateMachine {
         self.log_geo(&entry, geo);
         overlay.insert(slot, new);
         Ok(WriteOutcome::Applied { glsn, etag })
+    }
+
+    /// The GLSN of this region's next write.
+    fn next_glsn(&mut self) -> Glsn {
+        self.glsn = Glsn::new(self.write_epoch.max(self.glsn.epoch), self.glsn.lsn + 1);
+        self.glsn
+    }
+
+    /// Records each lost write not recorded before as a conflict feed
+    /// entry and a geo log entry.
+    fn record_conflicts(
+        &mut self,
+        records: Vec<ConflictRecord>,
+        ts: u64,
+        geo: &mut BatchGeo,
+    ) -> Result<Vec<WriteOutcome>, StorageError> {
+        let mut outcomes = Vec::new();
+        for record in records {
+            let lost = record.lost_glsn;
+            if geo.feed_recorded_here(lost)
+                || self.store.state.feed_recorded(lost).map_err(read_err)?
+            {
+                continue;
+            }
+            let glsn = self.next_glsn();
+            let entry = GeoEntry {
+                glsn,
+                origin_region: record.region.clone(),
+                origin_lsn: glsn.lsn,
+                ts,
+                container: record.container.clone(),
+                key: record.key.clone(),
+                change: GeoChange::Conflict(record),
+            };
+            self.log_geo(&entry, geo);
+            geo.feed_put(&entry.feed_entry().expect("a conflict entry"));
+            outcomes.push(WriteOutcome::Applied { glsn, etag: None });
+        }
+        Ok(outcomes)
+    }
+
+    fn delete_conflict(
+        &mut self,
+        id: u64,
+        ts: u64,
+        geo: &mut BatchGeo,
+    ) -> Result<WriteOutcome, StorageError> {
+        let present = geo.feed_put.iter().any(|(i, _, _)| *i == id)
+            || (!geo.feed_remove.contains(&id)
+                && self.store.state.feed_contains(id).map_err(read_err)?);
+        if !present {
+            return Ok(WriteOutcome::Rejected {
+                rejection: command::Rejection::NotFound,
+                applied_glsn: self.glsn,
+            });
+        }
+        let glsn = self.next_glsn();
+        let entry = GeoEntry {
+            glsn,
+            origin_region: crate::ids::RegionId::new(""),
+            origin_lsn: glsn.lsn,
+            ts,
+            container: String::new(),
+            key: String::new(),
+            change: GeoChange::ConflictDeleted { id },
+        };
+        self.log_geo(&entry, geo);
+        geo.feed_remove(id);
+        Ok(WriteOutcome::Applied { glsn, etag: None })
     }
 
     fn log_geo(&mut self, entry: &GeoEntry, geo: &mut BatchGeo) {
@@ -224,10 +312,17 @@ impl StateMachine {
             self.hlc.observe(entry.ts);
             self.glsn = entry.glsn;
             self.log_geo(&entry, geo);
-            overlay.insert(
-                (entry.container.clone(), entry.key.clone()),
-                entry.version(),
-            );
+            match (&entry.change, entry.item_change()) {
+                (_, Some(version)) => {
+                    overlay.insert((entry.container.clone(), entry.key.clone()), version);
+                }
+                (GeoChange::ConflictDeleted { id }, None) => geo.feed_remove(*id),
+                (_, None) => {
+                    if let Some(feed) = entry.feed_entry() {
+                        geo.feed_put(&feed);
+                    }
+                }
+            }
         }
     }
 
@@ -336,6 +431,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.apply_shipped(entries, &mut overlay, &mut geo);
                     Vec::new()
                 }
+                EntryPayload::Normal(Command::RecordConflicts { records, ts }) => {
+                    self.record_conflicts(records, ts, &mut geo)?
+                }
+                EntryPayload::Normal(Command::DeleteConflict { id, ts }) => {
+                    vec![self.delete_conflict(id, ts, &mut geo)?]
+                }
+                EntryPayload::Normal(Command::ResyncFeed(entries)) => {
+                    if self.resyncing {
+                        for (_, bytes) in entries {
+                            let entry: FeedEntry =
+                                decode("feed entry", &bytes).map_err(read_err)?;
+                            geo.feed_put(&entry);
+                        }
+                    }
+                    Vec::new()
+                }
                 EntryPayload::Normal(Command::BeginEpoch { epoch }) => {
                     self.write_epoch = self.write_epoch.max(epoch);
                     Vec::new()
@@ -392,6 +503,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             geo_append: geo.append,
             geo_remove_upto: geo.remove_upto,
             clear_data: geo.clear,
+            feed_put: geo.feed_put,
+            feed_remove: geo.feed_remove,
         };
         self.store.state.apply(batch).map_err(write_err)?;
         crash_point(CrashPoint::AfterApplyBatch);

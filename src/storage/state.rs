@@ -13,6 +13,7 @@ use serde_bytes::ByteBuf;
 
 use crate::codec;
 use crate::crash::{CrashPoint, crash_point};
+use crate::glsn::Glsn;
 use crate::item::{ItemVersion, KeyRange};
 use crate::storage::error::{Result, StorageError, be_u64};
 use crate::storage::meta::MetaTree;
@@ -20,6 +21,11 @@ use crate::storage::meta::MetaTree;
 const ITEM_TAG: u8 = b'i';
 const VALUE_TAG: u8 = b'm';
 const GEO_TAG: u8 = b'g';
+/// Conflict feed entries by id.
+const FEED_TAG: u8 = b'f';
+/// Conflict feed: the id recorded for each lost GLSN (kept after the entry
+/// is deleted, so a re-published write is not recorded again).
+const LOST_TAG: u8 = b'l';
 const GENERATION: &str = "state_generation";
 
 /// Changes to apply atomically.
@@ -32,8 +38,13 @@ pub struct StateBatch {
     pub geo_append: Vec<(u64, Vec<u8>)>,
     /// Geo log entries up to this LSN (inclusive) are removed.
     pub geo_remove_upto: Option<u64>,
-    /// Every item and geo log entry is removed first (a re-sync begins).
+    /// Every item, geo log and feed entry is removed first (a re-sync
+    /// begins).
     pub clear_data: bool,
+    /// Conflict feed entries added: id, the lost GLSN, the encoded entry.
+    pub feed_put: Vec<(u64, Glsn, Vec<u8>)>,
+    /// Conflict feed entries removed, by id.
+    pub feed_remove: Vec<u64>,
 }
 
 /// The whole state at one point, as a snapshot carries it.
@@ -66,6 +77,15 @@ impl StateImage {
             ));
         }
         Ok(out)
+    }
+
+    /// The conflict feed entries the image holds, by id.
+    pub fn feed(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.entries
+            .iter()
+            .filter(|(k, _)| k.first() == Some(&FEED_TAG))
+            .map(|(k, v)| Ok((be_u64(&k[1..], "a feed key")?, v.to_vec())))
+            .collect()
     }
 
     /// A named value of the image, encoded.
@@ -109,6 +129,19 @@ fn value_key(name: &str) -> Vec<u8> {
 fn geo_key(lsn: u64) -> [u8; 9] {
     let mut k = [GEO_TAG; 9];
     k[1..].copy_from_slice(&lsn.to_be_bytes());
+    k
+}
+
+fn feed_key(id: u64) -> [u8; 9] {
+    let mut k = [FEED_TAG; 9];
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn lost_key(glsn: Glsn) -> [u8; 17] {
+    let mut k = [LOST_TAG; 17];
+    k[1..9].copy_from_slice(&glsn.epoch.to_be_bytes());
+    k[9..].copy_from_slice(&glsn.lsn.to_be_bytes());
     k
 }
 
@@ -236,6 +269,31 @@ impl StateStore {
         Ok(out)
     }
 
+    /// Conflict feed entries with ids above `after`, in id order, at most
+    /// `max`.
+    pub fn feed_read(&self, after: u64, max: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let from = after.saturating_add(1);
+        let mut out = Vec::new();
+        for kv in self.current().range(feed_key(from)..=feed_key(u64::MAX)) {
+            let (k, v) = kv?;
+            out.push((be_u64(&k[1..], "a feed key")?, v.to_vec()));
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the feed ever recorded the write lost at `glsn`.
+    pub fn feed_recorded(&self, glsn: Glsn) -> Result<bool> {
+        Ok(self.current().contains_key(lost_key(glsn))?)
+    }
+
+    /// Whether the feed holds an entry `id`.
+    pub fn feed_contains(&self, id: u64) -> Result<bool> {
+        Ok(self.current().contains_key(feed_key(id))?)
+    }
+
     /// The LSN of the oldest geo log entry kept.
     pub fn geo_first(&self) -> Result<Option<u64>> {
         match self.current().range(geo_key(0)..geo_key(u64::MAX)).next() {
@@ -249,7 +307,7 @@ impl StateStore {
         let mut sled_batch = sled::Batch::default();
         let tree = self.current();
         if batch.clear_data {
-            for tag in [ITEM_TAG, GEO_TAG] {
+            for tag in [ITEM_TAG, GEO_TAG, FEED_TAG, LOST_TAG] {
                 for k in tree.scan_prefix([tag]).keys() {
                     sled_batch.remove(k?);
                 }
@@ -262,6 +320,13 @@ impl StateStore {
         }
         for (lsn, entry) in batch.geo_append {
             sled_batch.insert(&geo_key(lsn)[..], entry);
+        }
+        for (id, lost, entry) in batch.feed_put {
+            sled_batch.insert(&feed_key(id)[..], entry);
+            sled_batch.insert(&lost_key(lost)[..], &id.to_be_bytes()[..]);
+        }
+        for id in batch.feed_remove {
+            sled_batch.remove(&feed_key(id)[..]);
         }
         for (container, key, item) in batch.items {
             match item {

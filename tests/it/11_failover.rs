@@ -495,3 +495,134 @@ async fn switchover_under_load_loses_nothing_at_any_level_and_pause_holds_failov
     );
     account.local.stop().await;
 }
+
+/// The whole conflict feed as `node` serves it.
+async fn read_feed(account: &TestAccount, node: NodeId) -> Vec<pb::ConflictEntry> {
+    let channel = tonic::transport::Endpoint::from_shared(account.local.endpoint(node))
+        .expect("endpoint")
+        .connect_lazy();
+    let mut client = meridian::wire::pb::v1::conflicts_client::ConflictsClient::new(channel);
+    let mut stream = client
+        .read_feed(pb::ReadFeedRequest::default())
+        .await
+        .expect("read feed")
+        .into_inner();
+    let mut entries = Vec::new();
+    while let Some(message) = stream.message().await.expect("feed message") {
+        entries.push(message.entry.expect("an entry"));
+    }
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejoining_write_region_publishes_its_lost_writes_once_and_converges() {
+    let account = start_failover(|o| o.default_consistency = Consistency::Session).await;
+    let west_node = account.first_of(&west());
+    let east = account.first_of(&region("east"));
+    let north = account.first_of(&region("north"));
+    warm_up(&account, west_node, 5).await;
+    phase("cut west off while a client keeps writing to it");
+    let stop = Arc::new(AtomicBool::new(false));
+    let at_west = spawn_writer(&account, west_node, "lost", true, stop.clone());
+    warm_up(&account, west_node, 3).await;
+    account.local.cut_region(&west());
+    wait_write_region(&account, east, "east").await;
+    stop.store(true, Ordering::Relaxed);
+    let attempts = at_west.await.unwrap();
+    let history = history_via(&account, east).await;
+    let fork: Glsn = history[0].fork.unwrap().into();
+    let lost: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| a.acknowledged().is_some_and(|g| g.lsn > fork.lsn))
+        .collect();
+    assert!(
+        !lost.is_empty(),
+        "west acknowledged no write after the cut (fork {fork}); the test proves nothing"
+    );
+    phase("a session that saw a lost write gets SESSION_LOST, not stale data");
+    let token = meridian::glsn::SessionToken(lost[0].acknowledged().unwrap()).to_string();
+    let mut at_east = account.client(east).await;
+    let refused = get_with_token(
+        &mut at_east,
+        "f",
+        &lost[0].key,
+        Consistency::Session,
+        &token,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error_name(&refused), "SESSION_LOST", "{refused}");
+    put_many(&mut at_east, "f", "new", 5).await;
+    phase("healed, west publishes its lost writes and re-syncs");
+    account.local.faults().heal();
+    wait_for(
+        "every node of every region to hold the same items",
+        || async {
+            let digests: Vec<String> = account
+                .local
+                .running()
+                .map(|n| n.replica().state().items_digest().unwrap())
+                .collect();
+            (digests.windows(2).all(|w| w[0] == w[1])
+                && account.local.running().all(|n| {
+                    let a = n.replica().applied();
+                    !a.resyncing && a.glsn.epoch == 2
+                }))
+            .then_some(())
+        },
+    )
+    .await;
+    let feed = wait_for("the lost writes in the conflict feed at north", || async {
+        let feed = read_feed(&account, north).await;
+        lost.iter()
+            .all(|a| feed.iter().any(|e| e.key == a.key))
+            .then_some(feed)
+    })
+    .await;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in &feed {
+        let lost_glsn: Glsn = entry.lost_glsn.unwrap().into();
+        assert_eq!(entry.kind, pb::ConflictKind::UnreplicatedWrite as i32);
+        assert!(
+            lost_glsn.epoch == 1 && lost_glsn.lsn > fork.lsn,
+            "{entry:?}"
+        );
+        assert!(seen.insert(lost_glsn), "{lost_glsn} recorded twice");
+        assert_eq!((entry.region.as_str(), entry.lost_in_epoch), ("west", 2));
+    }
+    // Acknowledged lost writes are not in the items.
+    let mut at_west = account.client(west_node).await;
+    for a in &lost {
+        let read = get(&mut at_west, "f", &a.key, Consistency::Eventual).await;
+        assert!(
+            read.is_ok_and(|r| r.item.is_none()),
+            "{} survived the fork",
+            a.key
+        );
+    }
+    eprintln!(
+        "{} acknowledged writes lost past the fork {fork}; the feed holds {} entries, each once",
+        lost.len(),
+        feed.len()
+    );
+    phase("deleting an entry removes it everywhere");
+    let channel = tonic::transport::Endpoint::from_shared(account.local.endpoint(west_node))
+        .expect("endpoint")
+        .connect_lazy();
+    let mut conflicts = meridian::wire::pb::v1::conflicts_client::ConflictsClient::new(channel);
+    conflicts
+        .delete(pb::DeleteConflictRequest { id: feed[0].id })
+        .await
+        .expect("delete");
+    let missing = conflicts
+        .delete(pb::DeleteConflictRequest { id: feed[0].id })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing}");
+    wait_for("the entry gone at north", || async {
+        let now = read_feed(&account, north).await;
+        (now.len() == feed.len() - 1 && now.iter().all(|e| e.id != feed[0].id)).then_some(())
+    })
+    .await;
+    account.local.stop().await;
+}

@@ -21,6 +21,7 @@ use tokio::sync::RwLockReadGuard;
 use super::{Geo, TICK, decode_entries};
 use crate::codec::decode;
 use crate::command::Command;
+use crate::conflict::{ConflictKind, ConflictRecord};
 use crate::error::Error;
 use crate::geo::ship::{ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
@@ -35,6 +36,8 @@ use crate::shutdown::Shutdown;
 const TRANSITION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the region taking over waits for another region's report.
 const REPORT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Lost writes published to the conflict feed per call.
+const PUBLISH_BATCH: usize = 256;
 /// How long a fence may take (the write region must see the transition).
 const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -392,24 +395,66 @@ impl Geo {
 
     /// A region that holds writes past `fork` (a former write region's
     /// unshipped writes, or entries it received from one) re-joins: it
-    /// reports them as lost and re-syncs from the write region.
+    /// publishes each write the new history lacks to the conflict feed
+    /// (recorded once per lost GLSN, so a repeat after a crash is
+    /// harmless), then re-syncs from the write region.
     pub(super) async fn rejoin(
         &self,
         replica: &Replica,
+        meta: &MetaState,
         fork: Glsn,
         source: NodeId,
     ) -> Result<(), String> {
         let applied = replica.applied().glsn;
-        let lost = replica
-            .state()
-            .geo_read(fork.lsn + 1, usize::MAX, usize::MAX)
-            .map_err(|e| e.to_string())?;
+        let write_region = meta.write_region.clone().ok_or("no write region")?;
+        let lost_in_epoch = meta
+            .history
+            .iter()
+            .find(|c| c.epoch > applied.epoch)
+            .map_or(meta.epoch, |c| c.epoch);
+        let mut next = fork.lsn + 1;
+        let mut published = 0;
+        loop {
+            let page = replica
+                .state()
+                .geo_read(next, PUBLISH_BATCH, usize::MAX)
+                .map_err(|e| e.to_string())?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            next = last + 1;
+            let records: Vec<ConflictRecord> = decode_entries(
+                &page
+                    .into_iter()
+                    .map(|(_, b)| serde_bytes::ByteBuf::from(b))
+                    .collect::<Vec<_>>(),
+            )?
+            .into_iter()
+            .filter_map(|entry| {
+                let change = entry.item_change()?;
+                Some(ConflictRecord {
+                    kind: ConflictKind::UnreplicatedWrite,
+                    container: entry.container,
+                    key: entry.key,
+                    value: change.map(|v| v.value),
+                    lost_glsn: entry.glsn,
+                    lost_in_epoch,
+                    region: replica.region().clone(),
+                })
+            })
+            .collect();
+            published += records.len();
+            let request = NodeRequest::RecordConflicts { records };
+            self.call_leader(&write_region, &request, FENCE_TIMEOUT * 2)
+                .await
+                .map_err(|e| format!("publishing lost writes to {write_region}: {e}"))?;
+        }
         tracing::warn!(
             region = %replica.region(),
             %fork,
             %applied,
-            lost = lost.len(),
-            "this region went past the fork: re-syncing from the write region"
+            published,
+            "this region went past the fork: its writes after it are in the conflict feed; re-syncing from the write region"
         );
         self.resync_from(replica, source).await
     }
