@@ -490,7 +490,7 @@ mod tests {
     /// reported.
     #[tokio::test]
     async fn an_open_loop_run_keeps_its_schedule_and_reports_lag() {
-        let endpoint = crate::client::tests::start_echo_server().await;
+        let endpoint = crate::client::testing::start_echo_server().await;
         let args = BenchArgs {
             regions: vec!["north".to_string(), "east".to_string()],
             rate: Some(200),
@@ -528,7 +528,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_region_is_a_connect_error_naming_the_regions() {
-        let endpoint = crate::client::tests::start_echo_server().await;
+        let endpoint = crate::client::testing::start_echo_server().await;
         let args = BenchArgs {
             regions: vec!["mars".to_string()],
             ..echo_args(&endpoint)
@@ -560,7 +560,7 @@ mod tests {
     /// themselves at the deadline and count every operation.
     #[tokio::test]
     async fn a_short_run_stops_by_itself_and_counts_operations() {
-        let endpoint = crate::client::tests::start_echo_server().await;
+        let endpoint = crate::client::testing::start_echo_server().await;
         for op in [BenchOp::Put, BenchOp::Get] {
             let args = BenchArgs {
                 endpoint: endpoint.clone(),
