@@ -71,20 +71,34 @@ pub enum ClientError {
     /// was sent, so a retry is safe once a node is back.
     #[error("no running node in the preferred regions ({})", regions.join(", "))]
     NoRunningNode { regions: Vec<String> },
-    /// No server acted on the request (connection refused, stream refused,
-    /// server unavailable), or the request was a read: safe to retry.
+    /// No server acted on the request (the connection failed, or a meridian
+    /// server refused it as UNAVAILABLE before doing anything), or the
+    /// request was a read: safe to retry.
     #[error("unavailable ({code:?}): {message}{detail}")]
     Unavailable {
         code: Code,
         message: String,
         detail: ErrorDetail,
     },
-    /// A write that timed out or was cancelled in flight: it may or may not
-    /// have committed. Read the key (or compare etags) before writing again.
+    /// A write that may or may not have committed: it timed out or its
+    /// connection failed after sending, or the server said so
+    /// (OUTCOME_UNKNOWN). Never retried by the client; read the key (or
+    /// write with an etag precondition) before writing again.
     #[error(
         "outcome unknown ({code:?}): the write may or may not have committed: {message}{detail}"
     )]
     OutcomeUnknown {
+        code: Code,
+        message: String,
+        detail: ErrorDetail,
+    },
+    /// A session read whose token is no longer in the account's history: a
+    /// failover began a new epoch that forked before the token, so writes
+    /// this session saw may be gone. Retrying cannot help; the caller decides
+    /// what to do about those writes, then starts a new session
+    /// (`Client::reset_sessions`).
+    #[error("session lost to failover ({code:?}): {message}{detail}")]
+    SessionLost {
         code: Code,
         message: String,
         detail: ErrorDetail,
@@ -108,6 +122,7 @@ impl ClientError {
             ClientError::NoRunningNode { .. } => Code::Unavailable,
             ClientError::Unavailable { code, .. }
             | ClientError::OutcomeUnknown { code, .. }
+            | ClientError::SessionLost { code, .. }
             | ClientError::Server { code, .. } => *code,
         }
     }
@@ -126,6 +141,7 @@ impl ClientError {
         match self {
             ClientError::Unavailable { detail, .. }
             | ClientError::OutcomeUnknown { detail, .. }
+            | ClientError::SessionLost { detail, .. }
             | ClientError::Server { detail, .. } => detail.name.as_deref(),
             _ => None,
         }
@@ -139,34 +155,47 @@ pub(crate) enum CallKind {
     Write,
 }
 
+/// The `meridian-error` names the client reacts to. `error::Error::code_name`
+/// gives the server's side of each but the last; a test keeps them in step.
+pub mod names {
+    pub const NOT_WRITE_REGION: &str = "NOT_WRITE_REGION";
+    pub const THROTTLED: &str = "THROTTLED";
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
+    pub const READ_SESSION_NOT_AVAILABLE: &str = "READ_SESSION_NOT_AVAILABLE";
+    pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
+    /// No server sends it yet: failover will answer it to a session read
+    /// whose token lies beyond the fork GLSN of a newer epoch, i.e. a read
+    /// that can no longer see every write the session saw.
+    pub const SESSION_LOST: &str = "SESSION_LOST";
+}
+
+/// How deep `never_sent` looks into an error's chain of causes.
+const SOURCE_CHAIN_DEPTH_MAX: usize = 16;
+
 /// Maps a gRPC status to what the caller can do about it.
 pub(crate) fn classify(status: tonic::Status, kind: CallKind) -> ClientError {
     let code = status.code();
+    let sent = !never_sent(&status);
     let message = status.message().to_string();
     let detail = ErrorDetail::from_metadata(status.metadata());
-    match (code, kind) {
-        // tonic reports refused connections and refused streams as
-        // UNAVAILABLE: the request never reached a server that acted on it.
-        (Code::Unavailable, _) => ClientError::Unavailable {
+    match variant(code, detail.name.as_deref(), sent, kind) {
+        Variant::Unavailable => ClientError::Unavailable {
             code,
             message,
             detail,
         },
-        // tonic reports its own request timeout as CANCELLED, the server's
-        // as DEADLINE_EXCEEDED; either way a write may have committed.
-        (Code::DeadlineExceeded | Code::Cancelled, CallKind::Write) => {
-            ClientError::OutcomeUnknown {
-                code,
-                message,
-                detail,
-            }
-        }
-        (Code::DeadlineExceeded | Code::Cancelled, CallKind::Read) => ClientError::Unavailable {
+        Variant::OutcomeUnknown => ClientError::OutcomeUnknown {
             code,
             message,
             detail,
         },
-        _ => ClientError::Server {
+        Variant::SessionLost => ClientError::SessionLost {
+            code,
+            message,
+            detail,
+        },
+        Variant::Server => ClientError::Server {
             code,
             message,
             detail,
@@ -174,6 +203,65 @@ pub(crate) fn classify(status: tonic::Status, kind: CallKind) -> ClientError {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Unavailable,
+    OutcomeUnknown,
+    SessionLost,
+    Server,
+}
+
+/// The rule behind `classify`, over what a status tells: its code, the
+/// server's name for it (`None`: the status came from the transport, not
+/// from meridian), whether the request may have left this client, and
+/// whether it was a write.
+///
+/// A meridian server names every refusal and promises that UNAVAILABLE and
+/// SHUTTING_DOWN did nothing. A status without a name is the transport's:
+/// after a connection existed (a reset, a GOAWAY, a keep-alive timeout, an
+/// h2 error), a write may have reached the server and committed, so only a
+/// failed connection attempt proves it was not sent.
+fn variant(code: Code, name: Option<&str>, sent: bool, kind: CallKind) -> Variant {
+    if name == Some(names::SESSION_LOST) {
+        return Variant::SessionLost;
+    }
+    if !sent {
+        return Variant::Unavailable;
+    }
+    let from_transport = name.is_none();
+    match (code, kind) {
+        (Code::Unavailable | Code::Unknown | Code::Internal, CallKind::Write) if from_transport => {
+            Variant::OutcomeUnknown
+        }
+        (Code::Unknown | Code::Internal, CallKind::Read) if from_transport => Variant::Unavailable,
+        (Code::Unavailable, _) => Variant::Unavailable,
+        // tonic reports its own request timeout as CANCELLED, the server's
+        // as DEADLINE_EXCEEDED (OUTCOME_UNKNOWN maps to it too); either
+        // way a write may have committed.
+        (Code::DeadlineExceeded | Code::Cancelled, CallKind::Write) => Variant::OutcomeUnknown,
+        (Code::DeadlineExceeded | Code::Cancelled, CallKind::Read) => Variant::Unavailable,
+        _ => Variant::Server,
+    }
+}
+
+/// Whether the status proves the request never left this client: tonic
+/// wraps a failed connection attempt in `ConnectError`, and no byte of a
+/// request is written before its connection exists.
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = StdError::source(status);
+    for _ in 0..SOURCE_CHAIN_DEPTH_MAX {
+        let Some(cause) = source else {
+            return false;
+        };
+        if cause.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// tonic's transport errors print only their outermost layer ("transport
 /// error"); the cause a person needs is further down the chain.
 pub(crate) fn error_chain(err: &dyn StdError) -> String {
     let mut text = err.to_string();
@@ -202,10 +290,20 @@ mod tests {
         }
     }
 
+    fn named(code: Code, name: &str) -> tonic::Status {
+        let mut status = tonic::Status::new(code, "refused");
+        status
+            .metadata_mut()
+            .insert(ERROR_METADATA_KEY, name.parse().unwrap());
+        status
+    }
+
     #[test]
-    fn unavailable_is_retryable_and_server_refusals_are_not() {
-        let down = classify(tonic::Status::unavailable("refused"), CallKind::Write);
-        assert!(down.is_retryable());
+    fn a_server_refusal_before_acting_is_retryable_and_others_are_not() {
+        for name in [names::UNAVAILABLE, names::SHUTTING_DOWN] {
+            let refused = classify(named(Code::Unavailable, name), CallKind::Write);
+            assert!(refused.is_retryable(), "{refused}");
+        }
         let exists = classify(tonic::Status::already_exists("k"), CallKind::Write);
         assert_eq!(
             exists,
@@ -216,6 +314,113 @@ mod tests {
             }
         );
         assert!(!exists.is_retryable());
+        let unknown = classify(
+            named(Code::DeadlineExceeded, names::OUTCOME_UNKNOWN),
+            CallKind::Write,
+        );
+        assert!(matches!(unknown, ClientError::OutcomeUnknown { .. }));
+    }
+
+    #[test]
+    fn a_transport_failure_after_sending_leaves_a_write_unknown_and_a_read_retryable() {
+        // No meridian name: the transport's own status, e.g. a connection
+        // reset or an h2 error after the request went out.
+        for code in [Code::Unavailable, Code::Unknown, Code::Internal] {
+            let write = classify(tonic::Status::new(code, "reset"), CallKind::Write);
+            assert!(
+                matches!(write, ClientError::OutcomeUnknown { .. }),
+                "{write}"
+            );
+            let read = classify(tonic::Status::new(code, "reset"), CallKind::Read);
+            assert!(read.is_retryable(), "{read}");
+        }
+        // A failed connection attempt proves nothing was sent.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let never = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
+        assert_eq!(never.code(), Code::Unavailable);
+        let write = classify(never, CallKind::Write);
+        assert!(matches!(write, ClientError::Unavailable { .. }), "{write}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_write_that_was_never_sent() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        let status = crate::wire::pb::v1::kv_client::KvClient::new(channel)
+            .put(crate::wire::pb::v1::PutRequest::default())
+            .await
+            .unwrap_err();
+        assert!(never_sent(&status), "{status:?}");
+        let write = classify(status, CallKind::Write);
+        assert!(matches!(write, ClientError::Unavailable { .. }), "{write}");
+    }
+
+    #[test]
+    fn session_lost_is_its_own_error_and_not_retryable() {
+        let lost = classify(
+            named(Code::FailedPrecondition, names::SESSION_LOST),
+            CallKind::Read,
+        );
+        assert!(matches!(lost, ClientError::SessionLost { .. }), "{lost}");
+        assert!(!lost.is_retryable());
+        assert_eq!(lost.error_name(), Some(names::SESSION_LOST));
+        assert!(lost.to_string().starts_with("session lost to failover"));
+    }
+
+    #[test]
+    fn the_names_are_the_ones_the_server_sends() {
+        use crate::error::Error;
+        use crate::ids::{NodeId, RegionId};
+        let west = RegionId::new("west");
+        let pairs = [
+            (
+                Error::NotWriteRegion {
+                    region: west.clone(),
+                    write_region: west.clone(),
+                },
+                names::NOT_WRITE_REGION,
+            ),
+            (
+                Error::Throttled {
+                    region: west.clone(),
+                    lag_ops: 0,
+                    lag_ms: 0,
+                    max_ops: 0,
+                    max_ms: 0,
+                    retry_after_ms: 0,
+                },
+                names::THROTTLED,
+            ),
+            (
+                Error::Unavailable {
+                    region: west,
+                    reason: String::new(),
+                },
+                names::UNAVAILABLE,
+            ),
+            (Error::ShuttingDown, names::SHUTTING_DOWN),
+            (
+                Error::SessionNotAvailable {
+                    node: NodeId(1),
+                    applied: crate::glsn::Glsn::ZERO,
+                    token: crate::glsn::Glsn::ZERO,
+                },
+                names::READ_SESSION_NOT_AVAILABLE,
+            ),
+            (
+                Error::OutcomeUnknown {
+                    reason: String::new(),
+                },
+                names::OUTCOME_UNKNOWN,
+            ),
+        ];
+        for (error, name) in pairs {
+            assert_eq!(error.code_name(), name);
+        }
     }
 
     #[test]

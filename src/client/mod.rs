@@ -31,7 +31,7 @@ mod sessions;
 pub(crate) mod testing;
 
 pub use endpoints::NODE_STATE_RUNNING;
-pub use errors::{ClientError, ErrorDetail};
+pub use errors::{ClientError, ErrorDetail, names as error_names};
 pub use lag::{REGION_ROLE_WRITE, ReadRegionLag, ReplicationLag};
 pub use options::{ReadOptions, ScanRange, WriteOptions};
 pub use requests::{
