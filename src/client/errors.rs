@@ -150,7 +150,7 @@ impl ClientError {
 
 /// Whether a request changes state, which decides how a timeout is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CallKind {
+pub enum CallKind {
     Read,
     Write,
 }

@@ -19,6 +19,9 @@
 //! - `sessions`: the newest session token per container.
 //! - `endpoints`: a node of the first preferred region, from the status.
 //! - `lag`: replication lag per read region, from the status.
+//! - [`topology`]: the topology cache's content and the order a request
+//!   tries nodes in, pure.
+//! - [`retry`]: after a failure, whether to go on, where to and when, pure.
 //! - `requests`: the [`Client`] and its one method per request.
 
 mod endpoints;
@@ -26,12 +29,14 @@ mod errors;
 mod lag;
 mod options;
 mod requests;
+pub mod retry;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod topology;
 
 pub use endpoints::NODE_STATE_RUNNING;
-pub use errors::{ClientError, ErrorDetail, names as error_names};
+pub use errors::{CallKind, ClientError, ErrorDetail, names as error_names};
 pub use lag::{REGION_ROLE_WRITE, ReadRegionLag, ReplicationLag};
 pub use options::{ReadOptions, ScanRange, WriteOptions};
 pub use requests::{
