@@ -28,7 +28,8 @@
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
-//! - [`client`]: the Rust client for one endpoint, with session tokens.
+//! - [`client`]: the Rust client: topology cache, routing, safe retries,
+//!   session tokens.
 //! - [`bench`]: `meridian bench`, a closed-loop load generator and its report.
 //! - [`verify`]: workloads, nemesis and `meridian verify`, and the pure
 //!   consistency checkers over recorded histories.

@@ -147,7 +147,7 @@ async fn connect_all(args: &BenchArgs) -> Result<(String, Vec<Client>, Client), 
             .map_err(BenchError::Connect)?;
         clients.push(Client::from_channel(channel));
     }
-    let status_client = Client::connect(&args.endpoint)
+    let status_client = Client::connect_direct(&args.endpoint)
         .await
         .map_err(BenchError::Connect)?;
     Ok((target, clients, status_client))

@@ -1,45 +1,61 @@
-//! The Rust client: the `Kv` and `Admin` services over tonic, with
-//! explicit timeouts and message sizes, session tokens tracked per
-//! container, and errors that tell a caller whether a retry is safe and
-//! what the server named the refusal.
+//! The Rust client: the `Kv` and `Admin` services over tonic, routed by a
+//! topology cache, with session tokens tracked per container and errors
+//! that tell a caller whether a retry is safe.
 //!
-//! Region preference: [`Client::connect_preferring`] asks one endpoint for
-//! the account's status and connects to a running node of the first
-//! preferred region that has one, so reads are served there. Writes sent to
-//! a read region are forwarded by the server to the write region (or
-//! refused with `NOT_WRITE_REGION` under `no_forward`). The choice is made
-//! once, at connect; re-routing on failover is not done here.
+//! Routing (DESIGN.md "Client API"): a [`Client`] learns the account from
+//! `Admin.Account` of any node it was given (write region, epoch, regions
+//! in failover priority order, every node's endpoint) and keeps it, never
+//! going back to an older epoch. Writes go to a node of the write region,
+//! sent with `no_forward`, so a refusal (NOT_WRITE_REGION) tells the client
+//! where the write region moved instead of a server forwarding silently.
+//! Reads go to the first preferred region that can serve them, then to the
+//! region of the endpoint given, then to the others by priority; within a
+//! region, to the node that last answered, then to another when one is
+//! down. The topology is refreshed when a request fails in a way that says
+//! it may have moved, and when a response carries a newer epoch.
 //!
-//! Invariants: a write whose outcome is unknown is reported as
-//! [`ClientError::OutcomeUnknown`] and never retried here; the tracked
-//! session token of a container only moves forward.
+//! Retries: under a deadline (10 s by default: a lease TTL plus a failover
+//! and some margin), with exponential backoff and jitter. Reads are retried
+//! after any failure that says nothing about the data; a write only when it
+//! was refused before it could apply. A write whose outcome is unknown is
+//! returned as [`ClientError::OutcomeUnknown`] and never retried: the caller
+//! decides. A session read whose token a failover left out of the history
+//! is [`ClientError::SessionLost`].
 //!
-//! - `options`: per-request options of reads, writes and scans.
+//! A direct client ([`Client::connect_direct`]) talks to one node and never
+//! retries; the bench and `meridian verify` use it to measure that node.
+//!
+//! - `options`: per-request options, and how a routed client connects.
 //! - `errors`: the one mapping from a gRPC status to a [`ClientError`].
-//! - `sessions`: the newest session token per container.
-//! - `endpoints`: a node of the first preferred region, from the status.
-//! - `lag`: replication lag per read region, from the status.
 //! - [`topology`]: the topology cache's content and the order a request
 //!   tries nodes in, pure.
 //! - [`retry`]: after a failure, whether to go on, where to and when, pure.
+//! - `router`: the cache, the channels and the attempt loop that carries
+//!   out those decisions.
+//! - `channels`: one tonic channel per node, with timeouts and sizes.
+//! - `sessions`: the newest session token per container.
+//! - `endpoints`: a direct client's node of a preferred region, from the
+//!   status.
+//! - `lag`: replication lag per read region, from the status.
 //! - `requests`: the [`Client`] and its one method per request.
 
+mod channels;
 mod endpoints;
 mod errors;
 mod lag;
 mod options;
 mod requests;
 pub mod retry;
+mod router;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod topology;
 
+pub use channels::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, ROUTED_CONNECT_TIMEOUT, connect_channel};
 pub use endpoints::NODE_STATE_RUNNING;
 pub use errors::{CallKind, ClientError, ErrorDetail, names as error_names};
 pub use lag::{REGION_ROLE_WRITE, ReadRegionLag, ReplicationLag};
-pub use options::{ReadOptions, ScanRange, WriteOptions};
-pub use requests::{
-    CONNECT_TIMEOUT, Client, DEFAULT_ENDPOINT, REQUEST_TIMEOUT, connect_channel, resolve_endpoint,
-};
+pub use options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
+pub use requests::{Client, DEFAULT_ENDPOINT, resolve_endpoint};
 pub use sessions::SESSION_CONTAINERS_MAX;

@@ -1,105 +1,109 @@
-//! The `Client` type: the `Kv` and `Admin` services over one tonic channel,
-//! with explicit timeouts and message sizes, and the session tokens it
-//! tracks.
+//! The [`Client`]: one method per request of the `Kv` and `Admin`
+//! services, the session tokens it tracks, and where its requests go.
+//!
+//! A routed client (`connect`, `connect_preferring`, `connect_with`) sends
+//! every request through its `Router`: writes to the write region (with
+//! `no_forward` on the wire, so the client learns of a new write region
+//! from the refusal instead of relying on a server to forward), reads to
+//! the preferred regions, and retries what `retry` allows under a deadline.
+//! A direct client (`connect_direct`, `from_channel`) talks to one node and
+//! never retries: the bench and the verify harness measure exactly that
+//! node.
+//!
+//! Invariants: a write whose outcome is unknown is returned as
+//! [`ClientError::OutcomeUnknown`], never retried; the tracked session
+//! token of a container only moves forward.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use crate::client::channels::{REQUEST_TIMEOUT, admin, connect_channel, kv, timed};
 use crate::client::endpoints::choose_endpoint;
-use crate::client::errors::{CallKind, ClientError, ErrorDetail, classify, error_chain};
+use crate::client::errors::{CallKind, ClientError, classify};
 use crate::client::lag::ReplicationLag;
-use crate::client::options::{ReadOptions, ScanRange, WriteOptions};
+use crate::client::options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
+use crate::client::router::Router;
 use crate::client::sessions::{SessionTokens, token_for_read};
+use crate::client::topology::Route;
 use crate::consistency::Consistency;
 use crate::glsn::{SessionToken, parse_session_token};
-use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::wire::pb::v1 as pb;
-use crate::wire::pb::v1::admin_client::AdminClient;
-use crate::wire::pb::v1::kv_client::KvClient;
 
 /// Where the CLI and the bench connect when no `--endpoint` is given.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7070";
-/// How long establishing the TCP connection may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take, end to end. Also sent to the server as
-/// `grpc-timeout` so it can give up on work nobody waits for.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client for one endpoint. Cloning is cheap and clones share the
-/// connection and the session tokens.
+/// A client of one account. Cloning is cheap and clones share the
+/// connections, the topology cache and the session tokens.
 #[derive(Debug, Clone)]
 pub struct Client {
-    kv: KvClient<Channel>,
-    admin: AdminClient<Channel>,
+    target: Target,
     // A std Mutex: every section is one map lookup or update with no
     // `.await` inside, so it is never held across a suspension point.
     sessions: Arc<Mutex<SessionTokens>>,
 }
 
-/// Opens one channel to `endpoint` with meridian's timeouts. The bench
-/// opens several and shares each among many tasks.
-pub async fn connect_channel(endpoint: &str) -> Result<Channel, ClientError> {
-    let invalid = |message: String| ClientError::InvalidEndpoint {
-        endpoint: endpoint.to_string(),
-        message,
-    };
-    let endpoint_config = Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| invalid(error_chain(&e)))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        // Requests are small and latency-bound: do not wait to coalesce.
-        .tcp_nodelay(true);
-    endpoint_config
-        .connect()
-        .await
-        .map_err(|e| ClientError::Unavailable {
-            code: Code::Unavailable,
-            message: format!("cannot connect to {endpoint}: {}", error_chain(&e)),
-            detail: ErrorDetail::default(),
-        })
+#[derive(Debug, Clone)]
+enum Target {
+    /// One node: no routing, no retries.
+    Direct(Channel),
+    /// Routed by the topology cache, retried under a deadline.
+    Routed(Arc<Router>),
 }
 
-/// The endpoint to use for `preferred` regions: `endpoint` itself when the
-/// list is empty, else a running node of the first preferred region that
-/// has one, as `endpoint`'s `Admin.Status` reports the account.
+/// The endpoint a direct client should use for `preferred` regions:
+/// `endpoint` itself when the list is empty, else the leader (or another
+/// running node) of the first preferred region that has one, as
+/// `endpoint`'s `Admin.Status` reports the account. The bench pins its
+/// connections to it.
 pub async fn resolve_endpoint(endpoint: &str, preferred: &[String]) -> Result<String, ClientError> {
     if preferred.is_empty() {
         return Ok(endpoint.to_string());
     }
-    let status = Client::connect(endpoint).await?.status().await?;
+    let status = Client::connect_direct(endpoint).await?.status().await?;
     choose_endpoint(&status, preferred)
 }
 
 impl Client {
-    /// Connects eagerly, so a wrong address fails here rather than at the
-    /// first request.
+    /// A routed client that learns the account through `endpoint`, whose
+    /// region its reads prefer. Fails here, not at the first request, when
+    /// no node answers.
     pub async fn connect(endpoint: &str) -> Result<Client, ClientError> {
-        Ok(Client::from_channel(connect_channel(endpoint).await?))
+        Client::connect_with(ClientOptions::new(endpoint)).await
     }
 
-    /// Connects to a running node of the first of `preferred` regions that
-    /// has one (see [`resolve_endpoint`]); an empty list connects to
-    /// `endpoint` itself.
+    /// A routed client whose reads prefer `preferred`, first choice first;
+    /// an unknown region is refused here.
     pub async fn connect_preferring(
         endpoint: &str,
         preferred: &[String],
     ) -> Result<Client, ClientError> {
-        Client::connect(&resolve_endpoint(endpoint, preferred).await?).await
+        Client::connect_with(ClientOptions {
+            preferred_regions: preferred.to_vec(),
+            ..ClientOptions::new(endpoint)
+        })
+        .await
     }
 
+    pub async fn connect_with(options: ClientOptions) -> Result<Client, ClientError> {
+        Ok(Client::new(Target::Routed(Router::start(options).await?)))
+    }
+
+    /// A direct client of the node at `endpoint`, connected eagerly.
+    pub async fn connect_direct(endpoint: &str) -> Result<Client, ClientError> {
+        Ok(Client::from_channel(connect_channel(endpoint).await?))
+    }
+
+    /// A direct client over an open channel.
     pub fn from_channel(channel: Channel) -> Client {
-        let kv = KvClient::new(channel.clone())
-            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
-            .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX);
-        let admin = AdminClient::new(channel)
-            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
-            .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX);
+        Client::new(Target::Direct(channel))
+    }
+
+    fn new(target: Target) -> Client {
         Client {
-            kv,
-            admin,
+            target,
             sessions: Arc::new(Mutex::new(SessionTokens::default())),
         }
     }
@@ -118,10 +122,19 @@ impl Client {
             value,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
-            no_forward: opts.no_forward,
+            no_forward: self.wire_no_forward(opts),
         };
-        let result = self.kv.clone().put(with_deadline(req)).await;
-        self.finish_write(container, result)
+        let response = self
+            .call(
+                CallKind::Write,
+                write_route(opts),
+                move |channel, timeout| {
+                    let req = timed(req.clone(), timeout);
+                    async move { kv(channel).put(req).await }
+                },
+            )
+            .await?;
+        Ok(self.after_write(container, response))
     }
 
     /// Fails with `Server { code: AlreadyExists }` when the key is present.
@@ -138,10 +151,19 @@ impl Client {
             value,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
-            no_forward: opts.no_forward,
+            no_forward: self.wire_no_forward(opts),
         };
-        let result = self.kv.clone().create(with_deadline(req)).await;
-        self.finish_write(container, result)
+        let response = self
+            .call(
+                CallKind::Write,
+                write_route(opts),
+                move |channel, timeout| {
+                    let req = timed(req.clone(), timeout);
+                    async move { kv(channel).create(req).await }
+                },
+            )
+            .await?;
+        Ok(self.after_write(container, response))
     }
 
     /// Fails with `NotFound` when absent, `FailedPrecondition` when
@@ -161,10 +183,19 @@ impl Client {
             if_match,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
-            no_forward: opts.no_forward,
+            no_forward: self.wire_no_forward(opts),
         };
-        let result = self.kv.clone().replace(with_deadline(req)).await;
-        self.finish_write(container, result)
+        let response = self
+            .call(
+                CallKind::Write,
+                write_route(opts),
+                move |channel, timeout| {
+                    let req = timed(req.clone(), timeout);
+                    async move { kv(channel).replace(req).await }
+                },
+            )
+            .await?;
+        Ok(self.after_write(container, response))
     }
 
     /// Fails with `NotFound` when absent, `FailedPrecondition` on an etag
@@ -182,10 +213,19 @@ impl Client {
             if_match,
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(opts.session_token),
-            no_forward: opts.no_forward,
+            no_forward: self.wire_no_forward(opts),
         };
-        let result = self.kv.clone().delete(with_deadline(req)).await;
-        self.finish_write(container, result)
+        let response = self
+            .call(
+                CallKind::Write,
+                write_route(opts),
+                move |channel, timeout| {
+                    let req = timed(req.clone(), timeout);
+                    async move { kv(channel).delete(req).await }
+                },
+            )
+            .await?;
+        Ok(self.after_write(container, response))
     }
 
     /// `item` in the response is `None` when the key does not exist.
@@ -201,11 +241,13 @@ impl Client {
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(self.read_token(container, opts)),
         };
-        let result = self.kv.clone().get(with_deadline(req)).await;
-        let response = result
-            .map_err(|s| classify(s, CallKind::Read))?
-            .into_inner();
-        self.observe_token(container, &response.session_token);
+        let response = self
+            .call(CallKind::Read, Route::Reads, move |channel, timeout| {
+                let req = timed(req.clone(), timeout);
+                async move { kv(channel).get(req).await }
+            })
+            .await?;
+        self.after_read(container, &response.session_token, response.read_glsn);
         Ok(response)
     }
 
@@ -230,24 +272,28 @@ impl Client {
             consistency: wire_consistency(opts.consistency),
             session_token: wire_token(self.read_token(container, opts)),
         };
-        let result = self.kv.clone().scan(with_deadline(req)).await;
-        let response = result
-            .map_err(|s| classify(s, CallKind::Read))?
-            .into_inner();
-        self.observe_token(container, &response.session_token);
+        let response = self
+            .call(CallKind::Read, Route::Reads, move |channel, timeout| {
+                let req = timed(req.clone(), timeout);
+                async move { kv(channel).scan(req).await }
+            })
+            .await?;
+        self.after_read(container, &response.session_token, response.read_glsn);
         Ok(response)
     }
 
-    /// The account as the contacted node sees it.
+    /// The account as the node reads would go to sees it.
     pub async fn status(&self) -> Result<pb::StatusResponse, ClientError> {
-        let result = self
-            .admin
-            .clone()
-            .status(with_deadline(pb::StatusRequest {}))
-            .await;
-        Ok(result
-            .map_err(|s| classify(s, CallKind::Read))?
-            .into_inner())
+        self.call(
+            CallKind::Read,
+            Route::Reads,
+            |channel, timeout| async move {
+                admin(channel)
+                    .status(timed(pb::StatusRequest {}, timeout))
+                    .await
+            },
+        )
+        .await
     }
 
     /// Each read region's replication lag, from the account status.
@@ -257,28 +303,34 @@ impl Client {
 
     /// The account configuration as the meta group holds it.
     pub async fn account(&self) -> Result<pb::AccountResponse, ClientError> {
-        let result = self
-            .admin
-            .clone()
-            .account(with_deadline(pb::AccountRequest {}))
-            .await;
-        Ok(result
-            .map_err(|s| classify(s, CallKind::Read))?
-            .into_inner())
+        self.call(
+            CallKind::Read,
+            Route::Reads,
+            |channel, timeout| async move {
+                admin(channel)
+                    .account(timed(pb::AccountRequest {}, timeout))
+                    .await
+            },
+        )
+        .await
     }
 
     /// Sets the failover priorities: every region of the account once,
     /// first choice first. Returns the order the meta group committed.
+    /// Any node proposes it to the meta group, so it goes where reads go.
     pub async fn set_priorities(&self, regions: Vec<String>) -> Result<Vec<String>, ClientError> {
-        let result = self
-            .admin
-            .clone()
-            .set_priorities(with_deadline(pb::SetPrioritiesRequest { regions }))
-            .await;
-        Ok(result
-            .map_err(|s| classify(s, CallKind::Write))?
-            .into_inner()
-            .regions)
+        let response = self
+            .call(CallKind::Write, Route::Reads, move |channel, timeout| {
+                let req = timed(
+                    pb::SetPrioritiesRequest {
+                        regions: regions.clone(),
+                    },
+                    timeout,
+                );
+                async move { admin(channel).set_priorities(req).await }
+            })
+            .await?;
+        Ok(response.regions)
     }
 
     /// The latest session token seen for `container`, if any.
@@ -286,16 +338,55 @@ impl Client {
         self.lock_sessions().latest(container)
     }
 
-    fn finish_write(
+    /// Forgets every tracked session token, starting new sessions: what a
+    /// caller does after [`ClientError::SessionLost`], once it has decided
+    /// what to do about the writes the failover left out.
+    pub fn reset_sessions(&self) {
+        *self.lock_sessions() = SessionTokens::default();
+    }
+
+    /// Sends one request: once to a direct client's node, or through the
+    /// router. `send` gets the channel and the attempt's timeout.
+    async fn call<T, F, Fut>(
         &self,
-        container: &str,
-        result: Result<tonic::Response<pb::WriteResponse>, tonic::Status>,
-    ) -> Result<pb::WriteResponse, ClientError> {
-        let response = result
-            .map_err(|s| classify(s, CallKind::Write))?
-            .into_inner();
+        kind: CallKind,
+        route: Route,
+        mut send: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        match &self.target {
+            Target::Direct(channel) => send(channel.clone(), REQUEST_TIMEOUT)
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|status| classify(status, kind)),
+            Target::Routed(router) => router.call(kind, route, send).await,
+        }
+    }
+
+    /// A routed client always refuses cross-region forwarding, since it
+    /// routes writes itself; a direct one forwards unless asked not to.
+    fn wire_no_forward(&self, opts: &WriteOptions) -> bool {
+        matches!(self.target, Target::Routed(_)) || opts.no_forward
+    }
+
+    fn after_write(&self, container: &str, response: pb::WriteResponse) -> pb::WriteResponse {
         self.observe_token(container, &response.session_token);
-        Ok(response)
+        self.observe_epoch(response.glsn);
+        response
+    }
+
+    fn after_read(&self, container: &str, token: &str, read_glsn: Option<pb::Glsn>) {
+        self.observe_token(container, token);
+        self.observe_epoch(read_glsn);
+    }
+
+    fn observe_epoch(&self, glsn: Option<pb::Glsn>) {
+        if let (Target::Routed(router), Some(glsn)) = (&self.target, glsn) {
+            router.observe_epoch(glsn.epoch);
+        }
     }
 
     fn read_token(&self, container: &str, opts: &ReadOptions) -> Option<SessionToken> {
@@ -324,10 +415,14 @@ impl Client {
     }
 }
 
-fn with_deadline<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(REQUEST_TIMEOUT);
-    request
+/// A write the caller pinned with `no_forward` goes where reads go and
+/// keeps its NOT_WRITE_REGION; any other goes to the write region.
+fn write_route(opts: &WriteOptions) -> Route {
+    if opts.no_forward {
+        Route::Reads
+    } else {
+        Route::WriteRegion
+    }
 }
 
 fn wire_consistency(level: Option<Consistency>) -> i32 {
@@ -341,16 +436,18 @@ fn wire_token(token: Option<SessionToken>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::testing::{names, start_echo_server, token};
+    use crate::client::testing::{names, start_echo, start_echo_server, token};
+    use tonic::Code;
 
     #[tokio::test]
-    async fn connect_preferring_follows_status_and_admin_calls_round_trip() {
+    async fn preferred_regions_route_reads_and_admin_calls_round_trip() {
         let endpoint = start_echo_server().await;
-        // Phase 1: an empty preference connects to the endpoint itself.
-        let direct = Client::connect_preferring(&endpoint, &[]).await.unwrap();
-        assert_eq!(direct.status().await.unwrap().write_region, "west");
+        // Phase 1: no preference: the endpoint's own region (west) first.
+        let client = Client::connect_preferring(&endpoint, &[]).await.unwrap();
+        assert_eq!(client.status().await.unwrap().write_region, "west");
 
-        // Phase 2: east resolves to the stand-in's own address.
+        // Phase 2: a direct client's region resolves from the status; an
+        // unknown region is refused at connect.
         let east = resolve_endpoint(&endpoint, &names(&["east"]))
             .await
             .unwrap();
@@ -363,7 +460,8 @@ mod tests {
             "{unknown}"
         );
 
-        // Phase 3: Account and SetPriorities, and a refusal's name.
+        // Phase 3: north's only node refuses connections, so reads and
+        // admin calls go on to east; a refusal keeps its name.
         let client = Client::connect_preferring(&endpoint, &names(&["north", "east"]))
             .await
             .unwrap();
@@ -414,19 +512,62 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn errors_from_a_live_server_are_classified() {
-        let client = Client::connect(&start_echo_server().await).await.unwrap();
+    async fn a_write_with_an_unknown_outcome_is_sent_once_and_refusals_are_retried() {
+        let (endpoint, kv) = start_echo().await;
+        let client = Client::connect(&endpoint).await.unwrap();
         let opts = WriteOptions::default();
+        // Phase 1: a server-side deadline: unknown, and never sent again.
         let slow = client
             .put("c", "slow", Vec::new(), &opts)
             .await
             .unwrap_err();
         assert!(matches!(slow, ClientError::OutcomeUnknown { .. }), "{slow}");
+        assert_eq!(kv.puts("slow"), 1);
+        // Phase 2: THROTTLED and UNAVAILABLE did nothing: retried.
+        client
+            .put("c", "throttled", Vec::new(), &opts)
+            .await
+            .unwrap();
+        assert_eq!(kv.puts("throttled"), 2);
+        client
+            .put("c", "no-lease", Vec::new(), &opts)
+            .await
+            .unwrap();
+        assert_eq!(kv.puts("no-lease"), 2);
+        // Phase 3: a real answer is returned as it is.
         let exists = client
             .create("c", "k", Vec::new(), &opts)
             .await
             .unwrap_err();
         assert_eq!(exists.code(), Code::AlreadyExists);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_deadline_and_a_direct_client_never_retries() {
+        let (endpoint, kv) = start_echo().await;
+        let deadline = Duration::from_millis(600);
+        let client = Client::connect_with(ClientOptions {
+            deadline,
+            ..ClientOptions::new(&endpoint)
+        })
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        let down = client
+            .put("c", "down", Vec::new(), &WriteOptions::default())
+            .await
+            .unwrap_err();
+        assert!(down.is_retryable(), "{down}");
+        assert!(started.elapsed() < deadline * 2, "{:?}", started.elapsed());
+        assert!(kv.puts("down") > 1);
+
+        let direct = Client::connect_direct(&endpoint).await.unwrap();
+        let once = direct
+            .put("c", "no-lease", Vec::new(), &WriteOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(once.error_name(), Some("UNAVAILABLE"));
+        assert_eq!(kv.puts("no-lease"), 1);
     }
 
     #[tokio::test]

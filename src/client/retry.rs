@@ -22,6 +22,10 @@ pub const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// A server's retry-after hint is honoured up to this.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5);
+/// A retry is started only with at least this much of the deadline left:
+/// a write cut short by the deadline would turn a clean refusal into an
+/// unknown outcome.
+pub const ATTEMPT_TIME_MIN: Duration = Duration::from_millis(250);
 /// Attempts of one operation, whatever the deadline: a bound on the work
 /// a caller's single request can cause.
 pub const ATTEMPTS_MAX: u32 = 64;
@@ -113,10 +117,13 @@ pub fn backoff(round: u32, jitter: f64) -> Duration {
     half + half.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
-/// Whether waiting `wait` more still leaves time for an attempt before
-/// `deadline` (both measured from the operation's start).
+/// Whether waiting `wait` more still leaves an attempt `ATTEMPT_TIME_MIN`
+/// before `deadline` (both measured from the operation's start).
 pub fn fits(elapsed: Duration, wait: Duration, deadline: Duration) -> bool {
-    elapsed.saturating_add(wait) < deadline
+    elapsed
+        .saturating_add(wait)
+        .saturating_add(ATTEMPT_TIME_MIN)
+        <= deadline
 }
 
 #[cfg(test)]
@@ -271,6 +278,7 @@ mod tests {
     fn a_wait_fits_only_when_time_for_an_attempt_is_left() {
         let second = Duration::from_secs(1);
         assert!(fits(second, second, second * 3));
+        assert!(fits(second, second, second * 2 + ATTEMPT_TIME_MIN));
         assert!(!fits(second * 2, second, second * 3));
         assert!(!fits(Duration::MAX, second, second));
     }

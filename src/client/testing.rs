@@ -1,6 +1,8 @@
 //! Stand-in servers and fixtures for the client's and the bench's tests.
 
-use crate::api::status::ERROR_METADATA_KEY;
+use std::sync::Arc;
+
+use crate::api::status::{ERROR_METADATA_KEY, RETRY_AFTER_METADATA_KEY};
 use crate::glsn::{Glsn, SessionToken};
 use crate::wire::pb::v1 as pb;
 
@@ -9,11 +11,44 @@ pub(crate) fn token(epoch: u64, lsn: u64) -> SessionToken {
 }
 
 /// A stand-in `Kv` server: a put returns the next token `e1:<n>`; a get
-/// echoes the session token it received as the item's value; a put of
-/// the key `slow` reports a server-side deadline.
+/// echoes the session token it received as the item's value. Some keys
+/// script a put's failure: `slow` reports a server-side deadline,
+/// `throttled` is THROTTLED once (retry after 20 ms), `no-lease` is
+/// UNAVAILABLE once, `down` is UNAVAILABLE every time. `puts` counts the
+/// puts received per key.
 #[derive(Default)]
-struct EchoKv {
+pub(crate) struct EchoKv {
     writes: std::sync::atomic::AtomicU64,
+    puts: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl EchoKv {
+    pub(crate) fn puts(&self, key: &str) -> u64 {
+        self.puts.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    /// The scripted failure of the `nth` put (1 first) of `key`, if any.
+    fn scripted(key: &str, nth: u64) -> Option<tonic::Status> {
+        let named = |mut status: tonic::Status, name: &str| {
+            let metadata = status.metadata_mut();
+            metadata.insert(ERROR_METADATA_KEY, name.parse().unwrap());
+            if name == "THROTTLED" {
+                metadata.insert(RETRY_AFTER_METADATA_KEY, "20".parse().unwrap());
+            }
+            status
+        };
+        match (key, nth) {
+            ("slow", _) => Some(tonic::Status::deadline_exceeded("slow")),
+            ("throttled", 1) => Some(named(
+                tonic::Status::resource_exhausted("lagging"),
+                "THROTTLED",
+            )),
+            ("no-lease", 1) | ("down", _) => {
+                Some(named(tonic::Status::unavailable("no lease"), "UNAVAILABLE"))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -22,8 +57,15 @@ impl pb::kv_server::Kv for EchoKv {
         &self,
         request: tonic::Request<pb::PutRequest>,
     ) -> Result<tonic::Response<pb::WriteResponse>, tonic::Status> {
-        if request.get_ref().key == "slow" {
-            return Err(tonic::Status::deadline_exceeded("slow"));
+        let key = request.get_ref().key.clone();
+        let nth = {
+            let mut puts = self.puts.lock().unwrap();
+            let count = puts.entry(key.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        if let Some(status) = EchoKv::scripted(&key, nth) {
+            return Err(status);
         }
         let lsn = 1 + self
             .writes
@@ -123,6 +165,8 @@ pub(crate) fn three_region_status(addr: &str) -> pb::StatusResponse {
 /// its own address, and priorities are echoed back.
 struct EchoAdmin {
     addr: String,
+    /// Where no server listens: north's node in the account.
+    closed_addr: String,
 }
 
 #[tonic::async_trait]
@@ -137,12 +181,10 @@ impl pb::admin_server::Admin for EchoAdmin {
         &self,
         _: tonic::Request<pb::AccountRequest>,
     ) -> Result<tonic::Response<pb::AccountResponse>, tonic::Status> {
-        Ok(tonic::Response::new(pb::AccountResponse {
-            account: "acct".to_string(),
-            write_region: "west".to_string(),
-            epoch: 3,
-            ..Default::default()
-        }))
+        Ok(tonic::Response::new(three_region_account(
+            &self.addr,
+            &self.closed_addr,
+        )))
     }
     async fn set_priorities(
         &self,
@@ -185,21 +227,57 @@ impl pb::admin_server::Admin for EchoAdmin {
     }
 }
 
-/// Also used by the bench's tests.
-pub(crate) async fn start_echo_server() -> String {
+/// The account `EchoAdmin` reports: west (the write region, epoch 3) and
+/// east have one node each at `addr`, north one at `closed_addr`.
+pub(crate) fn three_region_account(addr: &str, closed_addr: &str) -> pb::AccountResponse {
+    let region = |name: &str, priority, node_id, client_addr: &str| pb::AccountRegion {
+        name: name.to_string(),
+        priority,
+        nodes: vec![pb::AccountNode {
+            node_id,
+            client_addr: client_addr.to_string(),
+            meta_voter: true,
+        }],
+    };
+    pb::AccountResponse {
+        account: "acct".to_string(),
+        write_region: "west".to_string(),
+        epoch: 3,
+        regions: vec![
+            region("west", 1, 1, addr),
+            region("east", 2, 5, addr),
+            region("north", 3, 9, closed_addr),
+        ],
+        ..Default::default()
+    }
+}
+
+/// Starts the stand-in `Kv` and `Admin` servers on a free port; returns
+/// their endpoint and the `Kv` side, to count what it received.
+pub(crate) async fn start_echo() -> (String, Arc<EchoKv>) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let admin = EchoAdmin {
         addr: addr.to_string(),
+        closed_addr,
     };
+    let kv = Arc::new(EchoKv::default());
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(pb::kv_server::KvServer::new(EchoKv::default()))
+            .add_service(pb::kv_server::KvServer::from_arc(kv.clone()))
             .add_service(pb::admin_server::AdminServer::new(admin))
             .serve_with_incoming(incoming),
     );
-    format!("http://{addr}")
+    (format!("http://{addr}"), kv)
+}
+
+/// Also used by the bench's tests.
+pub(crate) async fn start_echo_server() -> String {
+    start_echo().await.0
 }
 
 pub(crate) fn names(regions: &[&str]) -> Vec<String> {

@@ -197,6 +197,33 @@ pub fn choose(candidates: &[String], is_down: impl Fn(&str) -> bool) -> Option<&
         .or_else(|| candidates.first())
 }
 
+/// Where a refresh asks for the account: one node of every region (the
+/// one that last answered, else the first not marked down), plus the
+/// endpoints given that are no node of the account.
+pub fn refresh_targets(
+    topology: &Topology,
+    prefs: &Preferences,
+    sticky: &HashMap<String, String>,
+    is_down: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut targets: Vec<String> = Vec::new();
+    for region in &topology.regions {
+        let order: Vec<String> = region_endpoints(topology, &region.name, prefs, sticky)
+            .into_iter()
+            .cloned()
+            .collect();
+        if let Some(endpoint) = choose(&order, &is_down) {
+            targets.push(endpoint.clone());
+        }
+    }
+    let outside = prefs
+        .seeds
+        .iter()
+        .filter(|s| topology.region_of(s).is_none());
+    targets.extend(outside.cloned());
+    targets
+}
+
 fn read_regions<'a>(
     topology: &'a Topology,
     prefs: &'a Preferences,
@@ -451,6 +478,24 @@ mod tests {
             &Attempts::default(),
         );
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_refresh_asks_one_node_per_region_and_the_outside_endpoints() {
+        let sticky = HashMap::from([("north".to_string(), e("n2"))]);
+        let w1 = e("w1");
+        let targets = refresh_targets(&topology(), &prefs(&[], &["e2", "lb"]), &sticky, |x| {
+            x == w1
+        });
+        assert_eq!(hosts(&targets), ["w2", "e2", "n2", "lb"]);
+        // Before the first answer only the endpoints given are known.
+        let first = refresh_targets(
+            &Topology::default(),
+            &prefs(&[], &["e2"]),
+            &HashMap::new(),
+            |_| false,
+        );
+        assert_eq!(hosts(&first), ["e2"]);
     }
 
     #[test]

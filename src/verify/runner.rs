@@ -124,11 +124,15 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     })
 }
 
+/// Direct clients, one per node: the nemesis decides which nodes fail, and
+/// the history records what the node each process picked did, with no
+/// retries in between. (Running the workloads through routed clients would
+/// check the client's own retry rules too; that is a separate run.)
 async fn connect_all(endpoints: &[String]) -> Result<Vec<Client>, VerifyError> {
     let mut clients = Vec::new();
     for e in endpoints {
         clients.push(
-            Client::connect(e)
+            Client::connect_direct(e)
                 .await
                 .map_err(|e| VerifyError::Start(e.to_string()))?,
         );
