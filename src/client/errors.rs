@@ -156,7 +156,7 @@ pub enum CallKind {
 }
 
 /// The `meridian-error` names the client reacts to. `error::Error::code_name`
-/// gives the server's side of each but the last; a test keeps them in step.
+/// gives the server's side of each; a test keeps them in step.
 pub mod names {
     pub const NOT_WRITE_REGION: &str = "NOT_WRITE_REGION";
     pub const THROTTLED: &str = "THROTTLED";
@@ -164,9 +164,8 @@ pub mod names {
     pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
     pub const READ_SESSION_NOT_AVAILABLE: &str = "READ_SESSION_NOT_AVAILABLE";
     pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
-    /// No server sends it yet: failover will answer it to a session read
-    /// whose token lies beyond the fork GLSN of a newer epoch, i.e. a read
-    /// that can no longer see every write the session saw.
+    /// A session read whose token lies beyond the fork GLSN of a newer
+    /// epoch: it can no longer see every write the session saw.
     pub const SESSION_LOST: &str = "SESSION_LOST";
 }
 
@@ -416,6 +415,14 @@ mod tests {
                     reason: String::new(),
                 },
                 names::OUTCOME_UNKNOWN,
+            ),
+            (
+                Error::SessionLost {
+                    token: crate::glsn::Glsn::ZERO,
+                    fork: crate::glsn::Glsn::ZERO,
+                    epoch: 2,
+                },
+                names::SESSION_LOST,
             ),
         ];
         for (error, name) in pairs {
