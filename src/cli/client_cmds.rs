@@ -4,9 +4,15 @@
 //! calls the client and prints. The admin commands (`status`, `account`,
 //! `priorities`) are in [`super::admin_cmds`] and share [`Output`].
 //!
-//! Every command takes `--region NAME` (repeatable, first choice first):
-//! the request goes to a running node of the first of those regions that
-//! has one. Every result names the node that served it (`served_by`) and
+//! Every command uses the routed client: `--endpoint` is where it learns
+//! the account, reads and admin commands go to the first `--region NAME`
+//! (repeatable, first choice first) that can serve them, then to the
+//! endpoint's own region, then to the others by failover priority, and
+//! writes go to the write region whatever the list. A request keeps trying
+//! other nodes and regions, and follows a failover, for up to `--deadline`.
+//! `--no-forward` turns routing off for one write: it goes where a read
+//! would, and a read region answers NOT_WRITE_REGION naming the write
+//! region. Every result names the node that served it (`served_by`) and
 //! the session token to present in later session reads.
 //!
 //! Exit codes: 0 on success, 1 when the key is not found (like `grep`), and
@@ -15,13 +21,16 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
 use serde::Serialize;
 
 use crate::bench::args::BenchArgs;
-use crate::client::{Client, ClientError, DEFAULT_ENDPOINT, ReadOptions, ScanRange, WriteOptions};
+use crate::client::{
+    Client, ClientError, ClientOptions, DEFAULT_ENDPOINT, ReadOptions, ScanRange, WriteOptions,
+};
 use crate::consistency::Consistency;
 use crate::glsn::{Glsn, SessionToken};
 use crate::ids::{NodeId, RegionId, ReplicaId};
@@ -30,22 +39,42 @@ use crate::wire::pb::v1 as pb;
 
 /// The exit code of a `get` or `delete` whose key does not exist.
 pub const EXIT_NOT_FOUND: u8 = 1;
+/// The longest `--deadline` taken: a command that keeps retrying longer is
+/// more likely stuck than patient.
+pub const DEADLINE_MAX: Duration = Duration::from_secs(10 * 60);
 
 /// Where to connect and how to print; every client command takes these.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Output {
-    /// The node to talk to, or to ask for the account's nodes when
-    /// `--region` is given.
+    /// A node (or load balancer) to learn the account from. Without
+    /// `--region`, reads go to this node's region first.
     #[arg(long, default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
-    /// A preferred region; repeat it for a fallback order
-    /// (`--region east --region west`). The request goes to a running node
-    /// of the first listed region that has one.
+    /// A preferred region for reads; repeat it for a fallback order
+    /// (`--region east --region west`). Reads go to the first listed region
+    /// that can serve them; writes always go to the write region.
     #[arg(long = "region", value_name = "NAME", value_parser = parse_region_name)]
     pub regions: Vec<String>,
+    /// How long a request may keep retrying other nodes and regions, and
+    /// through a failover, e.g. `10s`, `1m`.
+    #[arg(long, default_value = "10s", value_parser = parse_deadline)]
+    pub deadline: Duration,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A deadline as the command line takes it: above 0, at most
+/// `DEADLINE_MAX`.
+pub fn parse_deadline(text: &str) -> Result<Duration, String> {
+    let deadline = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if deadline.is_zero() || deadline > DEADLINE_MAX {
+        return Err(format!(
+            "the deadline must be above 0 and at most {}",
+            humantime::format_duration(DEADLINE_MAX)
+        ));
+    }
+    Ok(deadline)
 }
 
 /// A region name as the command line takes it: trimmed and non-empty.
@@ -75,8 +104,8 @@ pub enum ClientCommand {
         /// Replace only if the current etag is this one.
         #[arg(long)]
         if_match: Option<String>,
-        /// Fail with NOT_WRITE_REGION instead of being forwarded when the
-        /// node is not in the write region.
+        /// Do not route the write: send it where a read would go and fail
+        /// with NOT_WRITE_REGION there unless that is the write region.
         #[arg(long)]
         no_forward: bool,
     },
@@ -103,8 +132,8 @@ pub enum ClientCommand {
         /// Delete only if the current etag is this one.
         #[arg(long)]
         if_match: Option<String>,
-        /// Fail with NOT_WRITE_REGION instead of being forwarded when the
-        /// node is not in the write region.
+        /// Do not route the write: send it where a read would go and fail
+        /// with NOT_WRITE_REGION there unless that is the write region.
         #[arg(long)]
         no_forward: bool,
     },
@@ -220,10 +249,14 @@ impl PutMode {
     }
 }
 
-/// Connects to `--endpoint`, or through it to a node of the preferred
-/// regions.
+/// A routed client that learns the account through `--endpoint`.
 pub(crate) async fn connect(output: &Output) -> anyhow::Result<Client> {
-    Client::connect_preferring(&output.endpoint, &output.regions)
+    let options = ClientOptions {
+        endpoints: vec![output.endpoint.clone()],
+        preferred_regions: output.regions.clone(),
+        deadline: output.deadline,
+    };
+    Client::connect_with(options)
         .await
         .with_context(|| connect_context(output))
 }
@@ -766,6 +799,26 @@ mod tests {
     }
 
     #[test]
+    fn the_deadline_defaults_to_the_clients_and_is_bounded() {
+        let ClientCommand::Get { output, .. } = parse(&["get", "c", "k"]).unwrap() else {
+            panic!("not a get");
+        };
+        assert_eq!(output.deadline, crate::client::retry::DEADLINE_DEFAULT);
+        let ClientCommand::Put { output, .. } =
+            parse(&["put", "c", "k", "v", "--deadline", "30s"]).unwrap()
+        else {
+            panic!("not a put");
+        };
+        assert_eq!(output.deadline, Duration::from_secs(30));
+        for bad in ["0s", "11m", "soon"] {
+            assert!(
+                parse(&["get", "c", "k", "--deadline", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn no_forward_is_off_unless_asked_for() {
         let ClientCommand::Put { no_forward, .. } = parse(&["put", "c", "k", "v"]).unwrap() else {
             panic!("not a put");
@@ -786,6 +839,7 @@ mod tests {
         let mut output = Output {
             endpoint: "http://n1:7070".to_string(),
             regions: Vec::new(),
+            deadline: Duration::from_secs(10),
             json: false,
         };
         assert_eq!(connect_context(&output), "connecting to http://n1:7070");

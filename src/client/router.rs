@@ -26,7 +26,7 @@ use tonic::transport::Channel;
 use crate::client::channels::{Channels, REQUEST_TIMEOUT, admin, timed};
 use crate::client::errors::{CallKind, ClientError, ErrorDetail, classify};
 use crate::client::options::ClientOptions;
-use crate::client::retry::{ATTEMPTS_MAX, Action, action_after, backoff, fits};
+use crate::client::retry::{ATTEMPT_TIME_MIN, ATTEMPTS_MAX, Action, action_after, backoff, fits};
 use crate::client::topology::{
     Attempts, Preferences, Route, Topology, candidates, choose, refresh_targets,
 };
@@ -137,7 +137,12 @@ impl Router {
                 }
                 break;
             };
-            let left = self.deadline.saturating_sub(op.started.elapsed());
+            // What is left of the deadline, but never so little that the
+            // first attempt of a short deadline is doomed.
+            let left = self
+                .deadline
+                .saturating_sub(op.started.elapsed())
+                .max(ATTEMPT_TIME_MIN);
             let channel = match self.channels.get(&endpoint) {
                 Ok(channel) => channel,
                 // An address the account lists but tonic cannot use: the
