@@ -7,6 +7,8 @@ mod support;
 
 #[path = "03_api.rs"]
 mod api;
+#[path = "12_client.rs"]
+mod client;
 #[path = "05_config.rs"]
 mod config;
 #[path = "04_crash.rs"]
