@@ -2,5 +2,6 @@
 //! node's domain logic and maps the result; errors map in `status`.
 
 pub mod admin;
+pub mod faults;
 pub mod kv;
 pub mod status;
