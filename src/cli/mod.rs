@@ -1,8 +1,10 @@
-//! The command line: `server`, `dev`, and the client and admin commands.
+//! The command line: `server`, `dev`, and the client, admin and failover
+//! commands.
 
 pub mod admin_cmds;
 pub mod client_cmds;
 pub mod dev;
+pub mod failover_cmds;
 pub mod server;
 pub mod verify;
 
@@ -37,6 +39,8 @@ pub enum Command {
     Client(client_cmds::ClientCommand),
     #[command(flatten)]
     Admin(admin_cmds::AdminCommand),
+    #[command(flatten)]
+    Failover(failover_cmds::FailoverCommand),
 }
 
 /// The default log filter per command: `verify` provokes faults on
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Verify(args) => verify::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
             Command::Admin(cmd) => admin_cmds::run(cmd).await,
+            Command::Failover(cmd) => failover_cmds::run(cmd).await,
         }
     });
     match result {
