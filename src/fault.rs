@@ -2,6 +2,12 @@
 //! between nodes. Every node-to-node message of the replica transport asks
 //! it for a verdict first. Rules are directed (`from -> to`), so one-way
 //! partitions are expressible; drops use a seeded RNG so a run replays.
+//!
+//! Who may steer it: the process that owns the nodes (tests, `meridian
+//! verify`) through a [`Faults`] handle, and, on nodes of an in-process
+//! account only ([`FaultInjection::InProcess`]), a client through
+//! `Admin.Fault` (`meridian fault isolate REGION`, `meridian fault heal`).
+//! A deployed node (`meridian server`) has no faults and refuses that RPC.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -10,7 +16,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::ids::NodeId;
+use crate::config::AccountConfig;
+use crate::ids::{NodeId, RegionId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -146,6 +153,63 @@ impl Faults {
         self.with(|r| r.drop_probability.insert((from, to), p));
     }
 
+    /// Cuts every node of `inside` off from every other node of `all`,
+    /// both ways.
+    pub fn cut_off(&self, inside: &[NodeId], all: &[NodeId]) {
+        self.partition(inside, &outside(inside, all));
+    }
+
+    /// True when every link between `inside` and the rest of `all` is cut,
+    /// both ways; false when `inside` is empty or is all of `all`.
+    pub fn is_cut_off(&self, inside: &[NodeId], all: &[NodeId]) -> bool {
+        let outside = outside(inside, all);
+        if inside.is_empty() || outside.is_empty() {
+            return false;
+        }
+        self.with(|r| {
+            inside.iter().all(|&x| {
+                outside
+                    .iter()
+                    .all(|&y| r.cut.contains(&(x, y)) && r.cut.contains(&(y, x)))
+            })
+        })
+    }
+
+    /// Carries out a client's request on the nodes of `account` and
+    /// returns the regions cut off from the rest afterwards. `Err` is the
+    /// caller's mistake (a region the account does not have), in words.
+    pub fn apply(
+        &self,
+        account: &AccountConfig,
+        action: &FaultAction,
+    ) -> Result<Vec<RegionId>, String> {
+        let all: Vec<NodeId> = account.all_nodes().map(|n| n.id).collect();
+        match action {
+            FaultAction::Isolate(name) => {
+                let region = account.region(name).ok_or_else(|| {
+                    let known: Vec<&str> =
+                        account.regions.iter().map(|r| r.name.as_str()).collect();
+                    format!(
+                        "{name} is not a region of the account (the regions are {})",
+                        known.join(", ")
+                    )
+                })?;
+                let inside: Vec<NodeId> = region.nodes.iter().map(|n| n.id).collect();
+                self.cut_off(&inside, &all);
+            }
+            FaultAction::Heal => self.heal(),
+        }
+        Ok(account
+            .regions
+            .iter()
+            .filter(|r| {
+                let inside: Vec<NodeId> = r.nodes.iter().map(|n| n.id).collect();
+                self.is_cut_off(&inside, &all)
+            })
+            .map(|r| r.name.clone())
+            .collect())
+    }
+
     /// Removes every rule.
     pub fn heal(&self) {
         self.with(|r| {
@@ -154,6 +218,54 @@ impl Faults {
             r.delay.clear();
             r.drop_probability.clear();
         });
+    }
+}
+
+/// The nodes of `all` that are not in `inside`.
+fn outside(inside: &[NodeId], all: &[NodeId]) -> Vec<NodeId> {
+    all.iter()
+        .copied()
+        .filter(|n| !inside.contains(n))
+        .collect()
+}
+
+/// What a client may ask of an in-process account's fault layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Cut every link between the region and the rest of the account.
+    Isolate(RegionId),
+    /// Remove every rule.
+    Heal,
+}
+
+/// Whether a node's fault layer exists and who may steer it.
+#[derive(Debug, Clone)]
+pub enum FaultInjection {
+    /// A deployed node (`meridian server`): nothing is injected, and
+    /// `Admin.Fault` is refused.
+    Off,
+    /// A node of an in-process account (`meridian dev`, tests): the layer
+    /// every node of the process shares, which clients may also steer
+    /// through `Admin.Fault`.
+    InProcess(Faults),
+}
+
+impl FaultInjection {
+    /// The layer the node's transport asks for verdicts: an empty one,
+    /// never changed, when injection is off.
+    pub fn faults(&self) -> Faults {
+        match self {
+            FaultInjection::Off => Faults::default(),
+            FaultInjection::InProcess(faults) => faults.clone(),
+        }
+    }
+
+    /// The layer clients may steer, if any.
+    pub fn steerable(&self) -> Option<Faults> {
+        match self {
+            FaultInjection::Off => None,
+            FaultInjection::InProcess(faults) => Some(faults.clone()),
+        }
     }
 }
 
@@ -203,6 +315,93 @@ mod tests {
             Verdict::Deliver {
                 delay: Duration::ZERO
             }
+        );
+    }
+
+    fn account_of_three() -> AccountConfig {
+        let toml = r#"
+            [node]
+            id = 1
+            data_dir = "/tmp/unused"
+            [account]
+            name = "a"
+            [[account.regions]]
+            name = "west"
+            nodes = [{ id = 1, client_addr = "127.0.0.1:1", peer_addr = "127.0.0.1:2" },
+                     { id = 2, client_addr = "127.0.0.1:3", peer_addr = "127.0.0.1:4" }]
+            [[account.regions]]
+            name = "east"
+            nodes = [{ id = 3, client_addr = "127.0.0.1:5", peer_addr = "127.0.0.1:6" }]
+            [[account.regions]]
+            name = "north"
+            nodes = [{ id = 4, client_addr = "127.0.0.1:7", peer_addr = "127.0.0.1:8" }]
+        "#;
+        crate::config::Config::from_toml(toml)
+            .expect("a valid account")
+            .account
+    }
+
+    #[test]
+    fn isolating_a_region_cuts_it_off_and_heal_restores_it() {
+        let account = account_of_three();
+        let f = Faults::new(0);
+        let isolated = f
+            .apply(&account, &FaultAction::Isolate(RegionId::new("west")))
+            .unwrap();
+        assert_eq!(isolated, [RegionId::new("west")]);
+        assert_eq!(f.verdict(NodeId(2), NodeId(3)), Verdict::Drop);
+        assert_eq!(f.verdict(NodeId(4), NodeId(1)), Verdict::Drop);
+        // Inside the region and among the others, traffic still flows.
+        assert_ne!(f.verdict(NodeId(1), NodeId(2)), Verdict::Drop);
+        assert_ne!(f.verdict(NodeId(3), NodeId(4)), Verdict::Drop);
+        let both = f
+            .apply(&account, &FaultAction::Isolate(RegionId::new("north")))
+            .unwrap();
+        // With two of three regions cut off, east hears from no one either.
+        let all = ["west", "east", "north"].map(RegionId::new);
+        assert_eq!(both, all);
+        assert_eq!(f.apply(&account, &FaultAction::Heal).unwrap(), []);
+        assert_ne!(f.verdict(NodeId(2), NodeId(3)), Verdict::Drop);
+    }
+
+    #[test]
+    fn an_unknown_region_is_refused_with_the_regions_listed() {
+        let f = Faults::new(0);
+        let err = f
+            .apply(
+                &account_of_three(),
+                &FaultAction::Isolate(RegionId::new("mars")),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "mars is not a region of the account (the regions are west, east, north)"
+        );
+    }
+
+    #[test]
+    fn a_one_way_cut_is_not_a_cut_off_region() {
+        let f = Faults::new(0);
+        let all = [NodeId(1), NodeId(2), NodeId(3)];
+        f.cut(NodeId(1), NodeId(2));
+        f.cut(NodeId(1), NodeId(3));
+        assert!(!f.is_cut_off(&[NodeId(1)], &all));
+        f.cut_off(&[NodeId(1)], &all);
+        assert!(f.is_cut_off(&[NodeId(1)], &all));
+        assert!(!f.is_cut_off(&all, &all), "nothing is outside");
+        assert!(!f.is_cut_off(&[], &all));
+    }
+
+    #[test]
+    fn injection_off_gives_an_empty_layer_no_client_can_steer() {
+        assert!(FaultInjection::Off.steerable().is_none());
+        let shared = Faults::new(0);
+        let injection = FaultInjection::InProcess(shared.clone());
+        injection.steerable().unwrap().cut(NodeId(1), NodeId(2));
+        assert_eq!(shared.verdict(NodeId(1), NodeId(2)), Verdict::Drop);
+        assert_eq!(
+            injection.faults().verdict(NodeId(1), NodeId(2)),
+            Verdict::Drop
         );
     }
 }

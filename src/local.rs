@@ -13,7 +13,7 @@ use crate::config::{
     RaftConfig, ReadConfig, RegionConfig, TransportConfig, WriteMode,
 };
 use crate::consistency::Consistency;
-use crate::fault::Faults;
+use crate::fault::{FaultInjection, Faults};
 use crate::ids::{NodeId, RegionId};
 use crate::node::launch::{Listeners, Node, StartError};
 use crate::raft::replica::Role;
@@ -153,7 +153,7 @@ impl LocalAccount {
             nodes: BTreeMap::new(),
         };
         for (id, bound) in listeners {
-            let node = Node::start_with(local.config_of(id), bound, local.faults.clone()).await?;
+            let node = Node::start_with(local.config_of(id), bound, local.injection()).await?;
             local.nodes.insert(id, Some(node));
         }
         Ok(local)
@@ -186,6 +186,12 @@ impl LocalAccount {
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Every node shares this account's fault layer, and serves
+    /// `Admin.Fault` on it: `meridian fault` works against `meridian dev`.
+    fn injection(&self) -> FaultInjection {
+        FaultInjection::InProcess(self.faults.clone())
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
@@ -221,14 +227,8 @@ impl LocalAccount {
     /// Cuts every link between `region` and the rest of the account, both
     /// ways; `faults().heal()` restores them.
     pub fn cut_region(&self, region: &RegionId) {
-        let inside = self.region_nodes(region);
-        let outside: Vec<NodeId> = self
-            .account
-            .all_nodes()
-            .map(|n| n.id)
-            .filter(|n| !inside.contains(n))
-            .collect();
-        self.faults.partition(&inside, &outside);
+        let all: Vec<NodeId> = self.account.all_nodes().map(|n| n.id).collect();
+        self.faults.cut_off(&self.region_nodes(region), &all);
     }
 
     /// Stops a node cleanly; its data stays for `restart`.
@@ -253,7 +253,7 @@ impl LocalAccount {
     /// Starts a stopped node again on its old addresses and data.
     pub async fn restart_node(&mut self, id: NodeId) -> Result<(), StartError> {
         self.stop_node(id).await;
-        let node = Node::start(self.config_of(id), self.faults.clone()).await?;
+        let node = Node::start(self.config_of(id), self.injection()).await?;
         self.nodes.insert(id, Some(node));
         Ok(())
     }

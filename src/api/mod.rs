@@ -3,5 +3,6 @@
 
 pub mod admin;
 pub mod conflicts;
+pub mod faults;
 pub mod kv;
 pub mod status;

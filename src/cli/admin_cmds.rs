@@ -1,9 +1,13 @@
 //! The admin subcommands of `meridian`: `status` (the account's regions and
-//! nodes), `account` (its configuration as the meta group holds it) and
-//! `priorities` (show or set the failover order). Like the client commands
+//! nodes, and where failover stands), `account` (its configuration as the
+//! meta group holds it) and `priorities` (show or set the failover order;
+//! a new first region is a switchover to it). Like the client commands
 //! they print text for people or JSON for scripts; rendering is pure and
 //! tested here from hand-built responses, the async part only calls the
-//! client and prints.
+//! server and prints. `failover`, `pause`, `resume` and `history` are in
+//! [`super::failover_cmds`], `fault` in [`super::fault_cmds`]; they call
+//! the server through [`admin_channel`], whose deadline leaves room for a
+//! switchover.
 //!
 //! `priorities set` validates its list before sending it (names non-empty,
 //! none twice), so a typo is a usage error (exit 2) rather than a round trip;
@@ -13,14 +17,132 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use anyhow::Context;
 use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
 
-use crate::cli::client_cmds::{Output, connect};
+use crate::api::status::ERROR_METADATA_KEY;
+use crate::cli::client_cmds::Output;
+use crate::client::CONNECT_TIMEOUT;
 use crate::glsn::Glsn;
 use crate::ids::NodeId;
+use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::wire::convert::consistency_from_wire;
 use crate::wire::pb::v1 as pb;
+use crate::wire::pb::v1::admin_client::AdminClient;
+
+/// The deadline of an admin call that may change the write region: the
+/// server gives a switchover 15 s (fence, catch-up, new epoch), and its
+/// answer needs a moment more.
+pub const SWITCHOVER_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// The deadline of every other admin call.
+pub const ADMIN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A channel to `--endpoint`, or through it to a node of the preferred
+/// regions, whose calls end after `timeout`.
+///
+/// The preferred region's nodes come from `Admin.Account` (the configured
+/// nodes), not from status: a node cut off from a region reports all of
+/// its nodes unreachable, yet a client can still reach them, and that is
+/// exactly when an operator asks another region (`--region east`).
+pub async fn admin_channel(output: &Output, timeout: Duration) -> anyhow::Result<Channel> {
+    let first = open_channel(&output.endpoint, timeout)
+        .await
+        .with_context(|| format!("connecting to {}", output.endpoint))?;
+    if output.regions.is_empty() {
+        return Ok(first);
+    }
+    let through = || {
+        format!(
+            "connecting to region {} through {}",
+            output.regions.join(" or "),
+            output.endpoint
+        )
+    };
+    let account = account_via(&mut AdminClient::new(first))
+        .await
+        .with_context(through)?;
+    let candidates = region_endpoints(&account, &output.regions)
+        .map_err(anyhow::Error::msg)
+        .with_context(through)?;
+    for endpoint in &candidates {
+        if let Ok(channel) = open_channel(endpoint, timeout).await {
+            return Ok(channel);
+        }
+    }
+    Err(anyhow::anyhow!(
+        "no node answered (tried {})",
+        candidates.join(", ")
+    ))
+    .with_context(through)
+}
+
+/// An `Admin` client over [`admin_channel`], with meridian's message size
+/// limit both ways.
+pub async fn admin_client(
+    output: &Output,
+    timeout: Duration,
+) -> anyhow::Result<AdminClient<Channel>> {
+    Ok(AdminClient::new(admin_channel(output, timeout).await?)
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+}
+
+async fn open_channel(endpoint: &str, timeout: Duration) -> anyhow::Result<Channel> {
+    let channel = Endpoint::from_shared(endpoint.to_string())
+        .with_context(|| format!("invalid endpoint {endpoint:?}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    Ok(channel)
+}
+
+/// The client endpoints of the `preferred` regions' nodes, first region
+/// first; a region the account does not have is an error naming those it
+/// has.
+pub fn region_endpoints(
+    account: &pb::AccountResponse,
+    preferred: &[String],
+) -> Result<Vec<String>, String> {
+    let mut endpoints = Vec::new();
+    for name in preferred {
+        let region = account
+            .regions
+            .iter()
+            .find(|r| &r.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "{name} is not a region of the account (the regions are {})",
+                    priority_order(&account.regions).join(", ")
+                )
+            })?;
+        endpoints.extend(
+            region
+                .nodes
+                .iter()
+                .filter(|n| !n.client_addr.is_empty())
+                .map(|n| format!("http://{}", n.client_addr)),
+        );
+    }
+    Ok(endpoints)
+}
+
+/// A server's refusal as the client commands print one: the gRPC code, the
+/// server's message and its stable error name, e.g. `FailedPrecondition:
+/// north is offline: ... [REFUSED]`.
+pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    let name = status
+        .metadata()
+        .get(ERROR_METADATA_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(|n| format!(" [{n}]"))
+        .unwrap_or_default();
+    anyhow::anyhow!("{:?}: {}{name}", status.code(), status.message())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum AdminCommand {
@@ -106,8 +228,13 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn status(output: &Output) -> anyhow::Result<ExitCode> {
-    let client = connect(output).await?;
-    let response = client.status().await.context("status")?;
+    let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
+    let response = admin
+        .status(pb::StatusRequest {})
+        .await
+        .map_err(rpc_error)
+        .context("status")?
+        .into_inner();
     if output.json {
         let view = StatusOutput::new(&response);
         println!("{}", serde_json::to_string_pretty(&view)?);
@@ -118,8 +245,8 @@ async fn status(output: &Output) -> anyhow::Result<ExitCode> {
 }
 
 async fn account(output: &Output) -> anyhow::Result<ExitCode> {
-    let client = connect(output).await?;
-    let response = client.account().await.context("account")?;
+    let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
+    let response = account_via(&mut admin).await?;
     if output.json {
         let view = AccountOutput::new(&response);
         println!("{}", serde_json::to_string_pretty(&view)?);
@@ -130,21 +257,47 @@ async fn account(output: &Output) -> anyhow::Result<ExitCode> {
 }
 
 async fn show_priorities(output: &Output) -> anyhow::Result<ExitCode> {
-    let client = connect(output).await?;
-    let response = client.account().await.context("account")?;
+    let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
+    let response = account_via(&mut admin).await?;
     print_priorities(output.json, &priority_order(&response.regions))?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Sets the order; a new first region is a switchover to it, which the
+/// server completes before it answers, so the account read afterwards
+/// names the new write region and epoch.
 async fn set_priorities(output: &Output, order: PriorityList) -> anyhow::Result<ExitCode> {
-    let client = connect(output).await?;
+    let mut admin = admin_client(output, SWITCHOVER_CALL_TIMEOUT).await?;
     let wanted = order.0.join(",");
-    let committed = client
-        .set_priorities(order.0)
+    let before = account_via(&mut admin).await?;
+    let committed = admin
+        .set_priorities(pb::SetPrioritiesRequest { regions: order.0 })
         .await
-        .with_context(|| format!("set priorities {wanted}"))?;
-    print_priorities(output.json, &committed)?;
+        .map_err(rpc_error)
+        .with_context(|| format!("set priorities {wanted}"))?
+        .into_inner()
+        .regions;
+    let after = account_via(&mut admin).await?;
+    let switchover = WriteRegionChange::between(&before, &after);
+    if output.json {
+        let view = serde_json::json!({ "regions": committed, "switchover": switchover });
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", priorities_text(&committed));
+        if let Some(change) = &switchover {
+            println!("{}", change.to_text());
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn account_via(admin: &mut AdminClient<Channel>) -> anyhow::Result<pb::AccountResponse> {
+    Ok(admin
+        .account(pb::AccountRequest {})
+        .await
+        .map_err(rpc_error)
+        .context("account")?
+        .into_inner())
 }
 
 fn print_priorities(json: bool, regions: &[String]) -> anyhow::Result<()> {
@@ -209,6 +362,7 @@ pub fn status_text(r: &pb::StatusResponse) -> String {
         r.epoch
     );
     if !r.regions.is_empty() {
+        out.push_str(&failover_lines(r));
         out.push('\n');
         out.push_str(&region_table(&r.regions));
     }
@@ -216,6 +370,31 @@ pub fn status_text(r: &pb::StatusResponse) -> String {
     out.push_str(&node_table(&r.nodes));
     for warning in &r.warnings {
         let _ = writeln!(out, "warning: {warning}");
+    }
+    out
+}
+
+/// Where failover stands: on, off or paused, then a change of write region
+/// under way, a scheduled switchover and why the last failover found no
+/// region, each on its own line when there is one.
+pub fn failover_lines(r: &pb::StatusResponse) -> String {
+    let mode = match (r.failover_enabled, r.paused) {
+        (true, false) => "on",
+        (true, true) => {
+            "paused (maintenance mode: no automatic failover until `meridian resume`; a switchover still works)"
+        }
+        (false, false) => "off (writes move only by `meridian failover --to REGION`)",
+        (false, true) => "off, and paused",
+    };
+    let mut out = format!("failover: {mode}\n");
+    if let Some(transition) = &r.transition {
+        let _ = writeln!(out, "under way: {transition}");
+    }
+    if let Some(scheduled) = &r.scheduled {
+        let _ = writeln!(out, "scheduled switchover: {scheduled}");
+    }
+    if let Some(why) = &r.failover_blocked {
+        let _ = writeln!(out, "failover blocked: {why}");
     }
     out
 }
@@ -318,6 +497,14 @@ pub struct StatusOutput {
     pub account: String,
     pub write_region: String,
     pub epoch: u64,
+    pub failover_enabled: bool,
+    pub paused: bool,
+    /// A change of write region under way, e.g. `switchover west -> east`.
+    pub transition: Option<String>,
+    /// A scheduled switchover, e.g. `east at 2026-11-22T10:00:00Z`.
+    pub scheduled: Option<String>,
+    /// Why the last failover found no region to take over.
+    pub failover_blocked: Option<String>,
     pub regions: Vec<RegionOutput>,
     pub nodes: Vec<NodeOutput>,
     pub warnings: Vec<String>,
@@ -360,6 +547,11 @@ impl StatusOutput {
             account: r.account.clone(),
             write_region: r.write_region.clone(),
             epoch: r.epoch,
+            failover_enabled: r.failover_enabled,
+            paused: r.paused,
+            transition: r.transition.clone(),
+            scheduled: r.scheduled.clone(),
+            failover_blocked: r.failover_blocked.clone(),
             regions,
             nodes,
             warnings: r.warnings.clone(),
@@ -397,6 +589,37 @@ pub fn priorities_text(regions: &[String]) -> String {
         let _ = writeln!(out, "  {}  {name}", index + 1);
     }
     out
+}
+
+/// A change of write region seen between two reads of the account: what
+/// `priorities set` reports when its new first region took over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WriteRegionChange {
+    pub from: String,
+    pub to: String,
+    pub epoch: u64,
+}
+
+impl WriteRegionChange {
+    pub fn between(
+        before: &pb::AccountResponse,
+        after: &pb::AccountResponse,
+    ) -> Option<WriteRegionChange> {
+        (after.epoch > before.epoch && after.write_region != before.write_region).then(|| {
+            WriteRegionChange {
+                from: before.write_region.clone(),
+                to: after.write_region.clone(),
+                epoch: after.epoch,
+            }
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        format!(
+            "switchover: {} is the write region now (was {}), epoch {}",
+            self.to, self.from, self.epoch
+        )
+    }
 }
 
 fn account_node_line(node: &pb::AccountNode) -> String {
@@ -584,6 +807,7 @@ mod tests {
                 region("west", 1, "write", None),
             ],
             warnings: vec!["a region loss stops strong writes".to_string()],
+            failover_enabled: true,
             ..Default::default()
         }
     }
@@ -668,25 +892,83 @@ mod tests {
         let text = status_text(&two_region_status());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "account: acct  write region: west  epoch: 3");
+        assert_eq!(lines[1], "failover: on");
         assert!(
-            lines[2].starts_with("REGION  PRIORITY  ROLE   STATE"),
+            lines[3].starts_with("REGION  PRIORITY  ROLE   STATE"),
             "{text}"
         );
         // West has priority 1, so it comes first whatever the server's order.
         assert!(
-            lines[3].starts_with("west    1         write  online"),
+            lines[4].starts_with("west    1         write  online"),
             "{text}"
         );
-        assert!(lines[4].starts_with("east    2         read"), "{text}");
-        let lag_ms_at = lines[2].find("LAG_MS").unwrap();
-        assert_eq!(&lines[4][lag_ms_at..lag_ms_at + 3], "340", "{text}");
-        assert_eq!(&lines[3][lag_ms_at..lag_ms_at + 1], "-", "{text}");
-        assert!(lines[4].contains("e3:1000"), "{text}");
-        assert!(lines[4].ends_with("n1"), "{text}");
-        assert!(lines[6].starts_with("REGION  NODE  ROLE"), "{text}");
+        assert!(lines[5].starts_with("east    2         read"), "{text}");
+        let lag_ms_at = lines[3].find("LAG_MS").unwrap();
+        assert_eq!(&lines[5][lag_ms_at..lag_ms_at + 3], "340", "{text}");
+        assert_eq!(&lines[4][lag_ms_at..lag_ms_at + 1], "-", "{text}");
+        assert!(lines[5].contains("e3:1000"), "{text}");
+        assert!(lines[5].ends_with("n1"), "{text}");
+        assert!(lines[7].starts_with("REGION  NODE  ROLE"), "{text}");
         assert_eq!(
             lines.last(),
             Some(&"warning: a region loss stops strong writes")
+        );
+    }
+
+    #[test]
+    fn status_says_where_failover_stands() {
+        let mut r = two_region_status();
+        r.paused = true;
+        r.transition = Some("switchover west -> east".into());
+        r.scheduled = Some("north at 2026-11-22T10:00:00Z".into());
+        r.failover_blocked = Some("east lags 120 operations".into());
+        let text = status_text(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &lines[1..5],
+            [
+                "failover: paused (maintenance mode: no automatic failover until `meridian resume`; a switchover still works)",
+                "under way: switchover west -> east",
+                "scheduled switchover: north at 2026-11-22T10:00:00Z",
+                "failover blocked: east lags 120 operations",
+            ]
+        );
+        r.failover_enabled = false;
+        r.paused = false;
+        assert!(
+            failover_lines(&r).starts_with(
+                "failover: off (writes move only by `meridian failover --to REGION`)\n"
+            )
+        );
+        let json = serde_json::to_value(StatusOutput::new(&r)).unwrap();
+        assert_eq!(json["failover_enabled"], false);
+        assert_eq!(json["paused"], false);
+        assert_eq!(json["transition"], "switchover west -> east");
+        assert_eq!(json["scheduled"], "north at 2026-11-22T10:00:00Z");
+        assert_eq!(json["failover_blocked"], "east lags 120 operations");
+        let quiet = serde_json::to_value(StatusOutput::new(&two_region_status())).unwrap();
+        assert_eq!(quiet["failover_enabled"], true);
+        for absent in ["transition", "scheduled", "failover_blocked"] {
+            assert!(quiet[absent].is_null(), "{absent}: {quiet}");
+        }
+    }
+
+    #[test]
+    fn a_new_first_priority_that_took_over_is_reported_as_a_switchover() {
+        let before = account_response();
+        let mut after = account_response();
+        assert_eq!(WriteRegionChange::between(&before, &after), None);
+        after.write_region = "east".into();
+        after.epoch = 5;
+        let change = WriteRegionChange::between(&before, &after).unwrap();
+        assert_eq!(
+            change.to_text(),
+            "switchover: east is the write region now (was west), epoch 5"
+        );
+        let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "from": "west", "to": "east", "epoch": 5 })
         );
     }
 
@@ -830,6 +1112,23 @@ witnesses (meta voters holding no items):
         let unspecified = pb::AccountResponse::default();
         let json = serde_json::to_value(AccountOutput::new(&unspecified)).unwrap();
         assert!(json["default_consistency"].is_null());
+    }
+
+    #[test]
+    fn a_preferred_region_resolves_to_its_configured_nodes() {
+        let account = account_response();
+        assert_eq!(
+            region_endpoints(&account, &["east".into(), "west".into()]).unwrap(),
+            [
+                "http://10.0.0.5:7070",
+                "http://10.0.0.6:7070",
+                "http://10.0.0.1:7070"
+            ]
+        );
+        assert_eq!(
+            region_endpoints(&account, &["mars".into()]).unwrap_err(),
+            "mars is not a region of the account (the regions are west, east)"
+        );
     }
 
     #[test]

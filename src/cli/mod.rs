@@ -1,8 +1,11 @@
-//! The command line: `server`, `dev`, and the client and admin commands.
+//! The command line: `server`, `dev`, and the client, admin, failover and
+//! fault commands.
 
 pub mod admin_cmds;
 pub mod client_cmds;
 pub mod dev;
+pub mod failover_cmds;
+pub mod fault_cmds;
 pub mod server;
 pub mod verify;
 
@@ -37,6 +40,12 @@ pub enum Command {
     Client(client_cmds::ClientCommand),
     #[command(flatten)]
     Admin(admin_cmds::AdminCommand),
+    #[command(flatten)]
+    Failover(failover_cmds::FailoverCommand),
+    /// Inject faults into an account run by `meridian dev`: cut a region
+    /// off, heal.
+    #[command(subcommand)]
+    Fault(fault_cmds::FaultCommand),
 }
 
 /// The default log filter per command: `verify` provokes faults on
@@ -72,6 +81,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Verify(args) => verify::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
             Command::Admin(cmd) => admin_cmds::run(cmd).await,
+            Command::Failover(cmd) => failover_cmds::run(cmd).await,
+            Command::Fault(cmd) => fault_cmds::run(cmd).await,
         }
     });
     match result {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::fault::Faults;
+use crate::fault::FaultInjection;
 use crate::node::launch::Node;
 
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub struct ServerArgs {
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
-    let node = Node::start(config, Faults::default())
+    let node = Node::start(config, FaultInjection::Off)
         .await
         .with_context(|| format!("starting the node of {}", args.config.display()))?;
     println!(

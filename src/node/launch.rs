@@ -15,9 +15,10 @@ use tracing::Instrument;
 
 use crate::api::admin::AdminService;
 use crate::api::conflicts::ConflictsService;
+use crate::api::faults::FaultsService;
 use crate::api::kv::KvService;
 use crate::config::{Config, ConfigError, RaftConfig};
-use crate::fault::Faults;
+use crate::fault::{FaultInjection, Faults};
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId, ReplicaId};
 use crate::meta::MetaState;
@@ -109,7 +110,9 @@ const META_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Node {
     /// Starts a node from its configuration, binding its configured ports.
-    pub async fn start(config: Config, faults: Faults) -> Result<Node, StartError> {
+    /// `faults` says whether the node has a fault layer and whether clients
+    /// may steer it (`meridian dev`) or not (`meridian server`).
+    pub async fn start(config: Config, faults: FaultInjection) -> Result<Node, StartError> {
         config.validate()?;
         let me = config.address().ok_or_else(|| ConfigError {
             problems: vec![format!("node {} is listed in no region", config.node.id)],
@@ -123,7 +126,7 @@ impl Node {
     pub async fn start_with(
         config: Config,
         listeners: Listeners,
-        faults: Faults,
+        faults: FaultInjection,
     ) -> Result<Node, StartError> {
         config.validate()?;
         // Before storage opens, so a mistyped crash point is reported
@@ -139,7 +142,7 @@ impl Node {
         };
         let span = tracing::info_span!("node", id = %id);
         let identity = Identity::new(&config.account.name, id.region.clone(), id.node);
-        let peers = account_peers(&config, faults);
+        let peers = account_peers(&config, faults.faults());
         let mut stores = Vec::new();
         let hlc = Arc::new(Hlc::default());
         let replica = if config.is_witness() {
@@ -192,9 +195,15 @@ impl Node {
             shutdown.clone(),
         )
         .instrument(span.clone());
-        let client_server = serve_clients(listeners.client, kv, geo.clone(), shutdown.clone())
-            .await?
-            .instrument(span.clone());
+        let client_server = serve_clients(
+            listeners.client,
+            kv,
+            geo.clone(),
+            faults.steerable(),
+            shutdown.clone(),
+        )
+        .await?
+        .instrument(span.clone());
         let servers = vec![tokio::spawn(peer_server), tokio::spawn(client_server)];
         if let Some(replica) = &replica {
             replica.bootstrap_if_new().instrument(span.clone()).await?;
@@ -416,6 +425,7 @@ async fn serve_clients(
     listener: TcpListener,
     kv: Option<Kv>,
     geo: Geo,
+    faults: Option<Faults>,
     shutdown: Shutdown,
 ) -> Result<impl std::future::Future<Output = ()>, StartError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -424,23 +434,26 @@ async fn serve_clients(
         .build_v1()
         .map_err(|e| StartError::Grpc(e.to_string()))?;
     // A witness serves health only: it holds no items.
-    let (kv_service, admin_service, conflicts_service) = match kv {
+    let (kv_service, admin_service, conflicts_service, faults_service) = match kv {
         Some(kv) => {
             health.set_serving::<KvServer<KvService>>().await;
             let replica = kv.replica().clone();
+            let account = Arc::new(geo.account().clone());
             (
                 Some(KvService::server(kv.clone())),
                 Some(AdminService::server(replica, geo)),
                 Some(ConflictsService::server(kv, shutdown.clone())),
+                Some(FaultsService::server(account, faults)),
             )
         }
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     let router = Server::builder()
         .tcp_nodelay(true)
         .add_optional_service(kv_service)
         .add_optional_service(admin_service)
         .add_optional_service(conflicts_service)
+        .add_optional_service(faults_service)
         .add_service(health_service)
         .add_service(reflection);
     Ok(async move {

@@ -1,7 +1,9 @@
 //! Conversions between `pb::` messages and domain types, in one place.
 
 use crate::consistency::Consistency;
+use crate::fault::FaultAction;
 use crate::glsn::Glsn;
+use crate::ids::RegionId;
 use crate::wire::pb::v1 as pb;
 
 impl From<Glsn> for pb::Glsn {
@@ -45,6 +47,22 @@ pub fn consistency_from_wire(raw: i32) -> Result<Option<Consistency>, String> {
     }
 }
 
+/// Decodes `Admin.Fault`'s request; a missing action or region is an
+/// error in words.
+pub fn fault_action_from_wire(request: &pb::FaultRequest) -> Result<FaultAction, String> {
+    match pb::FaultAction::try_from(request.action) {
+        Ok(pb::FaultAction::Isolate) if request.region.trim().is_empty() => {
+            Err("isolate needs the region to cut off".into())
+        }
+        Ok(pb::FaultAction::Isolate) => {
+            Ok(FaultAction::Isolate(RegionId::new(request.region.trim())))
+        }
+        Ok(pb::FaultAction::Heal) => Ok(FaultAction::Heal),
+        Ok(pb::FaultAction::Unspecified) => Err("no fault action given (isolate or heal)".into()),
+        Err(_) => Err(format!("unknown fault action {}", request.action)),
+    }
+}
+
 /// A consistency level as the wire enum's number.
 pub fn consistency_to_wire(level: Consistency) -> i32 {
     (match level {
@@ -54,4 +72,38 @@ pub fn consistency_to_wire(level: Consistency) -> i32 {
         Consistency::ConsistentPrefix => pb::Consistency::ConsistentPrefix,
         Consistency::Eventual => pb::Consistency::Eventual,
     }) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(action: pb::FaultAction, region: &str) -> pb::FaultRequest {
+        pb::FaultRequest {
+            action: action as i32,
+            region: region.into(),
+        }
+    }
+
+    #[test]
+    fn fault_requests_decode_or_say_what_is_missing() {
+        assert_eq!(
+            fault_action_from_wire(&request(pb::FaultAction::Isolate, " west ")),
+            Ok(FaultAction::Isolate(RegionId::new("west")))
+        );
+        assert_eq!(
+            fault_action_from_wire(&request(pb::FaultAction::Heal, "")),
+            Ok(FaultAction::Heal)
+        );
+        assert!(fault_action_from_wire(&request(pb::FaultAction::Isolate, "")).is_err());
+        assert!(fault_action_from_wire(&request(pb::FaultAction::Unspecified, "west")).is_err());
+        let unknown = pb::FaultRequest {
+            action: 99,
+            region: String::new(),
+        };
+        assert_eq!(
+            fault_action_from_wire(&unknown),
+            Err("unknown fault action 99".into())
+        );
+    }
 }

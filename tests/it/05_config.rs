@@ -2,7 +2,7 @@
 //! another node's data directory. Clear errors, no panic, nothing lost.
 
 use meridian::consistency::Consistency;
-use meridian::fault::Faults;
+use meridian::fault::FaultInjection;
 use meridian::node::launch::{Node, StartError};
 use meridian::storage::error::StorageError;
 
@@ -89,7 +89,7 @@ async fn a_node_pointed_at_another_nodes_data_directory_refuses_to_start() {
     config.node.data_dir = account.local.config_of(victim).node.data_dir;
     config.node.client_listen = Some("127.0.0.1:0".parse().unwrap());
     config.node.peer_listen = Some("127.0.0.1:0".parse().unwrap());
-    let err = match Node::start(config, Faults::default()).await {
+    let err = match Node::start(config, FaultInjection::Off).await {
         Ok(_) => panic!("a node must not start on another node's data directory"),
         Err(e) => e,
     };

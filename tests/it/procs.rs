@@ -179,3 +179,105 @@ pub fn run_meridian(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// What a finished `meridian` command printed.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Panics with everything printed unless the command exited 0.
+    pub fn ok(self) -> Ran {
+        assert_eq!(self.code, 0, "meridian failed: {self:?}");
+        self
+    }
+}
+
+/// Runs `meridian ARGS` to completion without blocking the runtime, for
+/// at most `crate::support::DEADLINE` (the process is killed after it).
+pub async fn meridian(args: &[&str]) -> Ran {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(crate::support::DEADLINE, run)
+        .await
+        .unwrap_or_else(|_| panic!("meridian {args:?} did not finish"))
+        .expect("run meridian");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `meridian dev` as a user starts it, on free ports and a data directory
+/// the test owns; its log goes to `dev.log` there. Dropping it kills it.
+pub struct DevProc {
+    child: Child,
+    /// Client endpoint per node, by the banner's name (`west/n1`).
+    endpoints: Vec<(String, String)>,
+    pub log: PathBuf,
+}
+
+impl DevProc {
+    /// Starts `meridian dev --port 0 --data-dir DIR EXTRA...` and reads its
+    /// banner up to the `ready` line.
+    pub fn spawn(dir: &Path, extra: &[&str]) -> DevProc {
+        use std::io::{BufRead, BufReader};
+        let log = dir.join("dev.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["dev", "--port", "0", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("dev log file"))
+            .spawn()
+            .expect("spawn meridian dev");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut endpoints = Vec::new();
+        // Bounded: the banner is a line per node and a few more.
+        for _ in 0..100 {
+            let Some(Ok(line)) = lines.next() else { break };
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [name, "client", endpoint, ..] = words[..] {
+                endpoints.push((name.to_string(), endpoint.to_string()));
+            }
+            if line.starts_with("ready") {
+                break;
+            }
+        }
+        // Keep draining, so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        assert!(
+            !endpoints.is_empty(),
+            "meridian dev printed no endpoints; see {}",
+            log.display()
+        );
+        DevProc {
+            child,
+            endpoints,
+            log,
+        }
+    }
+
+    /// The client endpoint of `node`, e.g. `west/n1`.
+    pub fn endpoint(&self, node: &str) -> String {
+        self.endpoints
+            .iter()
+            .find(|(name, _)| name == node)
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("no node {node} in {:?}", self.endpoints))
+    }
+}
+
+impl Drop for DevProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
