@@ -454,7 +454,19 @@ impl Geo {
             return Lag::default();
         };
         let head = replica.applied().glsn;
-        let acked = self.inner.acks.get(region).map_or(Glsn::ZERO, |a| a.glsn);
+        // What the region reported with its last lease renewal is a lower
+        // bound too: a new write leader has no acknowledgements yet.
+        let renewed = self
+            .meta_state()
+            .regions
+            .get(region)
+            .map_or(Glsn::ZERO, |m| m.applied);
+        let acked = self
+            .inner
+            .acks
+            .get(region)
+            .map_or(Glsn::ZERO, |a| a.glsn)
+            .max(renewed);
         let oldest_missing_ms = replica
             .state()
             .geo_read(acked.lsn + 1, 1, 1)

@@ -99,7 +99,8 @@ async fn ctrl_c_stops_dev_cleanly_and_a_reused_data_dir_keeps_the_data() {
                 || l.contains("Stopped")
                 || l.contains("raft stopped")
                 || l.contains("GoAway")
-                || l.contains("connection closed"))
+                || l.contains("connection closed")
+                || l.contains("Timeout expired"))
     };
     assert!(
         while_stopping
