@@ -47,6 +47,11 @@ pub enum NodeReply {
         glsn: Glsn,
         etag: Option<crate::item::Etag>,
     },
+    /// An acknowledgement recorded; the write region's head, confirmed by
+    /// a read index after it arrived.
+    Acked {
+        head: Glsn,
+    },
     Report(Box<RegionReport>),
 }
 
@@ -61,7 +66,7 @@ impl Calls {
     async fn answer(&self, request: NodeRequest) -> Result<NodeReply, Error> {
         match request {
             NodeRequest::RenewLease { region, node } => self.geo.handle_renewal(region, node).await,
-            NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn)),
+            NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn).await),
             NodeRequest::Write { write, consistency } => {
                 let kv = self.kv()?;
                 if !self.geo.is_write_leader() {

@@ -5,14 +5,18 @@
 //!
 //! - every region leader renews its region's lease through the meta group
 //!   (`renew_leases`); the lease gates its writes (write region) and its
-//!   strong and bounded reads (online regions only);
+//!   strong and bounded reads (online regions only), and in a read region
+//!   so does its freshness (`geo::freshness`): no such read more than T
+//!   after the region last proved it held every acknowledged write;
 //! - the meta leader takes a region out of the strong set once the lease it
 //!   counts has expired (`supervise_leases`);
 //! - the write region leader marks a joining region online once it has
 //!   acknowledged everything strong writes did not wait for, and trims the
 //!   geo log to what every online region has (`keep_strong_set`);
 //! - every read region leader streams the geo log from the write region
-//!   into its replica set and acknowledges what it applied (`receive`).
+//!   into its replica set (`receive`) and acknowledges what it applied
+//!   (`acknowledge`); the answer names the write region's head, which is
+//!   what proves the region's freshness.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,7 @@ use crate::config::{AccountConfig, GeoConfig};
 use crate::error::Error;
 use crate::geo::acks::{AckTable, Lag, lag};
 use crate::geo::entry::GeoEntry;
+use crate::geo::freshness::Freshness;
 use crate::geo::ship::{ResyncMessage, ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
 use crate::hlc;
@@ -105,6 +110,11 @@ struct Inner {
     /// Meta leader only: when each region's lease ends, counted from the
     /// commit of its last renewal.
     expiries: Mutex<HashMap<RegionId, Instant>>,
+    /// Read region leader: its proof of freshness. A std lock, never held
+    /// across an `.await`; it also orders the publishing of the read lease.
+    freshness: Mutex<Freshness>,
+    /// Bounded staleness's T, which freshness is held to.
+    staleness_t: Duration,
 }
 
 impl Geo {
@@ -113,6 +123,7 @@ impl Geo {
             inner: Arc::new(Inner {
                 me: opts.meta.id(),
                 terms: LeaseTerms::from_config(&opts.account.leases),
+                staleness_t: Duration::from_millis(opts.account.max_staleness_ms),
                 account: opts.account,
                 geo: opts.geo,
                 replica: opts.replica,
@@ -123,6 +134,7 @@ impl Geo {
                 held: watch::channel(None).0,
                 hints: Mutex::new(HashMap::new()),
                 expiries: Mutex::new(HashMap::new()),
+                freshness: Mutex::new(Freshness::default()),
             }),
         }
     }
@@ -344,14 +356,31 @@ impl Geo {
     }
 
     /// At the write region leader: a read region reports what it applied.
-    pub fn handle_ack(&self, region: &RegionId, glsn: Glsn) -> NodeReply {
+    /// The answer names this region's head, from which the read region
+    /// proves its freshness; `Done` when the head cannot be confirmed.
+    pub async fn handle_ack(&self, region: &RegionId, glsn: Glsn) -> NodeReply {
         if !self.is_write_leader() {
             return NodeReply::NotLeader {
                 leader: self.replica().and_then(Replica::leader),
             };
         }
         self.inner.acks.record(region, glsn);
-        NodeReply::Done
+        match self.confirmed_head().await {
+            Some(head) => NodeReply::Acked { head },
+            None => NodeReply::Done,
+        }
+    }
+
+    /// The GLSN this leader has applied after a read index: every write
+    /// acknowledged to a client before the call is at or below it, even
+    /// one a newer leader acknowledged if this one was deposed.
+    async fn confirmed_head(&self) -> Option<Glsn> {
+        let replica = self.replica()?;
+        let index = replica.read_index().await.ok()?;
+        replica
+            .wait_applied(self.inner.request_timeout, |a| a.index >= index)
+            .await
+            .map(|a| a.glsn)
     }
 
     /// This node's report of its region (meaningful at the region leader).
@@ -504,7 +533,7 @@ impl Geo {
             }
             if !self.is_region_leader() || !self.meta_state().is_formed() {
                 self.inner.held.send_replace(None);
-                replica.set_read_lease(None);
+                self.publish_read_lease(&replica);
                 continue;
             }
             let sent_at = Instant::now();
@@ -525,8 +554,49 @@ impl Geo {
             self.inner
                 .held
                 .send_replace(Some(HeldLease { valid_until, state }));
-            replica.set_read_lease((state == RegionState::Online).then_some(valid_until));
+            self.publish_read_lease(&replica);
         }
+    }
+
+    /// Sets the read lease the replica checks before a read index: the
+    /// region's lease while the region is online, and in a read region no
+    /// later than T after it last proved itself fresh. Under the freshness
+    /// lock, so whichever task publishes last does so from the latest
+    /// lease and the latest freshness.
+    fn publish_read_lease(&self, replica: &Replica) {
+        let freshness = self
+            .inner
+            .freshness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let lease = (*self.inner.held.borrow())
+            .filter(|h| h.state == RegionState::Online)
+            .map(|h| h.valid_until);
+        let until = if self.meta_state().is_write_region(replica.region()) {
+            lease
+        } else {
+            lease.min(freshness.valid_until(self.inner.staleness_t))
+        };
+        replica.set_read_lease(until);
+    }
+
+    /// Folds what this read region has applied, and the answer to an
+    /// acknowledgement if there is one, into its freshness; republishes
+    /// the read lease.
+    fn note_freshness(&self, replica: &Replica, answer: Option<(Instant, Glsn)>) {
+        {
+            let mut freshness = self
+                .inner
+                .freshness
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let applied = replica.applied().glsn;
+            match answer {
+                Some((sent_at, head)) => freshness.answered(sent_at, head, applied),
+                None => freshness.applied(applied),
+            }
+        }
+        self.publish_read_lease(replica);
     }
 
     async fn call_meta_leader(
@@ -699,15 +769,18 @@ impl Geo {
     }
 
     /// Read region leader: report the applied GLSN to the write region
-    /// leader when it changes, and at least every `ACK_EVERY`.
+    /// leader when it changes, and at least every `ACK_EVERY` (or T / 4
+    /// if shorter, so an idle region stays fresh within T); fold each
+    /// answer into the region's freshness.
     async fn acknowledge(self, shutdown: Shutdown) {
         let replica = self.replica().expect("only region nodes").clone();
         let mut applied = replica.applied_watch();
+        let every = ACK_EVERY.min(self.inner.staleness_t / 4);
         loop {
             tokio::select! {
                 _ = shutdown.signalled() => return,
                 _ = applied.changed() => {}
-                _ = tokio::time::sleep(ACK_EVERY) => {}
+                _ = tokio::time::sleep(every) => {}
             }
             let meta = self.meta_state();
             let Some(write_region) = meta.write_region.clone() else {
@@ -717,15 +790,21 @@ impl Geo {
                 continue;
             }
             let glsn = applied.borrow_and_update().glsn;
+            self.note_freshness(&replica, None);
             let request = NodeRequest::GeoAck {
                 region: replica.region().clone(),
                 glsn,
             };
-            if let Err(e) = self
+            let sent_at = Instant::now();
+            match self
                 .call_leader(&write_region, &request, ACK_EVERY * 5)
                 .await
             {
-                tracing::debug!("acknowledging {glsn}: {e}");
+                Ok(NodeReply::Acked { head }) => {
+                    self.note_freshness(&replica, Some((sent_at, head)));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("acknowledging {glsn}: {e}"),
             }
         }
     }

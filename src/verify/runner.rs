@@ -33,7 +33,10 @@ use crate::verify::{convergence, durability, linearizable, prefix, session};
 /// How long healing, quiescence and the final read-out may take.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bounded staleness as the runner configures it by default: small, so
-/// the throttling and the checker both have something to do.
+/// the throttling and the checker both have something to do. T is below
+/// the read lease a cut-off region keeps using (ttl - margin, 1250 ms),
+/// so a region's read lease alone cannot keep its reads within T: its
+/// freshness must (`geo::freshness`).
 pub const STALENESS_DEFAULT: staleness::Params = staleness::Params {
     versions_max: 5,
     lag_ms_max: 1000,
