@@ -31,6 +31,9 @@ pub enum NodeRequest {
     GeoAck { region: RegionId, glsn: Glsn },
     /// To a region's leader: its report for status.
     RegionReport,
+    /// To the write region's leader: answer once every region of the
+    /// strong set holds `glsn` (a strong read is about to return it).
+    StrongHeld { glsn: Glsn },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +79,15 @@ impl Calls {
                 }
                 let WriteReceipt { glsn, etag } = kv.write_at_leader(write, consistency).await?;
                 Ok(NodeReply::Written { glsn, etag })
+            }
+            NodeRequest::StrongHeld { glsn } => {
+                if !self.geo.is_write_leader() {
+                    return Ok(NodeReply::NotLeader {
+                        leader: self.kv()?.replica().leader(),
+                    });
+                }
+                self.geo.confirm_strong_held(glsn).await?;
+                Ok(NodeReply::Done)
             }
             NodeRequest::RegionReport => {
                 let kv = self.kv()?;

@@ -115,6 +115,9 @@ struct Inner {
     freshness: Mutex<Freshness>,
     /// Bounded staleness's T, which freshness is held to.
     staleness_t: Duration,
+    /// The highest GLSN known to be held by every region a strong read may
+    /// be served by.
+    strong_held: watch::Sender<Glsn>,
 }
 
 impl Geo {
@@ -135,6 +138,7 @@ impl Geo {
                 hints: Mutex::new(HashMap::new()),
                 expiries: Mutex::new(HashMap::new()),
                 freshness: Mutex::new(Freshness::default()),
+                strong_held: watch::channel(Glsn::ZERO).0,
             }),
         }
     }
@@ -477,6 +481,64 @@ impl Geo {
                 online.join(", ")
             ),
         })
+    }
+
+    /// Waits until every region a strong read may be served by holds
+    /// `glsn`, or fails with UNAVAILABLE: at the write region leader
+    /// itself, elsewhere by asking it. Remembers the highest GLSN confirmed
+    /// so reads of older state do not ask again: once every such region
+    /// holds a GLSN it stays so, since a region only becomes one again
+    /// after catching up (see `keep_strong_set`).
+    pub async fn wait_strong_held(&self, glsn: Glsn, timeout: Duration) -> Result<(), Error> {
+        if glsn <= *self.inner.strong_held.borrow() {
+            return Ok(());
+        }
+        if self.is_write_leader() {
+            self.confirm_strong_held(glsn).await?;
+        } else {
+            let Some(write_region) = self.meta_state().write_region else {
+                return Err(Error::Unavailable {
+                    region: RegionId::new("none"),
+                    reason: "the meta group has not formed the account yet".into(),
+                });
+            };
+            let request = NodeRequest::StrongHeld { glsn };
+            match self.call_leader(&write_region, &request, timeout).await? {
+                NodeReply::Done => self.note_strong_held(glsn),
+                other => {
+                    return Err(Error::Internal(format!(
+                        "unexpected reply to a strong read's wait: {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// At the write region leader: `wait_strong` for a read, whose failure
+    /// is a refusal (UNAVAILABLE), not a write's unknown outcome.
+    pub async fn confirm_strong_held(&self, glsn: Glsn) -> Result<(), Error> {
+        let region = self
+            .replica()
+            .map_or_else(|| RegionId::new("witness"), |r| r.region().clone());
+        match self.wait_strong(glsn, self.inner.request_timeout).await {
+            Ok(()) => {
+                self.note_strong_held(glsn);
+                Ok(())
+            }
+            Err(Error::OutcomeUnknown { reason }) => Err(Error::Unavailable { region, reason }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn note_strong_held(&self, glsn: Glsn) {
+        self.inner.strong_held.send_if_modified(|held| {
+            let newer = glsn > *held;
+            if newer {
+                *held = glsn;
+            }
+            newer
+        });
     }
 
     /// Waits until every region strong writes wait for has acknowledged

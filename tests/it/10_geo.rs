@@ -434,3 +434,59 @@ async fn a_cut_off_region_serves_no_bounded_read_staler_than_t() {
     account.local.faults().heal();
     account.local.stop().await;
 }
+
+/// Found by `meridian verify --regions 3` (seeds 2 and 3): a strong write
+/// is readable in the write region as soon as it commits there, while it
+/// still waits for a strong-set region that lacks it and still serves
+/// strong reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_strong_read_never_sees_what_a_later_strong_read_misses() {
+    let account = start_regions(3, 4, |_| {}).await;
+    let west_leader = account.leader().await;
+    let mut writer = account.client(west_leader).await;
+    let west_reader = account.client(west_leader).await;
+    let mut east = account.client(account.first_of(&region("east"))).await;
+    phase("a strong write every region has");
+    put(&mut writer, "l", "k", b"1")
+        .await
+        .expect("strong write");
+    wait_for("east to serve 1 strongly", || {
+        let mut c = east.clone();
+        async move {
+            let item = get(&mut c, "l", "k", Consistency::Strong)
+                .await
+                .ok()?
+                .item?;
+            (item.value == b"1").then_some(())
+        }
+    })
+    .await;
+
+    phase("east is cut off; a strong write of 2 waits for it");
+    account.local.cut_region(&region("east"));
+    let pending = tokio::spawn(async move { put(&mut writer, "l", "k", b"2").await });
+    let seen = wait_for("a strong read in west to return 2", || {
+        let mut c = west_reader.clone();
+        async move {
+            let item = get(&mut c, "l", "k", Consistency::Strong)
+                .await
+                .ok()?
+                .item?;
+            (item.value == b"2").then_some(item.value)
+        }
+    })
+    .await;
+
+    phase("a strong read that starts afterwards, in east, must not return 1");
+    match get(&mut east, "l", "k", Consistency::Strong).await {
+        Ok(r) => assert_eq!(
+            r.item.map(|i| i.value),
+            Some(seen),
+            "east's strong read went back in time"
+        ),
+        Err(e) => assert_eq!(e.code(), tonic::Code::Unavailable, "{e}"),
+    }
+    account.local.faults().heal();
+    let _ = pending.await;
+    account.local.stop().await;
+}
