@@ -161,6 +161,12 @@ fn write_failure_kind(e: &ClientError) -> OpKind {
     }
 }
 
+/// The server's name for an error, else its gRPC code.
+fn error_text(e: &ClientError) -> String {
+    e.error_name()
+        .map_or_else(|| format!("{:?}", e.code()), str::to_string)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -242,9 +248,11 @@ async fn read(
                 token: r.session_token.parse().ok(),
             })
         }
-        Err(_) => {
+        Err(e) => {
             // A read changes nothing: a failed one is simply `fail`.
-            p.recorder.record(p.op(OpKind::Fail, Function::Read, key));
+            let mut done = p.op(OpKind::Fail, Function::Read, key);
+            done.error = Some(error_text(&e));
+            p.recorder.record(done);
             None
         }
     }
@@ -316,6 +324,7 @@ async fn finish_write(
     done.value = value;
     done.expected = expected;
     done.glsn = glsn;
+    done.error = result.as_ref().err().map(error_text);
     if let Ok(r) = &result {
         done.session_token = r.session_token.parse().ok();
         served(&mut done, r.served_by.as_ref());
@@ -405,9 +414,11 @@ pub async fn prefix_reader(mut p: Process, writers: Vec<u64>) {
                 served(&mut done, page.served_by.as_ref());
                 p.recorder.record(done);
             }
-            Err(_) => p
-                .recorder
-                .record(p.op(OpKind::Fail, Function::Scan, &prefix)),
+            Err(e) => {
+                let mut done = p.op(OpKind::Fail, Function::Scan, &prefix);
+                done.error = Some(error_text(&e));
+                p.recorder.record(done);
+            }
         }
     }
 }
