@@ -231,7 +231,11 @@ impl Geo {
 
     // ---- calls to other nodes ------------------------------------------
 
-    /// Sends a node-level request to one node.
+    /// Sends a node-level request to one node. A forwarded write whose
+    /// call failed after it was sent may have been applied: its outcome is
+    /// unknown, and `call_leader` must not send it to another node (a
+    /// second attempt could apply it twice, or refuse it with THROTTLED or
+    /// a failed precondition although it committed).
     pub async fn call(&self, node: NodeId, request: &NodeRequest) -> Result<NodeReply, Error> {
         let timeout = self.inner.request_timeout;
         let reply = self
@@ -239,9 +243,16 @@ impl Geo {
             .peers
             .call(node, Rpc::Call, encode(request), timeout)
             .await
-            .map_err(|e| Error::Unavailable {
-                region: self.region_of(node),
-                reason: e.to_string(),
+            .map_err(|e| match e {
+                PeerError::Failed { .. } if matches!(request, NodeRequest::Write { .. }) => {
+                    Error::OutcomeUnknown {
+                        reason: format!("the write forwarded to {node} may have been applied: {e}"),
+                    }
+                }
+                e => Error::Unavailable {
+                    region: self.region_of(node),
+                    reason: e.to_string(),
+                },
             })?;
         decode::<Result<NodeReply, Error>>("node reply", &reply)
             .map_err(|e| Error::Internal(e.to_string()))?
