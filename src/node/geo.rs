@@ -455,7 +455,7 @@ impl Geo {
                 continue;
             }
             let lag = self.lag_of(region);
-            if lag.ops > account.max_staleness_ops || lag.ms > account.max_staleness_ms {
+            if !self.within_bounds(lag) {
                 return Err(Error::Throttled {
                     region: region.clone(),
                     lag_ops: lag.ops,
@@ -467,6 +467,12 @@ impl Geo {
             }
         }
         Ok(())
+    }
+
+    /// A lag of no more than K operations and T ms.
+    fn within_bounds(&self, lag: Lag) -> bool {
+        let account = &self.inner.account;
+        lag.ops <= account.max_staleness_ops && lag.ms <= account.max_staleness_ms
     }
 
     /// Strong writes need the strong set to hold a majority of regions.
@@ -811,7 +817,12 @@ impl Geo {
                 let point = *join_points
                     .entry(region.clone())
                     .or_insert_with(|| replica.applied().glsn);
-                let caught_up = self.inner.acks.get(region).is_some_and(|a| a.glsn >= point);
+                // Online, it serves bounded reads at once: it must also be
+                // within K and T, or those reads would trail by every write
+                // made while it was joining (throttling counts only online
+                // regions).
+                let caught_up = self.inner.acks.get(region).is_some_and(|a| a.glsn >= point)
+                    && self.within_bounds(self.lag_of(region));
                 if caught_up {
                     tracing::info!(%region, "caught up: marking the region online");
                     let command = MetaCommand::SetRegionState {
