@@ -31,9 +31,12 @@ const HOLD_MS: (u64, u64) = (1000, 3000);
 const DELAY_MS: u64 = 50;
 /// Share of messages a drop fault loses.
 const DROP_PROBABILITY: f64 = 0.3;
-/// Latency added, each way, to every link of a delayed region: from a
-/// slow WAN path up to a third of the bounded-staleness T the runner uses.
-const REGION_DELAY_MS: (u64, u64) = (50, 300);
+/// Latency added, each way, to every link of a delayed region. The low end
+/// keeps the region online but trailing; past about 40 ms (with the
+/// runner's 100 ms heartbeat and 20 ms WAN) the meta group's appends to the
+/// region no longer arrive within a heartbeat, so the region loses its
+/// lease and is taken out until the delay ends, like a slow cut.
+const REGION_DELAY_MS: (u64, u64) = (10, 150);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -53,7 +56,7 @@ pub enum Fault {
     /// region) cut off from every other region, meta group included.
     CutRegion(usize),
     /// Extra latency, in ms each way, on every link between one region
-    /// and the others.
+    /// and the others, geo log streams included.
     DelayRegion(usize, u64),
 }
 
