@@ -192,7 +192,7 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         .map_err(|_| VerifyError::Settle("the nemesis still holds the account".into()))?
         .into_inner();
     let digests = settle(&mut account, &regions).await?;
-    let final_state = read_final_state(&clients.write_region[0]).await?;
+    let final_state = read_final_state(&clients.write_region[0], plan.read_out_level()).await?;
     account.stop().await;
 
     let ops = recorder.ops();
@@ -247,6 +247,17 @@ impl Plan {
 
     fn runs(&self, level: Consistency) -> bool {
         level.is_allowed_under(self.default)
+    }
+
+    /// STRONG when the account allows it; else its default, which after
+    /// settling (every replica has applied everything) reads the same
+    /// state from a node of the write region.
+    fn read_out_level(&self) -> Consistency {
+        if self.runs(Consistency::Strong) {
+            Consistency::Strong
+        } else {
+            self.default
+        }
     }
 
     /// Why a checker of a workload at `level` did not run, if it did not.
@@ -376,14 +387,16 @@ fn caught_up(account: &LocalAccount, leaders: &[NodeId]) -> bool {
     })
 }
 
-/// STRONG read-out of every register and of the whole set, retried until
-/// it succeeds: the account may still be electing after the last fault.
+/// Read-out of every register and of the whole set at `level`, through
+/// a node of the write region, retried until it succeeds: the account may
+/// still be electing after the last fault.
 async fn read_final_state(
     client: &Client,
+    level: Consistency,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, VerifyError> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
-        match try_read_final_state(client).await {
+        match try_read_final_state(client, level).await {
             Ok(state) => return Ok(state),
             Err(e) if Instant::now() < deadline => {
                 tracing::debug!("final read-out failed, retrying: {e}");
@@ -396,15 +409,16 @@ async fn read_final_state(
 
 async fn try_read_final_state(
     client: &Client,
+    level: Consistency,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, crate::client::ClientError> {
-    let strong = ReadOptions {
-        consistency: Some(Consistency::Strong),
+    let opts = ReadOptions {
+        consistency: Some(level),
         session_token: None,
     };
     let mut state = BTreeMap::new();
     for k in 0..REGISTER_KEYS {
         let key = workload::register_key(k);
-        let item = client.get(CONTAINER, &key, &strong).await?.item;
+        let item = client.get(CONTAINER, &key, &opts).await?.item;
         let values = item
             .into_iter()
             .map(|i| String::from_utf8_lossy(&i.value).into_owned())
@@ -419,7 +433,7 @@ async fn try_read_final_state(
     let mut continuation = String::new();
     loop {
         let page = client
-            .scan(CONTAINER, &range, 1000, &continuation, &strong)
+            .scan(CONTAINER, &range, 1000, &continuation, &opts)
             .await?;
         members.extend(
             page.items
