@@ -7,7 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::verify::runner::{self, VerifyOptions, VerifyReport};
+use crate::cli::dev::{DEV_REGIONS_MAX, WAN_RTT_MAX};
+use crate::config::{MAX_STALENESS_MS_RANGE, MAX_STALENESS_OPS_RANGE};
+use crate::consistency::Consistency;
+use crate::verify::nemesis::FaultEvent;
+use crate::verify::runner::{
+    self, STALENESS_DEFAULT, StalenessFigures, VerifyOptions, VerifyReport,
+};
+use crate::verify::staleness;
 
 /// The longest run the command accepts.
 const DURATION_MAX: Duration = Duration::from_secs(24 * 3600);
@@ -21,9 +28,28 @@ pub struct VerifyArgs {
     /// Default: drawn at random.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Nodes in the region.
+    /// Regions in the account (west, the write region, then east, north,
+    /// ...). With more than one, reads go to every region and the nemesis
+    /// also cuts and delays regions.
+    #[arg(long, default_value_t = 1)]
+    pub regions: usize,
+    /// Nodes in each region.
     #[arg(long, default_value_t = 4)]
     pub replicas: usize,
+    /// The account's default consistency. Workloads that need a stronger
+    /// level (strong registers, bounded-staleness reads) are skipped.
+    #[arg(long, default_value = "strong")]
+    pub consistency: Consistency,
+    /// Bounded staleness K: the account throttles writes beyond it and
+    /// the checker judges bounded reads against it.
+    #[arg(long, default_value_t = STALENESS_DEFAULT.versions_max)]
+    pub max_staleness_ops: u64,
+    /// Bounded staleness T, e.g. `1s`; enforced and judged like K.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub max_staleness: Duration,
+    /// Round trip added between regions, e.g. `20ms`.
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub wan_rtt: Duration,
     /// `all` injects every kind of fault; `none` runs the workload alone.
     #[arg(long, default_value = "all", value_parser = ["all", "none"])]
     pub nemesis: String,
@@ -33,31 +59,59 @@ pub struct VerifyArgs {
     pub history: Option<PathBuf>,
 }
 
-pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.duration <= DURATION_MAX, "--duration is capped at 24h");
+    anyhow::ensure!(
+        (1..=DEV_REGIONS_MAX).contains(&args.regions),
+        "--regions must be 1 to {DEV_REGIONS_MAX}"
+    );
     anyhow::ensure!(
         (1..=crate::config::REPLICAS_MAX).contains(&args.replicas),
         "--replicas must be 1 to 7"
     );
+    let (k_min, k_max) = MAX_STALENESS_OPS_RANGE;
+    anyhow::ensure!(
+        (k_min..=k_max).contains(&args.max_staleness_ops),
+        "--max-staleness-ops must be {k_min} to {k_max}"
+    );
+    let (t_min, t_max) = MAX_STALENESS_MS_RANGE;
+    anyhow::ensure!(
+        (t_min..=t_max).contains(&(args.max_staleness.as_millis() as u64)),
+        "--max-staleness must be {t_min} ms to {t_max} ms"
+    );
+    anyhow::ensure!(
+        args.wan_rtt <= WAN_RTT_MAX,
+        "--wan-rtt is at most {WAN_RTT_MAX:?}"
+    );
+    Ok(())
+}
+
+pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    check_args(&args)?;
     let seed = args.seed.unwrap_or_else(rand::random);
     println!(
-        "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} nodes in-process",
-        args.duration, args.replicas
+        "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} region(s) x {} nodes in-process, default consistency {}",
+        args.duration, args.regions, args.replicas, args.consistency
     );
     let data = tempfile::Builder::new()
         .prefix("meridian-verify-")
         .tempdir()
         .context("temporary data directory")?;
-    let options = VerifyOptions {
-        seed,
-        duration: args.duration,
-        replicas: args.replicas,
-        nemesis: args.nemesis == "all",
-        data_dir: data.path().to_path_buf(),
-        history_path: args
-            .history
-            .unwrap_or_else(|| PathBuf::from(format!("meridian-verify-{seed}.jsonl"))),
+    let history_path = args
+        .history
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("meridian-verify-{seed}.jsonl")));
+    let mut options =
+        VerifyOptions::new(seed, args.duration, data.path().to_path_buf(), history_path);
+    options.regions = args.regions;
+    options.replicas = args.replicas;
+    options.nemesis = args.nemesis == "all";
+    options.default_consistency = args.consistency;
+    options.staleness = staleness::Params {
+        versions_max: args.max_staleness_ops,
+        lag_ms_max: args.max_staleness.as_millis() as u64,
     };
+    options.wan_rtt_ms = args.wan_rtt.as_millis() as u64;
     let report = runner::run(&options).await?;
     print_report(&report);
     Ok(if report.violations() == 0 {
@@ -74,19 +128,18 @@ fn print_report(report: &VerifyReport) {
         report.faults.len()
     );
     for f in &report.faults {
-        println!(
-            "  {:>7} ms .. {:>7} ms  {:?} on {:?}",
-            f.started_ms, f.ended_ms, f.fault, f.target
-        );
+        println!("{}", describe_fault(f));
     }
     for check in &report.checks {
         let v = &check.verdict;
-        let status = if !v.violations.is_empty() {
-            "VIOLATED"
+        let status = if let Some(why) = &check.skipped {
+            format!("skipped: {why}")
+        } else if !v.violations.is_empty() {
+            "VIOLATED".to_string()
         } else if !v.too_complex.is_empty() {
-            "too complex to decide (partly)"
+            "too complex to decide (partly)".to_string()
         } else {
-            "ok"
+            "ok".to_string()
         };
         println!("{:<34} {:>7} ops  {status}", check.name, check.operations);
         for violation in &v.violations {
@@ -99,6 +152,37 @@ fn print_report(report: &VerifyReport) {
             );
         }
     }
+    print_staleness(&report.staleness);
     println!("history: {}", report.history_path.display());
     println!("seed {}: {} violation(s)", report.seed, report.violations());
+}
+
+fn describe_fault(f: &FaultEvent) -> String {
+    let nodes: Vec<String> = f.target.iter().map(ToString::to_string).collect();
+    let region = f
+        .region
+        .as_ref()
+        .map_or_else(String::new, |r| format!(" region {r}"));
+    format!(
+        "  {:>7} ms .. {:>7} ms  {:?} on{region} [{}]",
+        f.started_ms,
+        f.ended_ms,
+        f.fault,
+        nodes.join(" ")
+    )
+}
+
+/// One line per region that served bounded reads: how many were judged,
+/// how many trailed the write region, and by how much at most.
+fn print_staleness(figures: &StalenessFigures) {
+    println!(
+        "bounded reads by serving region (K = {} versions, T = {} ms; write region {}):",
+        figures.params.versions_max, figures.params.lag_ms_max, figures.write_region
+    );
+    for (region, f) in &figures.regions {
+        println!(
+            "  {region:<8} {:>7} judged, {:>6} behind, at most {} version(s) / {} ms behind",
+            f.reads_judged, f.reads_behind, f.versions_behind_max, f.lag_ms_max
+        );
+    }
 }

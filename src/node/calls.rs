@@ -46,6 +46,9 @@ pub enum NodeRequest {
     RecordConflicts { records: Vec<ConflictRecord> },
     /// To the write region's leader: delete conflict feed entry `id`.
     DeleteConflict { id: u64 },
+    /// To the write region's leader: answer once every region of the
+    /// strong set holds `glsn` (a strong read is about to return it).
+    StrongHeld { glsn: Glsn },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,11 @@ pub enum NodeReply {
     Written {
         glsn: Glsn,
         etag: Option<crate::item::Etag>,
+    },
+    /// An acknowledgement recorded; the write region's head, confirmed by
+    /// a read index after it arrived.
+    Acked {
+        head: Glsn,
     },
     Report(Box<RegionReport>),
 }
@@ -89,7 +97,7 @@ impl Calls {
                 applied,
             } => self.geo.handle_renewal(region, node, applied).await,
             NodeRequest::Fence => self.geo.handle_fence().await,
-            NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn)),
+            NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn).await),
             NodeRequest::Write { write, consistency } => {
                 let kv = self.kv()?;
                 if !self.geo.is_write_leader() {
@@ -119,6 +127,15 @@ impl Calls {
                 }
                 let glsn = kv.delete_conflict_at_leader(id).await?;
                 Ok(NodeReply::Written { glsn, etag: None })
+            }
+            NodeRequest::StrongHeld { glsn } => {
+                if !self.geo.is_write_leader() {
+                    return Ok(NodeReply::NotLeader {
+                        leader: self.kv()?.replica().leader(),
+                    });
+                }
+                self.geo.confirm_strong_held(glsn).await?;
+                Ok(NodeReply::Done)
             }
             NodeRequest::RegionReport => {
                 let kv = self.kv()?;

@@ -5,15 +5,19 @@
 //!
 //! - every region leader renews its region's lease through the meta group
 //!   (`renew_leases`); the lease gates its writes (write region) and its
-//!   strong and bounded reads (online regions only);
+//!   strong and bounded reads (online regions only), and in a read region
+//!   so does its freshness (`geo::freshness`): no such read more than T
+//!   after the region last proved it held every acknowledged write;
 //! - the meta leader takes a region out of the strong set once the lease it
 //!   counts has expired (`supervise_leases`);
 //! - the write region leader marks a joining region online once it has
 //!   acknowledged everything strong writes did not wait for, and trims the
 //!   geo log to what every online region has (`keep_strong_set`);
 //! - every read region leader streams the geo log from the write region
-//!   into its replica set and acknowledges what it applied (`receive`);
-//!   a region that went past a fork re-joins first (`failover`);
+//!   into its replica set (`receive`) and acknowledges what it applied
+//!   (`acknowledge`); the answer names the write region's head, which is
+//!   what proves the region's freshness. A region that went past a fork
+//!   re-joins first (`failover`);
 //! - the meta leader starts failovers and scheduled switchovers, and the
 //!   region taking over completes them (`failover`).
 
@@ -30,6 +34,7 @@ use crate::config::{AccountConfig, GeoConfig};
 use crate::error::Error;
 use crate::geo::acks::{AckTable, Lag, lag};
 use crate::geo::entry::GeoEntry;
+use crate::geo::freshness::Freshness;
 use crate::geo::ship::{ResyncMessage, ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
 use crate::hlc;
@@ -127,6 +132,14 @@ struct Inner {
     /// fence takes it exclusively, so it returns after every write that
     /// passed the check has applied.
     write_gate: tokio::sync::RwLock<()>,
+    /// Read region leader: its proof of freshness. A std lock, never held
+    /// across an `.await`; it also orders the publishing of the read lease.
+    freshness: Mutex<Freshness>,
+    /// Bounded staleness's T, which freshness is held to.
+    staleness_t: Duration,
+    /// The highest GLSN known to be held by every region a strong read may
+    /// be served by.
+    strong_held: watch::Sender<Glsn>,
 }
 
 impl Geo {
@@ -135,6 +148,7 @@ impl Geo {
             inner: Arc::new(Inner {
                 me: opts.meta.id(),
                 terms: LeaseTerms::from_config(&opts.account.leases),
+                staleness_t: Duration::from_millis(opts.account.max_staleness_ms),
                 account: opts.account,
                 geo: opts.geo,
                 replica: opts.replica,
@@ -147,6 +161,8 @@ impl Geo {
                 expiries: Mutex::new(HashMap::new()),
                 ship_lock: tokio::sync::Mutex::new(()),
                 write_gate: tokio::sync::RwLock::new(()),
+                freshness: Mutex::new(Freshness::default()),
+                strong_held: watch::channel(Glsn::ZERO).0,
             }),
         }
     }
@@ -260,8 +276,11 @@ impl Geo {
 
     // ---- calls to other nodes ------------------------------------------
 
-    /// Sends a node-level request to one node. A write that failed after
-    /// it was sent may have applied: its outcome is unknown.
+    /// Sends a node-level request to one node. A forwarded write whose
+    /// call failed after it was sent may have been applied: its outcome is
+    /// unknown, and `call_leader` must not send it to another node (a
+    /// second attempt could apply it twice, or refuse it with THROTTLED or
+    /// a failed precondition although it committed).
     pub async fn call(&self, node: NodeId, request: &NodeRequest) -> Result<NodeReply, Error> {
         let timeout = self.inner.request_timeout;
         let reply = self
@@ -271,7 +290,7 @@ impl Geo {
             .await
             .map_err(|e| match (&e, request) {
                 (PeerError::Failed { .. }, NodeRequest::Write { .. }) => Error::OutcomeUnknown {
-                    reason: format!("the write was forwarded, then {e}"),
+                    reason: format!("the write forwarded to {node} may have been applied: {e}"),
                 },
                 _ => Error::Unavailable {
                     region: self.region_of(node),
@@ -412,14 +431,31 @@ impl Geo {
     }
 
     /// At the write region leader: a read region reports what it applied.
-    pub fn handle_ack(&self, region: &RegionId, glsn: Glsn) -> NodeReply {
+    /// The answer names this region's head, from which the read region
+    /// proves its freshness; `Done` when the head cannot be confirmed.
+    pub async fn handle_ack(&self, region: &RegionId, glsn: Glsn) -> NodeReply {
         if !self.is_write_leader() {
             return NodeReply::NotLeader {
                 leader: self.replica().and_then(Replica::leader),
             };
         }
         self.inner.acks.record(region, glsn);
-        NodeReply::Done
+        match self.confirmed_head().await {
+            Some(head) => NodeReply::Acked { head },
+            None => NodeReply::Done,
+        }
+    }
+
+    /// The GLSN this leader has applied after a read index: every write
+    /// acknowledged to a client before the call is at or below it, even
+    /// one a newer leader acknowledged if this one was deposed.
+    async fn confirmed_head(&self) -> Option<Glsn> {
+        let replica = self.replica()?;
+        let index = replica.read_index().await.ok()?;
+        replica
+            .wait_applied(self.inner.request_timeout, |a| a.index >= index)
+            .await
+            .map(|a| a.glsn)
     }
 
     /// This node's report of its region (meaningful at the region leader).
@@ -491,7 +527,7 @@ impl Geo {
                 continue;
             }
             let lag = self.lag_of(region);
-            if lag.ops > account.max_staleness_ops || lag.ms > account.max_staleness_ms {
+            if !self.within_bounds(lag) {
                 return Err(Error::Throttled {
                     region: region.clone(),
                     lag_ops: lag.ops,
@@ -503,6 +539,12 @@ impl Geo {
             }
         }
         Ok(())
+    }
+
+    /// A lag of no more than K operations and T ms.
+    fn within_bounds(&self, lag: Lag) -> bool {
+        let account = &self.inner.account;
+        lag.ops <= account.max_staleness_ops && lag.ms <= account.max_staleness_ms
     }
 
     /// Strong writes need the strong set to hold a majority of regions.
@@ -528,6 +570,64 @@ impl Geo {
                 online.join(", ")
             ),
         })
+    }
+
+    /// Waits until every region a strong read may be served by holds
+    /// `glsn`, or fails with UNAVAILABLE: at the write region leader
+    /// itself, elsewhere by asking it. Remembers the highest GLSN confirmed
+    /// so reads of older state do not ask again: once every such region
+    /// holds a GLSN it stays so, since a region only becomes one again
+    /// after catching up (see `keep_strong_set`).
+    pub async fn wait_strong_held(&self, glsn: Glsn, timeout: Duration) -> Result<(), Error> {
+        if glsn <= *self.inner.strong_held.borrow() {
+            return Ok(());
+        }
+        if self.is_write_leader() {
+            self.confirm_strong_held(glsn).await?;
+        } else {
+            let Some(write_region) = self.meta_state().write_region else {
+                return Err(Error::Unavailable {
+                    region: RegionId::new("none"),
+                    reason: "the meta group has not formed the account yet".into(),
+                });
+            };
+            let request = NodeRequest::StrongHeld { glsn };
+            match self.call_leader(&write_region, &request, timeout).await? {
+                NodeReply::Done => self.note_strong_held(glsn),
+                other => {
+                    return Err(Error::Internal(format!(
+                        "unexpected reply to a strong read's wait: {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// At the write region leader: `wait_strong` for a read, whose failure
+    /// is a refusal (UNAVAILABLE), not a write's unknown outcome.
+    pub async fn confirm_strong_held(&self, glsn: Glsn) -> Result<(), Error> {
+        let region = self
+            .replica()
+            .map_or_else(|| RegionId::new("witness"), |r| r.region().clone());
+        match self.wait_strong(glsn, self.inner.request_timeout).await {
+            Ok(()) => {
+                self.note_strong_held(glsn);
+                Ok(())
+            }
+            Err(Error::OutcomeUnknown { reason }) => Err(Error::Unavailable { region, reason }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn note_strong_held(&self, glsn: Glsn) {
+        self.inner.strong_held.send_if_modified(|held| {
+            let newer = glsn > *held;
+            if newer {
+                *held = glsn;
+            }
+            newer
+        });
     }
 
     /// Waits until every region strong writes wait for has acknowledged
@@ -584,7 +684,7 @@ impl Geo {
             }
             if !self.is_region_leader() || !self.meta_state().is_formed() {
                 self.inner.held.send_replace(None);
-                replica.set_read_lease(None);
+                self.publish_read_lease(&replica);
                 continue;
             }
             let sent_at = Instant::now();
@@ -613,8 +713,49 @@ impl Geo {
                 state,
                 fenced,
             }));
-            replica.set_read_lease((state == RegionState::Online).then_some(valid_until));
+            self.publish_read_lease(&replica);
         }
+    }
+
+    /// Sets the read lease the replica checks before a read index: the
+    /// region's lease while the region is online, and in a read region no
+    /// later than T after it last proved itself fresh. Under the freshness
+    /// lock, so whichever task publishes last does so from the latest
+    /// lease and the latest freshness.
+    fn publish_read_lease(&self, replica: &Replica) {
+        let freshness = self
+            .inner
+            .freshness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let lease = (*self.inner.held.borrow())
+            .filter(|h| h.state == RegionState::Online)
+            .map(|h| h.valid_until);
+        let until = if self.meta_state().is_write_region(replica.region()) {
+            lease
+        } else {
+            lease.min(freshness.valid_until(self.inner.staleness_t))
+        };
+        replica.set_read_lease(until);
+    }
+
+    /// Folds what this read region has applied, and the answer to an
+    /// acknowledgement if there is one, into its freshness; republishes
+    /// the read lease.
+    fn note_freshness(&self, replica: &Replica, answer: Option<(Instant, Glsn)>) {
+        {
+            let mut freshness = self
+                .inner
+                .freshness
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let applied = replica.applied().glsn;
+            match answer {
+                Some((sent_at, head)) => freshness.answered(sent_at, head, applied),
+                None => freshness.applied(applied),
+            }
+        }
+        self.publish_read_lease(replica);
     }
 
     async fn call_meta_leader(
@@ -767,7 +908,12 @@ impl Geo {
                 let point = *join_points
                     .entry(region.clone())
                     .or_insert_with(|| replica.applied().glsn);
-                let caught_up = self.inner.acks.get(region).is_some_and(|a| a.glsn >= point);
+                // Online, it serves bounded reads at once: it must also be
+                // within K and T, or those reads would trail by every write
+                // made while it was joining (throttling counts only online
+                // regions).
+                let caught_up = self.inner.acks.get(region).is_some_and(|a| a.glsn >= point)
+                    && self.within_bounds(self.lag_of(region));
                 if caught_up {
                     tracing::info!(%region, "caught up: marking the region online");
                     let command = MetaCommand::SetRegionState {
@@ -798,15 +944,18 @@ impl Geo {
     }
 
     /// Read region leader: report the applied GLSN to the write region
-    /// leader when it changes, and at least every `ACK_EVERY`.
+    /// leader when it changes, and at least every `ACK_EVERY` (or T / 4
+    /// if shorter, so an idle region stays fresh within T); fold each
+    /// answer into the region's freshness.
     async fn acknowledge(self, shutdown: Shutdown) {
         let replica = self.replica().expect("only region nodes").clone();
         let mut applied = replica.applied_watch();
+        let every = ACK_EVERY.min(self.inner.staleness_t / 4);
         loop {
             tokio::select! {
                 _ = shutdown.signalled() => return,
                 _ = applied.changed() => {}
-                _ = tokio::time::sleep(ACK_EVERY) => {}
+                _ = tokio::time::sleep(every) => {}
             }
             let meta = self.meta_state();
             let Some(write_region) = meta.write_region.clone() else {
@@ -819,15 +968,21 @@ impl Geo {
             {
                 continue;
             }
+            self.note_freshness(&replica, None);
             let request = NodeRequest::GeoAck {
                 region: replica.region().clone(),
                 glsn,
             };
-            if let Err(e) = self
+            let sent_at = Instant::now();
+            match self
                 .call_leader(&write_region, &request, ACK_EVERY * 5)
                 .await
             {
-                tracing::debug!("acknowledging {glsn}: {e}");
+                Ok(NodeReply::Acked { head }) => {
+                    self.note_freshness(&replica, Some((sent_at, head)));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("acknowledging {glsn}: {e}"),
             }
         }
     }

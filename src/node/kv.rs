@@ -11,9 +11,11 @@
 //!
 //! Reads: STRONG and BOUNDED_STALENESS wait for the region leader's read
 //! index (shared by concurrent reads, see `node::read_index`), which the
-//! leader gives only while it holds its region's read lease; SESSION waits
-//! briefly for the token; CONSISTENT_PREFIX and EVENTUAL read the local
-//! applied state. No level reads a replica in the middle of a re-sync.
+//! leader gives only while it holds its region's read lease; a STRONG read
+//! across regions then waits until every region of the strong set holds
+//! the state it read (`Geo::wait_strong_held`); SESSION waits briefly for
+//! the token; CONSISTENT_PREFIX and EVENTUAL read the local applied state.
+//! No level reads a replica in the middle of a re-sync.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -314,12 +316,14 @@ impl Kv {
     ) -> Result<(Option<ItemVersion>, Glsn), Error> {
         item::validate_container(container).map_err(invalid)?;
         item::validate_key(key).map_err(invalid)?;
+        let started = Instant::now();
         let read_glsn = self.prepare_read(consistency, token).await?;
         let found = self
             .replica
             .state()
             .get_item(container, key)
             .map_err(|e| Error::Internal(e.to_string()))?;
+        self.settle_strong(consistency, started).await?;
         Ok((found, read_glsn))
     }
 
@@ -338,6 +342,7 @@ impl Kv {
             item::validate_key(after)
                 .map_err(|e| invalid(item::InvalidInput(format!("continuation: {}", e.0))))?;
         }
+        let started = Instant::now();
         let read_glsn = self.prepare_read(consistency, token).await?;
         let items = self
             .replica
@@ -350,6 +355,7 @@ impl Kv {
                 crate::limits::SCAN_PAGE_BYTES_MAX,
             )
             .map_err(|e| Error::Internal(e.to_string()))?;
+        self.settle_strong(consistency, started).await?;
         Ok((items, read_glsn))
     }
 
@@ -393,6 +399,29 @@ impl Kv {
             ReadPath::Local => {}
         }
         Ok(self.replica.applied().glsn)
+    }
+
+    /// A STRONG read across regions answers only once every region of
+    /// the strong set holds the state it read. A write is applied (and
+    /// readable) in the write region when it commits there, but is
+    /// acknowledged only once the strong set has applied it; without this
+    /// wait a strong read could return it while a strong-set region that
+    /// lacks it still serves the next strong read without it. The state
+    /// read is at most what this replica has applied now.
+    async fn settle_strong(
+        &self,
+        consistency: Option<Consistency>,
+        started: Instant,
+    ) -> Result<(), Error> {
+        if self.level(consistency)? != Consistency::Strong || self.geo.account().regions.len() < 2 {
+            return Ok(());
+        }
+        let read = self.replica.applied().glsn;
+        let remaining = self
+            .settings
+            .request_timeout
+            .saturating_sub(started.elapsed());
+        self.geo.wait_strong_held(read, remaining).await
     }
 
     async fn wait_session(&self, token: SessionToken) -> Result<(), Error> {

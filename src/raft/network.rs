@@ -253,16 +253,19 @@ impl Peers {
                     Err(status) => Err(classify(to, status)),
                 };
                 let failed = item.is_err();
-                if peers.faults.stream_verdict(to, peers.me) == Verdict::Drop {
-                    let _ = tx
-                        .send(Err(PeerError::Failed {
-                            to,
-                            reason: "stream cut by the fault layer".into(),
-                        }))
-                        .await;
-                    return;
-                }
-                tokio::time::sleep_until(arrived + peers.wan.delay(to, peers.me)).await;
+                let delay = match peers.faults.stream_verdict(to, peers.me) {
+                    Verdict::Drop => {
+                        let _ = tx
+                            .send(Err(PeerError::Failed {
+                                to,
+                                reason: "stream cut by the fault layer".into(),
+                            }))
+                            .await;
+                        return;
+                    }
+                    Verdict::Deliver { delay } => delay,
+                };
+                tokio::time::sleep_until(arrived + delay + peers.wan.delay(to, peers.me)).await;
                 if tx.send(item).await.is_err() || failed {
                     return;
                 }

@@ -19,7 +19,8 @@
 //! sends and `expected` what a cas compares against; on a completion of a
 //! read `value` is what it returned (absent: the key did not exist) and
 //! `glsn` is the GLSN of the version returned; on a completion of a write
-//! `glsn` is the GLSN the write committed at. GLSNs and session tokens are
+//! `glsn` is the GLSN the write committed at; on a `fail` or `info`
+//! completion `error` says why. GLSNs and session tokens are
 //! written as text (`e1:42`) so a history reads like the logs.
 
 use std::collections::{BTreeMap, HashMap};
@@ -104,6 +105,11 @@ pub struct Op {
     pub node: Option<NodeId>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "glsn_text")]
     pub glsn: Option<Glsn>,
+    /// On a `fail` or `info` completion: why, as the server named it
+    /// (`THROTTLED`, `ETAG_MISMATCH`, ...) or the gRPC code. For people
+    /// reading a history; no checker uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub wall_ms: u64,
     pub mono_ns: u64,
 }
@@ -125,6 +131,7 @@ impl Op {
             region: None,
             node: None,
             glsn: None,
+            error: None,
             wall_ms: 0,
             mono_ns: 0,
         }
@@ -152,6 +159,9 @@ impl fmt::Display for Op {
         }
         if let Some(glsn) = self.glsn {
             write!(f, " @{glsn}")?;
+        }
+        if let Some(error) = &self.error {
+            write!(f, " ({error})")?;
         }
         Ok(())
     }

@@ -4,6 +4,12 @@
 //! starts depends on timing, so a replay repeats the plan, not every
 //! interleaving (the deterministic simulation in issue 5 closes that gap).
 //!
+//! With several regions, region faults alternate with node faults (a
+//! region fault first): a read region cut off from the rest of the
+//! account, or one region's links to the others slowed down. With one
+//! region the schedule is node faults only, as before regions existed, so
+//! an old seed still draws its old plan.
+//!
 //! Each fault is undone before the next one starts, and everything is
 //! healed when the schedule ends.
 
@@ -14,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 
-use crate::ids::NodeId;
+use crate::ids::{NodeId, RegionId};
 use crate::local::LocalAccount;
 use crate::raft::replica::Role;
 
@@ -25,6 +31,12 @@ const HOLD_MS: (u64, u64) = (1000, 3000);
 const DELAY_MS: u64 = 50;
 /// Share of messages a drop fault loses.
 const DROP_PROBABILITY: f64 = 0.3;
+/// Latency added, each way, to every link of a delayed region. The low end
+/// keeps the region online but trailing; past about 40 ms (with the
+/// runner's 100 ms heartbeat and 20 ms WAN) the meta group's appends to the
+/// region no longer arrive within a heartbeat, so the region loses its
+/// lease and is taken out until the delay ends, like a slow cut.
+const REGION_DELAY_MS: (u64, u64) = (10, 150);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -40,9 +52,59 @@ pub enum Fault {
     DropNode(usize),
     /// One node stopped, then started again on its data.
     RestartNode(usize),
+    /// A read region (by index in priority order, never 0: the write
+    /// region) cut off from every other region, meta group included.
+    CutRegion(usize),
+    /// Extra latency, in ms each way, on every link between one region
+    /// and the others, geo log streams included.
+    DelayRegion(usize, u64),
 }
 
-/// The pure part: the `i`-th fault of the schedule for `seed`.
+impl Fault {
+    pub fn is_region_fault(&self) -> bool {
+        matches!(self, Fault::CutRegion(_) | Fault::DelayRegion(..))
+    }
+}
+
+/// The account as the nemesis sees it.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub nodes: Vec<NodeId>,
+    /// Each region and its nodes, in priority order: the write region first.
+    pub regions: Vec<(RegionId, Vec<NodeId>)>,
+}
+
+impl Topology {
+    pub fn of(account: &LocalAccount) -> Self {
+        let regions = account
+            .account()
+            .regions
+            .iter()
+            .map(|r| (r.name.clone(), account.region_nodes(&r.name)))
+            .collect();
+        Self {
+            nodes: account.node_ids(),
+            regions,
+        }
+    }
+}
+
+/// The pure part: fault `index` of the schedule `rng` was seeded for,
+/// over `nodes` nodes in `regions` regions.
+pub fn draw_nth(
+    rng: &mut StdRng,
+    index: usize,
+    nodes: usize,
+    regions: usize,
+) -> (Fault, Duration, Duration) {
+    if regions > 1 && index.is_multiple_of(2) {
+        draw_region(rng, regions)
+    } else {
+        draw(rng, nodes)
+    }
+}
+
+/// A node fault, with its gap and hold.
 pub fn draw(rng: &mut StdRng, nodes: usize) -> (Fault, Duration, Duration) {
     let node = rng.gen_range(0..nodes);
     let fault = match rng.gen_range(0..6) {
@@ -53,15 +115,35 @@ pub fn draw(rng: &mut StdRng, nodes: usize) -> (Fault, Duration, Duration) {
         4 => Fault::DropNode(node),
         _ => Fault::RestartNode(node),
     };
-    let gap = Duration::from_millis(rng.gen_range(GAP_MS.0..=GAP_MS.1));
-    let hold = Duration::from_millis(rng.gen_range(HOLD_MS.0..=HOLD_MS.1));
-    (fault, gap, hold)
+    (fault, draw_gap(rng), draw_hold(rng))
+}
+
+/// A region fault over `regions` (at least two), with its gap and hold.
+fn draw_region(rng: &mut StdRng, regions: usize) -> (Fault, Duration, Duration) {
+    assert!(regions > 1, "region faults need a read region");
+    let fault = if rng.gen_bool(0.5) {
+        Fault::CutRegion(rng.gen_range(1..regions))
+    } else {
+        let ms = rng.gen_range(REGION_DELAY_MS.0..=REGION_DELAY_MS.1);
+        Fault::DelayRegion(rng.gen_range(0..regions), ms)
+    };
+    (fault, draw_gap(rng), draw_hold(rng))
+}
+
+fn draw_gap(rng: &mut StdRng) -> Duration {
+    Duration::from_millis(rng.gen_range(GAP_MS.0..=GAP_MS.1))
+}
+
+fn draw_hold(rng: &mut StdRng) -> Duration {
+    Duration::from_millis(rng.gen_range(HOLD_MS.0..=HOLD_MS.1))
 }
 
 /// One fault as it happened, for the summary.
 #[derive(Debug, Clone)]
 pub struct FaultEvent {
     pub fault: Fault,
+    /// The region a region fault hit.
+    pub region: Option<RegionId>,
     pub target: Vec<NodeId>,
     pub started_ms: u64,
     pub ended_ms: u64,
@@ -76,21 +158,24 @@ pub async fn run(
 ) -> Vec<FaultEvent> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut events = Vec::new();
-    let nodes = account.lock().await.node_ids();
-    loop {
-        let (fault, gap, hold) = draw(&mut rng, nodes.len());
+    let topology = Topology::of(&*account.lock().await);
+    let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
+    for index in 0.. {
+        let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions);
         if Instant::now() + gap + hold >= deadline {
             break;
         }
         tokio::time::sleep(gap).await;
         let started_ms = started.elapsed().as_millis() as u64;
-        let target = inject(&account, fault, &nodes).await;
-        tracing::info!(?fault, ?target, "nemesis: fault on");
+        let region = region_of(fault, &topology);
+        let target = inject(&account, fault, &topology).await;
+        tracing::info!(?fault, ?region, ?target, "nemesis: fault on");
         tokio::time::sleep(hold).await;
         undo(&account, fault, &target).await;
         tracing::info!(?fault, "nemesis: fault off");
         events.push(FaultEvent {
             fault,
+            region,
             target,
             started_ms,
             ended_ms: started.elapsed().as_millis() as u64,
@@ -99,9 +184,21 @@ pub async fn run(
     events
 }
 
-async fn inject(account: &Arc<Mutex<LocalAccount>>, fault: Fault, nodes: &[NodeId]) -> Vec<NodeId> {
+fn region_of(fault: Fault, topology: &Topology) -> Option<RegionId> {
+    match fault {
+        Fault::CutRegion(r) | Fault::DelayRegion(r, _) => Some(topology.regions[r].0.clone()),
+        _ => None,
+    }
+}
+
+async fn inject(
+    account: &Arc<Mutex<LocalAccount>>,
+    fault: Fault,
+    topology: &Topology,
+) -> Vec<NodeId> {
     let mut account = account.lock().await;
     let faults = account.faults().clone();
+    let nodes = &topology.nodes;
     match fault {
         Fault::IsolateNode(i) => {
             faults.isolate(nodes[i], nodes);
@@ -138,6 +235,22 @@ async fn inject(account: &Arc<Mutex<LocalAccount>>, fault: Fault, nodes: &[NodeI
             account.stop_node(nodes[i]).await;
             vec![nodes[i]]
         }
+        Fault::CutRegion(r) => {
+            let (region, inside) = &topology.regions[r];
+            account.cut_region(region);
+            inside.clone()
+        }
+        Fault::DelayRegion(r, ms) => {
+            let inside = &topology.regions[r].1;
+            let delay = Duration::from_millis(ms);
+            for x in inside {
+                for y in nodes.iter().filter(|n| !inside.contains(n)) {
+                    faults.delay(*x, *y, delay);
+                    faults.delay(*y, *x, delay);
+                }
+            }
+            inside.clone()
+        }
     }
 }
 
@@ -170,5 +283,42 @@ mod tests {
             .map(|(f, _, _)| std::mem::discriminant(&f))
             .collect();
         assert!(faults.len() >= 4, "a schedule mixes kinds of fault");
+    }
+
+    #[test]
+    fn one_region_draws_the_node_schedule_of_before_regions() {
+        let nth = |regions| {
+            let mut rng = StdRng::seed_from_u64(7);
+            (0..20)
+                .map(|i| draw_nth(&mut rng, i, 4, regions))
+                .collect::<Vec<_>>()
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        let plain: Vec<_> = (0..20).map(|_| draw(&mut rng, 4)).collect();
+        assert_eq!(nth(1), plain);
+        assert_ne!(nth(3), plain);
+    }
+
+    #[test]
+    fn several_regions_alternate_region_and_node_faults_and_never_cut_the_write_region() {
+        for seed in 0..50 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            for i in 0..20 {
+                let (fault, _, _) = draw_nth(&mut rng, i, 12, 3);
+                assert_eq!(
+                    fault.is_region_fault(),
+                    i % 2 == 0,
+                    "seed {seed} #{i}: {fault:?}"
+                );
+                match fault {
+                    Fault::CutRegion(r) => assert!((1..3).contains(&r), "{fault:?}"),
+                    Fault::DelayRegion(r, ms) => {
+                        assert!(r < 3, "{fault:?}");
+                        assert!((REGION_DELAY_MS.0..=REGION_DELAY_MS.1).contains(&ms));
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 }

@@ -12,7 +12,12 @@
 //! write of w, is a gap. A value no write sent, or one whose write failed,
 //! is an unknown value.
 //!
-//! Does not judge: writes of unknown outcome (they may be missing), keys
+//! A write of unknown outcome may take effect at any later time, or never
+//! (as in the linearizability checker): it may be missing, and a read that
+//! shows it may show it over a later write of its writer, because it may
+//! have landed after that one.
+//!
+//! Does not judge: writes of unknown outcome beyond that, keys
 //! whose value at the read came from a different writer (the workload
 //! gives each key one writer), or cross-writer order (the global order is
 //! checked through GLSNs by the session and staleness checkers).
@@ -153,7 +158,9 @@ fn find_gap(
         let required = writes.required(writer, key, write.seq)?;
         let at_key = value.and_then(|v| writes.by_value.get(&(key, v)));
         let covered = match at_key {
-            Some(p) if p.op.process().0 == writer => p.seq >= required.seq,
+            Some(p) if p.op.process().0 == writer => {
+                p.seq >= required.seq || p.op.outcome() == Outcome::Unknown
+            }
             Some(_) => true,
             None => false,
         };
@@ -258,6 +265,23 @@ mod tests {
         ];
         let v = verdict(writes, vec![scan(2, "w1-", &[("w1-3", "c")])]);
         assert!(v.is_valid(), "{v:?}");
+    }
+
+    #[test]
+    fn an_unknown_write_that_lands_late_is_not_a_gap() {
+        // x=1 timed out; x=2 and y=2 were acknowledged after it. A read of
+        // x=1 with y=2 is a prefix of an order in which x=1 landed last.
+        let writes = vec![
+            write(1, "x", "1", OpKind::Info),
+            write(1, "y", "1", OpKind::Ok),
+            write(1, "x", "2", OpKind::Ok),
+            write(1, "y", "2", OpKind::Ok),
+        ];
+        let v = verdict(writes, vec![scan(2, "", &[("x", "1"), ("y", "2")])]);
+        assert!(v.is_valid(), "{v:?}");
+        // Acknowledged, the same x=1 could not have landed after x=2.
+        let v = verdict(pairs(), vec![scan(2, "", &[("x", "1"), ("y", "2")])]);
+        assert!(v.has(Anomaly::PrefixGap), "{v:?}");
     }
 
     #[test]

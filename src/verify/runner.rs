@@ -2,9 +2,13 @@
 //! nemesis, heal, let it quiesce, read the final state, and run every
 //! checker on the recorded history.
 //!
-//! Runs in-process today (one region of nodes in this process, faults
-//! through the fault layer, restarts by stop/start). Real processes with
-//! kill -9, and more regions, come with the geo and failover issues.
+//! Runs in-process (every node of every region in this process, faults
+//! through the fault layer, restarts by stop/start). With several regions
+//! the first is the write region: writes go to its nodes, reads to any
+//! node of any region, and the nemesis adds region faults. The account
+//! enforces bounded staleness with small K and T, and the staleness
+//! checker judges the bounded reads with the same K and T. Real processes
+//! with kill -9 come with the failover issue.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,27 +19,89 @@ use tokio::sync::Mutex;
 
 use crate::client::{Client, ReadOptions, ScanRange};
 use crate::consistency::Consistency;
-use crate::ids::{RegionId, ReplicaId};
+use crate::ids::{NodeId, RegionId, ReplicaId};
 use crate::local::{LocalAccount, LocalOptions};
 use crate::verify::history::{History, HistoryError, Op, write_op};
 use crate::verify::nemesis::{self, FaultEvent};
+use crate::verify::staleness::{self, RegionFigures};
 use crate::verify::verdict::Verdict;
 use crate::verify::workload::{
-    self, CONTAINER, Process, REGISTER_KEYS, Recorder, SET_KEY, SET_PREFIX,
+    self, CONTAINER, Clients, Process, REGISTER_KEYS, Recorder, SET_KEY, SET_PREFIX,
 };
 use crate::verify::{convergence, durability, linearizable, prefix, session};
 
 /// How long healing, quiescence and the final read-out may take.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bounded staleness as the runner configures it by default: small, so
+/// the throttling and the checker both have something to do. T is below
+/// the read lease a cut-off region keeps using (ttl - margin, 1250 ms),
+/// so a region's read lease alone cannot keep its reads within T: its
+/// freshness must (`geo::freshness`).
+pub const STALENESS_DEFAULT: staleness::Params = staleness::Params {
+    versions_max: 5,
+    lag_ms_max: 1000,
+};
+/// Region leases short enough that a region cut off for a nemesis hold
+/// (1–3 s) is taken out of the strong set within it; the ratios are as
+/// in `LeaseConfig`'s validation (renew + margin < ttl).
+const REGION_LEASE_TTL_MS: u64 = 1500;
+const REGION_LEASE_RENEW_MS: u64 = 250;
+const REGION_LEASE_MARGIN_MS: u64 = 250;
+/// A cross-region round trip long enough that read regions trail.
+pub const WAN_RTT_MS_DEFAULT: u64 = 20;
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub seed: u64,
     pub duration: Duration,
+    pub regions: usize,
     pub replicas: usize,
     pub nemesis: bool,
+    /// The account default; a workload whose level is stronger is skipped.
+    pub default_consistency: Consistency,
+    /// K and T: enforced by the account, judged by the staleness checker.
+    pub staleness: staleness::Params,
+    /// Simulated round trip between regions.
+    pub wan_rtt_ms: u64,
     pub data_dir: PathBuf,
     pub history_path: PathBuf,
+}
+
+impl VerifyOptions {
+    /// One region of four nodes under the nemesis, strong by default.
+    pub fn new(seed: u64, duration: Duration, data_dir: PathBuf, history_path: PathBuf) -> Self {
+        Self {
+            seed,
+            duration,
+            regions: 1,
+            replicas: 4,
+            nemesis: true,
+            default_consistency: Consistency::Strong,
+            staleness: STALENESS_DEFAULT,
+            wan_rtt_ms: WAN_RTT_MS_DEFAULT,
+            data_dir,
+            history_path,
+        }
+    }
+
+    fn local_options(&self) -> LocalOptions {
+        let mut local = LocalOptions::new(&self.data_dir);
+        local.regions = self.regions;
+        local.replicas = self.replicas;
+        local.seed = self.seed;
+        local.default_consistency = self.default_consistency;
+        local.max_staleness_ops = self.staleness.versions_max;
+        local.max_staleness_ms = self.staleness.lag_ms_max;
+        local.transport.request_timeout_ms = 2000;
+        local.reads.session_wait_ms = 300;
+        if self.regions > 1 {
+            local.geo.wan_rtt_ms = self.wan_rtt_ms;
+            local.leases.ttl_ms = REGION_LEASE_TTL_MS;
+            local.leases.renew_ms = REGION_LEASE_RENEW_MS;
+            local.leases.safety_margin_ms = REGION_LEASE_MARGIN_MS;
+        }
+        local
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +119,24 @@ pub enum VerifyError {
 pub struct CheckResult {
     pub name: &'static str,
     pub operations: usize,
+    /// Why the checker did not run (its workload needs a level stronger
+    /// than the account default); its verdict is then empty.
+    pub skipped: Option<String>,
     pub verdict: Verdict,
+}
+
+/// What the staleness checker measured, by the region that served reads.
+pub struct StalenessFigures {
+    pub params: staleness::Params,
+    pub write_region: RegionId,
+    pub regions: BTreeMap<RegionId, RegionFigures>,
+}
+
+impl StalenessFigures {
+    /// Bounded reads judged that a read region served.
+    pub fn reads_judged_outside_write_region(&self) -> usize {
+        staleness::reads_judged_outside(&self.regions, &self.write_region)
+    }
 }
 
 pub struct VerifyReport {
@@ -61,6 +144,7 @@ pub struct VerifyReport {
     pub operations: usize,
     pub faults: Vec<FaultEvent>,
     pub checks: Vec<CheckResult>,
+    pub staleness: StalenessFigures,
     pub history_path: PathBuf,
 }
 
@@ -71,31 +155,30 @@ impl VerifyReport {
 }
 
 pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let mut local = LocalOptions::new(&options.data_dir);
-    local.replicas = options.replicas;
-    local.seed = options.seed;
-    local.transport.request_timeout_ms = 2000;
-    local.reads.session_wait_ms = 300;
-    let account = LocalAccount::start(local)
+    let account = LocalAccount::start(options.local_options())
         .await
         .map_err(|e| VerifyError::Start(e.to_string()))?;
-    let region = account.account().regions[0].name.clone();
-    account
-        .wait_for_leader(&region, SETTLE_TIMEOUT)
-        .await
-        .ok_or_else(|| VerifyError::Start("no leader elected".into()))?;
-    let endpoints: Vec<String> = account
-        .node_ids()
-        .into_iter()
-        .map(|n| account.endpoint(n))
+    let regions: Vec<RegionId> = account
+        .account()
+        .regions
+        .iter()
+        .map(|r| r.name.clone())
         .collect();
+    let write_region = regions[0].clone();
+    for region in &regions {
+        account
+            .wait_for_leader(region, SETTLE_TIMEOUT)
+            .await
+            .ok_or_else(|| VerifyError::Start(format!("no leader elected in {region}")))?;
+    }
+    let clients = connect_all(&account, &write_region).await?;
     let account = Arc::new(Mutex::new(account));
 
     let started = Instant::now();
     let deadline = started + options.duration;
     let recorder = Arc::new(Recorder::default());
-    let clients = connect_all(&endpoints).await?;
-    let workloads = spawn_workloads(&clients, &recorder, deadline, options.seed);
+    let plan = Plan::for_default(options.default_consistency);
+    let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options.seed);
     let faults = if options.nemesis {
         nemesis::run(account.clone(), options.seed, started, deadline).await
     } else {
@@ -108,92 +191,160 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let mut account = Arc::try_unwrap(account)
         .map_err(|_| VerifyError::Settle("the nemesis still holds the account".into()))?
         .into_inner();
-    let digests = settle(&mut account, &region).await?;
-    let final_state = read_final_state(&clients[0]).await?;
+    let digests = settle(&mut account, &regions).await?;
+    let final_state = read_final_state(&clients.write_region[0], plan.read_out_level()).await?;
     account.stop().await;
 
     let ops = recorder.ops();
     write_history(&options.history_path, &ops)?;
-    let checks = run_checkers(&ops, &final_state, &digests)?;
+    let (checks, staleness) = run_checkers(&ops, &final_state, &digests, &plan, options)?;
     Ok(VerifyReport {
         seed: options.seed,
         operations: ops.len(),
         faults,
         checks,
+        staleness: StalenessFigures {
+            params: options.staleness,
+            write_region,
+            regions: staleness,
+        },
         history_path: options.history_path.clone(),
     })
 }
 
-/// Direct clients, one per node: the nemesis decides which nodes fail, and
-/// the history records what the node each process picked did, with no
-/// retries in between. (Running the workloads through routed clients would
-/// check the client's own retry rules too; that is a separate run.)
-async fn connect_all(endpoints: &[String]) -> Result<Vec<Client>, VerifyError> {
-    let mut clients = Vec::new();
-    for e in endpoints {
-        clients.push(
-            Client::connect_direct(e)
-                .await
-                .map_err(|e| VerifyError::Start(e.to_string()))?,
-        );
+/// Direct clients, one per node, and the write region's among them: the
+/// nemesis decides which nodes fail, and the history records what the node
+/// each process picked did, with no retries in between. (Running the
+/// workloads through routed clients would check the client's own retry
+/// rules too; that is a separate run.)
+async fn connect_all(
+    account: &LocalAccount,
+    write_region: &RegionId,
+) -> Result<Clients, VerifyError> {
+    let in_write_region: BTreeSet<NodeId> =
+        account.region_nodes(write_region).into_iter().collect();
+    let mut clients = Clients {
+        all: Vec::new(),
+        write_region: Vec::new(),
+    };
+    for node in account.node_ids() {
+        let client = Client::connect_direct(&account.endpoint(node))
+            .await
+            .map_err(|e| VerifyError::Start(e.to_string()))?;
+        if in_write_region.contains(&node) {
+            clients.write_region.push(client.clone());
+        }
+        clients.all.push(client);
     }
     Ok(clients)
 }
 
+/// Which workloads run: those whose level the account default allows.
+struct Plan {
+    default: Consistency,
+}
+
+impl Plan {
+    fn for_default(default: Consistency) -> Self {
+        Self { default }
+    }
+
+    fn runs(&self, level: Consistency) -> bool {
+        level.is_allowed_under(self.default)
+    }
+
+    /// STRONG when the account allows it; else its default, which after
+    /// settling (every replica has applied everything) reads the same
+    /// state from a node of the write region.
+    fn read_out_level(&self) -> Consistency {
+        if self.runs(Consistency::Strong) {
+            Consistency::Strong
+        } else {
+            self.default
+        }
+    }
+
+    /// Why a checker of a workload at `level` did not run, if it did not.
+    fn skipped(&self, level: Consistency) -> Option<String> {
+        (!self.runs(level)).then(|| {
+            format!(
+                "its workload needs {level}, stronger than the account default {}",
+                self.default
+            )
+        })
+    }
+}
+
 /// Process ids by workload: 1.. registers, 11.. sessions, 21.. prefix
-/// writers, 31.. prefix readers, 41.. appenders.
+/// writers, 31.. prefix readers, 41.. appenders, 51.. bounded writers,
+/// 61.. bounded readers.
 fn spawn_workloads(
-    clients: &[Client],
+    plan: &Plan,
+    clients: &Clients,
     recorder: &Arc<Recorder>,
     deadline: Instant,
     seed: u64,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let process = |id| Process::new(id, clients.to_vec(), recorder.clone(), deadline, seed);
+    let process = |id| Process::new(id, clients.clone(), recorder.clone(), deadline, seed);
     let mut tasks = Vec::new();
-    for id in 1..=3 {
-        tasks.push(tokio::spawn(workload::registers(process(id))));
+    if plan.runs(Consistency::Strong) {
+        for id in 1..=3 {
+            tasks.push(tokio::spawn(workload::registers(process(id))));
+        }
     }
-    for id in 11..=13 {
-        tasks.push(tokio::spawn(workload::session(process(id))));
-    }
-    let writers = vec![21, 22];
-    for id in &writers {
-        tasks.push(tokio::spawn(workload::prefix_writer(process(*id))));
-    }
-    for id in 31..=32 {
-        tasks.push(tokio::spawn(workload::prefix_reader(
-            process(id),
-            writers.clone(),
-        )));
+    if plan.runs(Consistency::Session) {
+        for id in 11..=13 {
+            tasks.push(tokio::spawn(workload::session(process(id))));
+        }
+        let writers = vec![21, 22];
+        for id in &writers {
+            tasks.push(tokio::spawn(workload::prefix_writer(process(*id))));
+        }
+        for id in 31..=32 {
+            tasks.push(tokio::spawn(workload::prefix_reader(
+                process(id),
+                writers.clone(),
+            )));
+        }
     }
     for id in 41..=42 {
         tasks.push(tokio::spawn(workload::appender(process(id))));
     }
+    if plan.runs(Consistency::BoundedStaleness) {
+        let writers = vec![51, 52, 53];
+        for id in &writers {
+            tasks.push(tokio::spawn(workload::bounded_writer(process(*id))));
+        }
+        // More readers than writers: bounded reads are what the check is
+        // about, and most of them land in read regions.
+        for id in 61..=66 {
+            tasks.push(tokio::spawn(workload::bounded_reader(
+                process(id),
+                writers.clone(),
+            )));
+        }
+    }
     tasks
 }
 
-/// Heals every fault, waits for a leader and for every replica to apply
-/// the whole log; returns each replica's state digest.
+/// Heals every fault, waits for a leader in every region and for every
+/// replica to apply its region's whole log and everything the write
+/// region applied; returns each replica's state digest.
 async fn settle(
     account: &mut LocalAccount,
-    region: &RegionId,
+    regions: &[RegionId],
 ) -> Result<Vec<(ReplicaId, String)>, VerifyError> {
     account.faults().heal();
-    let leader = account
-        .wait_for_leader(region, SETTLE_TIMEOUT)
-        .await
-        .ok_or_else(|| VerifyError::Settle("no leader after healing".into()))?;
+    let mut leaders = Vec::new();
+    for region in regions {
+        let leader = account
+            .wait_for_leader(region, SETTLE_TIMEOUT)
+            .await
+            .ok_or_else(|| VerifyError::Settle(format!("no leader in {region} after healing")))?;
+        leaders.push(leader);
+    }
     let deadline = Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        let target = account
-            .node(leader)
-            .map(|n| n.replica().status().last_log_index);
-        let caught_up = account
-            .running()
-            .all(|n| Some(n.replica().status().applied_index) >= target);
-        if caught_up {
-            break;
-        }
+    while !caught_up(account, &leaders) {
         if Instant::now() >= deadline {
             return Err(VerifyError::Settle(
                 "replicas did not apply the whole log".into(),
@@ -214,14 +365,42 @@ async fn settle(
         .collect()
 }
 
-/// STRONG read-out of every register and of the whole set, retried until
-/// it succeeds: the account may still be electing after the last fault.
+/// Every running replica has applied its region leader's whole log and,
+/// when there are several regions, the write region leader's GLSN (the
+/// first of `leaders`), outside any re-sync.
+fn caught_up(account: &LocalAccount, leaders: &[NodeId]) -> bool {
+    let Some(head) = leaders
+        .first()
+        .and_then(|l| account.node(*l))
+        .map(|n| n.replica().applied().glsn)
+    else {
+        return false;
+    };
+    leaders.iter().all(|leader| {
+        let Some(leader) = account.node(*leader) else {
+            return false;
+        };
+        let target = leader.replica().status().last_log_index;
+        account
+            .running()
+            .filter(|n| n.region() == leader.region())
+            .all(|n| {
+                let applied = n.replica().applied();
+                applied.index >= target && applied.glsn >= head && !applied.resyncing
+            })
+    })
+}
+
+/// Read-out of every register and of the whole set at `level`, through
+/// a node of the write region, retried until it succeeds: the account may
+/// still be electing after the last fault.
 async fn read_final_state(
     client: &Client,
+    level: Consistency,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, VerifyError> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
-        match try_read_final_state(client).await {
+        match try_read_final_state(client, level).await {
             Ok(state) => return Ok(state),
             Err(e) if Instant::now() < deadline => {
                 tracing::debug!("final read-out failed, retrying: {e}");
@@ -234,15 +413,16 @@ async fn read_final_state(
 
 async fn try_read_final_state(
     client: &Client,
+    level: Consistency,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, crate::client::ClientError> {
-    let strong = ReadOptions {
-        consistency: Some(Consistency::Strong),
+    let opts = ReadOptions {
+        consistency: Some(level),
         session_token: None,
     };
     let mut state = BTreeMap::new();
     for k in 0..REGISTER_KEYS {
         let key = workload::register_key(k);
-        let item = client.get(CONTAINER, &key, &strong).await?.item;
+        let item = client.get(CONTAINER, &key, &opts).await?.item;
         let values = item
             .into_iter()
             .map(|i| String::from_utf8_lossy(&i.value).into_owned())
@@ -257,7 +437,7 @@ async fn try_read_final_state(
     let mut continuation = String::new();
     loop {
         let page = client
-            .scan(CONTAINER, &range, 1000, &continuation, &strong)
+            .scan(CONTAINER, &range, 1000, &continuation, &opts)
             .await?;
         members.extend(
             page.items
@@ -302,10 +482,13 @@ fn run_checkers(
     ops: &[Op],
     final_state: &BTreeMap<String, BTreeSet<String>>,
     digests: &[(ReplicaId, String)],
-) -> Result<Vec<CheckResult>, VerifyError> {
+    plan: &Plan,
+    options: &VerifyOptions,
+) -> Result<(Vec<CheckResult>, BTreeMap<RegionId, RegionFigures>), VerifyError> {
     let registers = on_keys(ops, "reg/")?;
     let sessions = on_keys(ops, "sess/")?;
     let prefixes = on_keys(ops, "pfx/")?;
+    let bounded = on_keys(ops, "bnd/")?;
     // Durability is judged on exactly the keys the final read-out covers.
     let read_out = History::from_ops(
         ops.iter()
@@ -317,31 +500,50 @@ fn run_checkers(
         final_state,
         accounted: &[],
     };
-    Ok(vec![
-        CheckResult {
-            name: "linearizable (strong registers)",
-            operations: registers.operations().len(),
-            verdict: linearizable::check(&registers, &linearizable::Params::default()),
-        },
-        CheckResult {
-            name: "session guarantees",
-            operations: sessions.operations().len(),
-            verdict: session::check(&sessions),
-        },
-        CheckResult {
-            name: "consistent prefix",
-            operations: prefixes.operations().len(),
-            verdict: prefix::check(&prefixes),
-        },
-        CheckResult {
-            name: "durability (registers, set)",
-            operations: read_out.operations().len(),
-            verdict: durability::check(&read_out, &durability_params),
-        },
+    let staleness = staleness::judge(&bounded, &options.staleness);
+    let check = |name, history: &History, level, verdict| CheckResult {
+        name,
+        operations: history.operations().len(),
+        skipped: plan.skipped(level),
+        verdict,
+    };
+    let checks = vec![
+        check(
+            "linearizable (strong registers)",
+            &registers,
+            Consistency::Strong,
+            linearizable::check(&registers, &linearizable::Params::default()),
+        ),
+        check(
+            "session guarantees",
+            &sessions,
+            Consistency::Session,
+            session::check(&sessions),
+        ),
+        check(
+            "consistent prefix",
+            &prefixes,
+            Consistency::Session,
+            prefix::check(&prefixes),
+        ),
+        check(
+            "bounded staleness (K, T)",
+            &bounded,
+            Consistency::BoundedStaleness,
+            staleness.verdict,
+        ),
+        check(
+            "durability (registers, set)",
+            &read_out,
+            Consistency::Eventual,
+            durability::check(&read_out, &durability_params),
+        ),
         CheckResult {
             name: "convergence",
             operations: digests.len(),
+            skipped: None,
             verdict: convergence::check(digests),
         },
-    ])
+    ];
+    Ok((checks, staleness.regions))
 }

@@ -7,16 +7,23 @@
 //!   random nodes at SESSION with its token → session guarantees;
 //! - prefix writers write `a=n` then `b=n`; prefix readers scan both at
 //!   CONSISTENT_PREFIX on random nodes → consistent prefix;
-//! - appenders add unique members to a set → durability.
+//! - appenders add unique members to a set → durability;
+//! - bounded writers each write 1, 2, 3 … to their own `bnd/` key; bounded
+//!   readers read those keys at BOUNDED_STALENESS on random nodes of every
+//!   region → staleness within K and T.
+//!
+//! Writes go to nodes of the write region, reads to any node of any
+//! region (with one region the two are the same nodes).
 //!
 //! Recording is conservative: an invoke is recorded before the request is
 //! sent and a completion after the answer arrives, so the recorded interval
-//! contains the real one. A write whose outcome is not certain is `info`.
-//! Every loop ends at the deadline.
+//! contains the real one. A write whose outcome is not certain is `info`;
+//! one the server refused before doing anything (a failed precondition,
+//! THROTTLED) is `fail`. Every loop ends at the deadline.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -35,6 +42,11 @@ pub const CONTAINER: &str = "verify";
 pub const REGISTER_KEYS: usize = 4;
 /// Keys each session process owns.
 const SESSION_KEYS: usize = 3;
+/// The longest a writer waits after THROTTLED, whatever retry-after the
+/// server named, so a run still ends near its deadline.
+const THROTTLED_WAIT_MS_MAX: u64 = 200;
+/// The error name of a write refused by bounded-staleness throttling.
+const THROTTLED: &str = "THROTTLED";
 
 /// Every operation, in real-time order of recording.
 pub struct Recorder {
@@ -74,10 +86,17 @@ impl Recorder {
     }
 }
 
-/// What one process needs: its id, clients to every node, a deadline.
+/// Clients to every node of the account, and to the write region's nodes.
+#[derive(Clone)]
+pub struct Clients {
+    pub all: Vec<Client>,
+    pub write_region: Vec<Client>,
+}
+
+/// What one process needs: its id, clients, a deadline.
 pub struct Process {
     pub id: u64,
-    pub clients: Vec<Client>,
+    pub clients: Clients,
     pub recorder: Arc<Recorder>,
     pub deadline: Instant,
     pub rng: StdRng,
@@ -86,11 +105,15 @@ pub struct Process {
 impl Process {
     pub fn new(
         id: u64,
-        clients: Vec<Client>,
+        clients: Clients,
         recorder: Arc<Recorder>,
         deadline: Instant,
         seed: u64,
     ) -> Self {
+        assert!(
+            !clients.all.is_empty() && !clients.write_region.is_empty(),
+            "a process needs a node to read from and one to write to"
+        );
         Self {
             id,
             clients,
@@ -100,9 +123,16 @@ impl Process {
         }
     }
 
-    fn client(&mut self) -> Client {
-        let i = self.rng.gen_range(0..self.clients.len());
-        self.clients[i].clone()
+    /// A random node of any region, for a read.
+    fn reader(&mut self) -> Client {
+        let i = self.rng.gen_range(0..self.clients.all.len());
+        self.clients.all[i].clone()
+    }
+
+    /// A random node of the write region, for a write.
+    fn writer(&mut self) -> Client {
+        let i = self.rng.gen_range(0..self.clients.write_region.len());
+        self.clients.write_region[i].clone()
     }
 
     fn running(&self) -> bool {
@@ -115,8 +145,12 @@ impl Process {
 }
 
 /// How a write that did not succeed is recorded: `fail` only when the
-/// server said definitely no; anything else may have happened.
+/// server said definitely no; anything else may have happened. THROTTLED
+/// is decided at the write leader before anything is proposed.
 fn write_failure_kind(e: &ClientError) -> OpKind {
+    if e.error_name() == Some(THROTTLED) {
+        return OpKind::Fail;
+    }
     match e {
         ClientError::Server {
             code:
@@ -125,6 +159,12 @@ fn write_failure_kind(e: &ClientError) -> OpKind {
         } => OpKind::Fail,
         _ => OpKind::Info,
     }
+}
+
+/// The server's name for an error, else its gRPC code.
+fn error_text(e: &ClientError) -> String {
+    e.error_name()
+        .map_or_else(|| format!("{:?}", e.code()), str::to_string)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -194,7 +234,7 @@ async fn read(
         consistency: Some(level),
         session_token: token,
     };
-    let client = p.client();
+    let client = p.reader();
     match client.get(CONTAINER, key, &opts).await {
         Ok(r) => {
             let mut done = p.op(OpKind::Ok, Function::Read, key);
@@ -208,9 +248,11 @@ async fn read(
                 token: r.session_token.parse().ok(),
             })
         }
-        Err(_) => {
+        Err(e) => {
             // A read changes nothing: a failed one is simply `fail`.
-            p.recorder.record(p.op(OpKind::Fail, Function::Read, key));
+            let mut done = p.op(OpKind::Fail, Function::Read, key);
+            done.error = Some(error_text(&e));
+            p.recorder.record(done);
             None
         }
     }
@@ -233,11 +275,11 @@ async fn write(
         session_token: token,
         no_forward: false,
     };
-    let client = p.client();
+    let client = p.writer();
     let result = client
         .put(CONTAINER, key, value.clone().into_bytes(), &opts)
         .await;
-    finish_write(p, Function::Write, key, Some(value), None, result)
+    finish_write(p, Function::Write, key, Some(value), None, result).await
 }
 
 async fn cas(p: &mut Process, key: &str, expected: String, etag: String, value: String) {
@@ -251,7 +293,7 @@ async fn cas(p: &mut Process, key: &str, expected: String, etag: String, value: 
         session_token: None,
         no_forward: false,
     };
-    let client = p.client();
+    let client = p.writer();
     let result = client
         .replace(
             CONTAINER,
@@ -261,10 +303,12 @@ async fn cas(p: &mut Process, key: &str, expected: String, etag: String, value: 
             &opts,
         )
         .await;
-    finish_write(p, Function::Cas, key, Some(value), Some(expected), result);
+    finish_write(p, Function::Cas, key, Some(value), Some(expected), result).await;
 }
 
-fn finish_write(
+/// Records the completion of a write; after THROTTLED, waits the
+/// retry-after the server named (capped), as a client would.
+async fn finish_write(
     p: &Process,
     function: Function,
     key: &str,
@@ -280,12 +324,29 @@ fn finish_write(
     done.value = value;
     done.expected = expected;
     done.glsn = glsn;
+    done.error = result.as_ref().err().map(error_text);
     if let Ok(r) = &result {
         done.session_token = r.session_token.parse().ok();
         served(&mut done, r.served_by.as_ref());
     }
     p.recorder.record(done);
+    if let Err(e) = &result
+        && e.error_name() == Some(THROTTLED)
+    {
+        let wait_ms = throttled_wait_ms(e);
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    }
     glsn
+}
+
+fn throttled_wait_ms(e: &ClientError) -> u64 {
+    let named = match e {
+        ClientError::Server { detail, .. } => detail.retry_after_ms,
+        _ => None,
+    };
+    named
+        .unwrap_or(THROTTLED_WAIT_MS_MAX)
+        .min(THROTTLED_WAIT_MS_MAX)
 }
 
 /// A session: writes its own keys, reads them from random nodes with the
@@ -340,7 +401,7 @@ pub async fn prefix_reader(mut p: Process, writers: Vec<u64>) {
             consistency: Some(Consistency::ConsistentPrefix),
             session_token: None,
         };
-        let client = p.client();
+        let client = p.reader();
         match client.scan(CONTAINER, &range, 10, "", &opts).await {
             Ok(page) => {
                 let mut done = p.op(OpKind::Ok, Function::Scan, &prefix);
@@ -353,9 +414,11 @@ pub async fn prefix_reader(mut p: Process, writers: Vec<u64>) {
                 served(&mut done, page.served_by.as_ref());
                 p.recorder.record(done);
             }
-            Err(_) => p
-                .recorder
-                .record(p.op(OpKind::Fail, Function::Scan, &prefix)),
+            Err(e) => {
+                let mut done = p.op(OpKind::Fail, Function::Scan, &prefix);
+                done.error = Some(error_text(&e));
+                p.recorder.record(done);
+            }
         }
     }
 }
@@ -374,7 +437,7 @@ pub async fn appender(mut p: Process) {
         invoke.value = Some(member.clone());
         p.recorder.record(invoke);
         let opts = WriteOptions::default();
-        let client = p.client();
+        let client = p.writer();
         let result = client
             .put(
                 CONTAINER,
@@ -383,6 +446,32 @@ pub async fn appender(mut p: Process) {
                 &opts,
             )
             .await;
-        finish_write(&p, Function::Append, SET_KEY, Some(member), None, result);
+        finish_write(&p, Function::Append, SET_KEY, Some(member), None, result).await;
+    }
+}
+
+/// One key per bounded writer, so every write it makes is a new version
+/// of that key and a read that trails misses several of them.
+pub fn bounded_key(writer: u64) -> String {
+    format!("bnd/w{writer}")
+}
+
+/// Writes 1, 2, 3 … to its own `bnd/` key at BOUNDED_STALENESS.
+pub async fn bounded_writer(mut p: Process) {
+    let key = bounded_key(p.id);
+    let level = Consistency::BoundedStaleness;
+    let mut n = 0u64;
+    while p.running() {
+        n += 1;
+        write(&mut p, &key, n.to_string(), level, None).await;
+    }
+}
+
+/// Reads the bounded writers' keys at BOUNDED_STALENESS on random nodes of
+/// every region; the answer records the region and node that served it.
+pub async fn bounded_reader(mut p: Process, writers: Vec<u64>) {
+    while p.running() {
+        let key = bounded_key(writers[p.rng.gen_range(0..writers.len())]);
+        read(&mut p, &key, Consistency::BoundedStaleness, None).await;
     }
 }

@@ -2,9 +2,14 @@
 //! write region `west` shipping its geo log to `east` and `north`, and the
 //! consistency levels across regions, under region cuts and delays.
 
+use std::time::{Duration, Instant};
+
 use meridian::consistency::Consistency;
 use meridian::glsn::SessionToken;
+use meridian::meta::RegionState;
 use meridian::wire::pb::v1 as pb;
+use meridian::wire::pb::v1::kv_client::KvClient;
+use tonic::transport::Channel;
 
 use crate::support::*;
 
@@ -348,5 +353,153 @@ async fn leader_changes_while_shipping_leave_no_gap_and_a_far_behind_region_resy
         let node = account.first_of(&region("north"));
         assert!(holds_all(&account, node, "g", prefix, count).await);
     }
+    account.local.stop().await;
+}
+
+/// What a bounded-staleness read of `t/k` through `client` returns.
+async fn bounded_value(mut client: KvClient<Channel>) -> Result<Option<Vec<u8>>, tonic::Status> {
+    get(&mut client, "t", "k", Consistency::BoundedStaleness)
+        .await
+        .map(|r| r.item.map(|i| i.value))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cut_off_region_serves_no_bounded_read_staler_than_t() {
+    // K out of reach, so only T is at stake; T is shorter than the read
+    // lease a region cut off from everything keeps using (ttl - margin).
+    const T_MS: u64 = 300;
+    let account = start_regions(3, 4, |o| {
+        o.default_consistency = Consistency::BoundedStaleness;
+        o.max_staleness_ops = 1_000_000;
+        o.max_staleness_ms = T_MS;
+    })
+    .await;
+    let west_leader = account.leader().await;
+    let mut writer = account.client(west_leader).await;
+    let east = account.client(account.first_of(&region("east"))).await;
+    // East's state as west's meta replica holds it, without a network
+    // call that would wait on the cut region.
+    let east_online = || {
+        account
+            .local
+            .node(west_leader)
+            .and_then(|n| n.geo().meta_state().region_state(&region("east")))
+            == Some(RegionState::Online)
+    };
+
+    phase("east serves bounded reads and has acknowledged everything");
+    put(&mut writer, "t", "k", b"1").await.expect("first write");
+    wait_for("east to serve 1 at bounded staleness", || {
+        let read = bounded_value(east.clone());
+        async move { (read.await.ok()?? == b"1").then_some(()) }
+    })
+    .await;
+    wait_for("west to see east lag 0", || async {
+        let node = account.local.node(west_leader)?;
+        (node.geo().lag_of(&region("east")).ops == 0).then_some(())
+    })
+    .await;
+
+    phase("east is cut off, then a write is acknowledged in west");
+    account.local.cut_region(&region("east"));
+    put(&mut writer, "t", "k", b"2")
+        .await
+        .expect("a write while east still counts as online");
+    let acked = Instant::now();
+    assert!(
+        east_online(),
+        "east was taken out before the test could look"
+    );
+
+    phase("bounded reads in east, every 50 ms until it is taken out");
+    let deadline = Instant::now() + DEADLINE;
+    let mut reads = tokio::task::JoinSet::new();
+    while east_online() {
+        let client = east.clone();
+        reads.spawn(async move {
+            let invoked = Instant::now();
+            (invoked, bounded_value(client).await)
+        });
+        assert!(Instant::now() < deadline, "east was never taken out");
+        // Paces the reads; nothing is asserted about time.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    phase("each read invoked once T had passed was 2 or refused");
+    let t = Duration::from_millis(T_MS);
+    let mut judged = 0;
+    while let Some(read) = reads.join_next().await {
+        let (invoked, answer) = read.expect("read task");
+        if invoked <= acked + t {
+            continue;
+        }
+        judged += 1;
+        if let Ok(value) = answer {
+            assert_eq!(
+                value.as_deref(),
+                Some(&b"2"[..]),
+                "east served a bounded read invoked {:?} after the write it misses was acknowledged (T = {T_MS} ms)",
+                invoked - acked
+            );
+        }
+    }
+    assert!(judged > 0, "no bounded read reached east after T passed");
+    account.local.faults().heal();
+    account.local.stop().await;
+}
+
+/// Found by `meridian verify --regions 3` (seeds 2 and 3): a strong write
+/// is readable in the write region as soon as it commits there, while it
+/// still waits for a strong-set region that lacks it and still serves
+/// strong reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_strong_read_never_sees_what_a_later_strong_read_misses() {
+    let account = start_regions(3, 4, |_| {}).await;
+    let west_leader = account.leader().await;
+    let mut writer = account.client(west_leader).await;
+    let west_reader = account.client(west_leader).await;
+    let mut east = account.client(account.first_of(&region("east"))).await;
+    phase("a strong write every region has");
+    put(&mut writer, "l", "k", b"1")
+        .await
+        .expect("strong write");
+    wait_for("east to serve 1 strongly", || {
+        let mut c = east.clone();
+        async move {
+            let item = get(&mut c, "l", "k", Consistency::Strong)
+                .await
+                .ok()?
+                .item?;
+            (item.value == b"1").then_some(())
+        }
+    })
+    .await;
+
+    phase("east is cut off; a strong write of 2 waits for it");
+    account.local.cut_region(&region("east"));
+    let pending = tokio::spawn(async move { put(&mut writer, "l", "k", b"2").await });
+    let seen = wait_for("a strong read in west to return 2", || {
+        let mut c = west_reader.clone();
+        async move {
+            let item = get(&mut c, "l", "k", Consistency::Strong)
+                .await
+                .ok()?
+                .item?;
+            (item.value == b"2").then_some(item.value)
+        }
+    })
+    .await;
+
+    phase("a strong read that starts afterwards, in east, must not return 1");
+    match get(&mut east, "l", "k", Consistency::Strong).await {
+        Ok(r) => assert_eq!(
+            r.item.map(|i| i.value),
+            Some(seen),
+            "east's strong read went back in time"
+        ),
+        Err(e) => assert_eq!(e.code(), tonic::Code::Unavailable, "{e}"),
+    }
+    account.local.faults().heal();
+    let _ = pending.await;
     account.local.stop().await;
 }
