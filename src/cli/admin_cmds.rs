@@ -146,8 +146,9 @@ pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum AdminCommand {
-    /// Show the account: write region and epoch, every region's role,
-    /// lease and lag, and every node's role, term, log and lag.
+    /// Show the account: write region and epoch, whether failover is on,
+    /// paused, under way, scheduled or blocked, every region's role, lease
+    /// and lag, and every node's role, term, log and lag.
     Status {
         #[command(flatten)]
         output: Output,
@@ -159,7 +160,7 @@ pub enum AdminCommand {
         output: Output,
     },
     /// Show or set the failover priorities (the order in which regions
-    /// become the write region).
+    /// become the write region); a new first region is a switchover to it.
     Priorities(PrioritiesArgs),
 }
 
@@ -181,7 +182,8 @@ pub enum PrioritiesAction {
         output: Output,
     },
     /// Set the order: every region of the account once, first choice
-    /// first, e.g. `east,west,north`.
+    /// first, e.g. `east,west,north`. When the first is not the write
+    /// region, writes move to it by a switchover before this returns.
     Set {
         #[command(flatten)]
         output: Output,

@@ -21,7 +21,7 @@ mod deploy;
 mod dev;
 #[path = "11_failover.rs"]
 mod failover;
-#[path = "12_failover_cli.rs"]
+#[path = "13_failover_cli.rs"]
 mod failover_cli;
 #[path = "02_faults.rs"]
 mod faults;
