@@ -24,9 +24,8 @@ use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::api::status::ERROR_METADATA_KEY;
-use crate::cli::client_cmds::Output;
+use crate::cli::client_cmds::{Output, glsn_text};
 use crate::client::CONNECT_TIMEOUT;
-use crate::glsn::Glsn;
 use crate::ids::NodeId;
 use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::wire::convert::consistency_from_wire;
@@ -340,10 +339,6 @@ pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
-}
-
-fn glsn_text(glsn: Option<pb::Glsn>) -> Option<String> {
-    glsn.map(|g| Glsn::from(g).to_string())
 }
 
 fn or_dash<T: ToString>(value: Option<T>) -> String {

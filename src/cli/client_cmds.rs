@@ -431,14 +431,14 @@ pub fn render_value(bytes: &[u8]) -> (String, ValueEncoding) {
 
 /// The value as one text field: base64 is marked so it cannot be mistaken
 /// for a UTF-8 value that happens to look like base64.
-fn value_text(bytes: &[u8]) -> String {
+pub(crate) fn value_text(bytes: &[u8]) -> String {
     match render_value(bytes) {
         (text, ValueEncoding::Utf8) => text,
         (text, ValueEncoding::Base64) => format!("base64:{text}"),
     }
 }
 
-fn glsn_text(glsn: Option<pb::Glsn>) -> Option<String> {
+pub(crate) fn glsn_text(glsn: Option<pb::Glsn>) -> Option<String> {
     glsn.map(|g| Glsn::from(g).to_string())
 }
 

@@ -1,8 +1,9 @@
-//! The command line: `server`, `dev`, and the client, admin, failover and
-//! fault commands.
+//! The command line: `server`, `dev`, and the client, admin, failover,
+//! conflict feed and fault commands.
 
 pub mod admin_cmds;
 pub mod client_cmds;
+pub mod conflicts_cmds;
 pub mod dev;
 pub mod failover_cmds;
 pub mod fault_cmds;
@@ -42,6 +43,9 @@ pub enum Command {
     Admin(admin_cmds::AdminCommand),
     #[command(flatten)]
     Failover(failover_cmds::FailoverCommand),
+    /// Read the conflict feed (writes lost to a failover), or delete an
+    /// entry from it.
+    Conflicts(conflicts_cmds::ConflictsArgs),
     /// Inject faults into an account run by `meridian dev`: cut a region
     /// off, heal.
     #[command(subcommand)]
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Client(cmd) => client_cmds::run(cmd).await,
             Command::Admin(cmd) => admin_cmds::run(cmd).await,
             Command::Failover(cmd) => failover_cmds::run(cmd).await,
+            Command::Conflicts(args) => conflicts_cmds::run(args).await,
             Command::Fault(cmd) => fault_cmds::run(cmd).await,
         }
     });

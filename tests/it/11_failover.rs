@@ -15,6 +15,7 @@ use meridian::wire::pb::v1 as pb;
 use meridian::wire::pb::v1::admin_client::AdminClient;
 use tonic::transport::Channel;
 
+use crate::procs::meridian;
 use crate::support::*;
 
 /// Three regions of four with failover on and the default leases (the
@@ -605,20 +606,72 @@ async fn a_rejoining_write_region_publishes_its_lost_writes_once_and_converges()
         lost.len(),
         feed.len()
     );
-    phase("deleting an entry removes it everywhere");
-    let channel = tonic::transport::Endpoint::from_shared(account.local.endpoint(west_node))
-        .expect("endpoint")
-        .connect_lazy();
-    let mut conflicts = meridian::wire::pb::v1::conflicts_client::ConflictsClient::new(channel);
-    conflicts
-        .delete(pb::DeleteConflictRequest { id: feed[0].id })
+    phase("`meridian conflicts` prints the same feed, and resumes from a continuation");
+    let north_endpoint = account.local.endpoint(north);
+    let lines = |stdout: &str| -> Vec<serde_json::Value> {
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect()
+    };
+    let printed = lines(
+        &meridian(&["conflicts", "--json", "--endpoint", &north_endpoint])
+            .await
+            .ok()
+            .stdout,
+    );
+    let ids = |entries: &[serde_json::Value]| -> Vec<u64> {
+        entries.iter().map(|e| e["id"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(
+        ids(&printed),
+        feed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "{printed:?}"
+    );
+    assert!(
+        printed
+            .iter()
+            .all(|e| e["kind"] == "UNREPLICATED_WRITE" && e["region"] == "west"),
+        "{printed:?}"
+    );
+    let continuation = printed[0]["continuation"].as_str().unwrap();
+    let resumed = lines(
+        &meridian(&[
+            "conflicts",
+            "--json",
+            "--from",
+            continuation,
+            "--endpoint",
+            &north_endpoint,
+        ])
         .await
-        .expect("delete");
-    let missing = conflicts
-        .delete(pb::DeleteConflictRequest { id: feed[0].id })
+        .ok()
+        .stdout,
+    );
+    assert_eq!(ids(&resumed), ids(&printed)[1..].to_vec());
+    let text = meridian(&["conflicts", "--endpoint", &north_endpoint])
         .await
-        .unwrap_err();
-    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing}");
+        .ok()
+        .stdout;
+    assert!(
+        text.starts_with("ID\tKIND\t") && text.contains("\tUNREPLICATED_WRITE\t"),
+        "{text}"
+    );
+
+    phase("deleting an entry (`meridian conflicts delete`) removes it everywhere");
+    let west_endpoint = account.local.endpoint(west_node);
+    let id = feed[0].id.to_string();
+    let deleted = meridian(&["conflicts", "delete", &id, "--endpoint", &west_endpoint])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        deleted.starts_with(&format!("deleted conflict {id}")),
+        "{deleted}"
+    );
+    let missing = meridian(&["conflicts", "delete", &id, "--endpoint", &west_endpoint]).await;
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("NotFound"), "{missing:?}");
     wait_for("the entry gone at north", || async {
         let now = read_feed(&account, north).await;
         (now.len() == feed.len() - 1 && now.iter().all(|e| e.id != feed[0].id)).then_some(())
