@@ -242,30 +242,47 @@ impl Peers {
             Ok(Ok(response)) => response.into_inner(),
         };
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_MESSAGES_QUEUED);
+        // Each message is stamped as it arrives and handed on once its
+        // delay (the WAN's and any fault's) has passed since then, so the
+        // delay is latency, as on a real link, not a cost paid per message
+        // in turn: that would cap a stream at one message per delay.
+        let (delayed_tx, mut delayed_rx) = tokio::sync::mpsc::channel(STREAM_MESSAGES_IN_FLIGHT);
         let peers = self.clone();
         tokio::spawn(async move {
             loop {
-                let next = stream.message().await;
+                let next = tokio::select! {
+                    next = stream.message() => next,
+                    _ = delayed_tx.closed() => return,
+                };
                 let arrived = tokio::time::Instant::now();
                 let item = match next {
                     Ok(Some(Reply { payload })) => Ok(payload),
                     Ok(None) => return,
                     Err(status) => Err(classify(to, status)),
                 };
-                let failed = item.is_err();
-                let delay = match peers.faults.stream_verdict(to, peers.me) {
+                let (due, item) = match peers.faults.stream_verdict(to, peers.me) {
                     Verdict::Drop => {
-                        let _ = tx
-                            .send(Err(PeerError::Failed {
-                                to,
-                                reason: "stream cut by the fault layer".into(),
-                            }))
-                            .await;
+                        let cut = Err(PeerError::Failed {
+                            to,
+                            reason: "stream cut by the fault layer".into(),
+                        });
+                        let _ = delayed_tx.send((arrived, cut)).await;
                         return;
                     }
-                    Verdict::Deliver { delay } => delay,
+                    Verdict::Deliver { delay } => {
+                        (arrived + delay + peers.wan.delay(to, peers.me), item)
+                    }
                 };
-                tokio::time::sleep_until(arrived + delay + peers.wan.delay(to, peers.me)).await;
+                let failed = item.is_err();
+                if delayed_tx.send((due, item)).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some((due, item)) = delayed_rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                let failed = item.is_err();
                 if tx.send(item).await.is_err() || failed {
                     return;
                 }
@@ -276,7 +293,10 @@ impl Peers {
 }
 
 /// Stream messages buffered between the network and their consumer.
-const STREAM_MESSAGES_QUEUED: usize = 16;
+const STREAM_MESSAGES_QUEUED: usize = 64;
+/// Stream messages that may be on their way through an emulated delay at
+/// once; past it, reading from the network waits.
+const STREAM_MESSAGES_IN_FLIGHT: usize = 1024;
 
 async fn dispatch(
     client: &mut ReplicaClient<Channel>,
