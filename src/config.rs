@@ -118,6 +118,12 @@ pub struct FailoverConfig {
     /// skipped (Patroni's `maximum_lag_on_failover`). Strong accounts
     /// ignore it: every region of the strong set has every strong write.
     pub max_lag_on_failover: u64,
+    /// Patroni's `failsafe_mode`: when the write region cannot renew its
+    /// lease through the meta group but every other region's leader
+    /// confirms that it is still the write region, it keeps taking writes.
+    /// Off by default: it trades a meta group outage's write
+    /// unavailability for a failover that waits up to one more lease TTL.
+    pub failsafe: bool,
 }
 
 impl Default for FailoverConfig {
@@ -125,6 +131,7 @@ impl Default for FailoverConfig {
         Self {
             enabled: true,
             max_lag_on_failover: 100_000,
+            failsafe: false,
         }
     }
 }

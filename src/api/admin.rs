@@ -168,6 +168,7 @@ impl AdminRpc for AdminService {
                     lag_ops: lag.map(|l: crate::geo::acks::Lag| l.ops),
                     lag_ms: lag.map(|l| l.ms),
                     leader_id: report.as_ref().and_then(|r| r.leader).map(|l| l.0),
+                    lease_failsafe: report.as_ref().is_some_and(|r| r.failsafe),
                 }
             })
             .collect();

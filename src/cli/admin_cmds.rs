@@ -416,7 +416,7 @@ pub fn region_table(regions: &[pb::RegionStatus]) -> String {
                 r.priority.to_string(),
                 r.role.clone(),
                 r.state.clone(),
-                or_dash(r.lease_remaining_ms),
+                lease_text(r),
                 or_dash(glsn_text(r.applied_glsn)),
                 or_dash(r.lag_ops),
                 or_dash(r.lag_ms),
@@ -425,6 +425,14 @@ pub fn region_table(regions: &[pb::RegionStatus]) -> String {
         })
         .collect();
     render_table(&REGION_COLUMNS, &rows)
+}
+
+/// The lease left in ms, marked when it is a failsafe lease.
+fn lease_text(r: &pb::RegionStatus) -> String {
+    match (r.lease_remaining_ms, r.lease_failsafe) {
+        (Some(ms), true) => format!("{ms} failsafe"),
+        (ms, _) => or_dash(ms),
+    }
 }
 
 /// Region, then node id: the order an operator scans the table in.
@@ -466,6 +474,8 @@ pub struct RegionOutput {
     pub role: String,
     pub state: String,
     pub lease_remaining_ms: Option<u64>,
+    /// The lease comes from failsafe mode, not the meta group.
+    pub lease_failsafe: bool,
     pub applied_glsn: Option<String>,
     pub lag_ops: Option<u64>,
     pub lag_ms: Option<u64>,
@@ -517,6 +527,7 @@ impl StatusOutput {
                 role: g.role.clone(),
                 state: g.state.clone(),
                 lease_remaining_ms: g.lease_remaining_ms,
+                lease_failsafe: g.lease_failsafe,
                 applied_glsn: glsn_text(g.applied_glsn),
                 lag_ops: g.lag_ops,
                 lag_ms: g.lag_ms,
@@ -790,6 +801,7 @@ mod tests {
             lag_ops: lag.map(|(ops, _)| ops),
             lag_ms: lag.map(|(_, ms)| ms),
             leader_id: Some(1),
+            lease_failsafe: false,
         }
     }
 
@@ -811,6 +823,17 @@ mod tests {
 
     /// clap checks a command tree only when it is built: this builds the
     /// binary's whole tree, so a clash between two flags fails here.
+    #[test]
+    fn a_failsafe_lease_is_marked_in_the_region_table() {
+        let mut west = region("west", 1, "write", None);
+        assert!(region_table(std::slice::from_ref(&west)).contains(" 4200 "));
+        west.lease_failsafe = true;
+        let table = region_table(std::slice::from_ref(&west));
+        assert!(table.contains(" 4200 failsafe "), "{table}");
+        west.lease_remaining_ms = None;
+        assert!(!region_table(&[west]).contains("failsafe"));
+    }
+
     #[test]
     fn the_whole_command_line_is_consistent() {
         use clap::CommandFactory;

@@ -49,6 +49,10 @@ pub enum NodeRequest {
     /// To the write region's leader: answer once every region of the
     /// strong set holds `glsn` (a strong read is about to return it).
     StrongHeld { glsn: Glsn },
+    /// To a region's leader, from the write region's leader in failsafe
+    /// mode: confirm that `region` is the write region in `epoch`, and
+    /// promise not to take over writes for one lease TTL.
+    FailsafeConfirm { region: RegionId, epoch: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +140,9 @@ impl Calls {
                 }
                 self.geo.confirm_strong_held(glsn).await?;
                 Ok(NodeReply::Done)
+            }
+            NodeRequest::FailsafeConfirm { region, epoch } => {
+                self.geo.handle_failsafe_confirm(&region, epoch).await
             }
             NodeRequest::RegionReport => {
                 let kv = self.kv()?;

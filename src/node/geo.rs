@@ -48,6 +48,7 @@ use crate::raft::replica::{Replica, ReplicaError};
 use crate::shutdown::Shutdown;
 
 mod failover;
+mod failsafe;
 
 /// How often the background loops look again when nothing wakes them.
 const TICK: Duration = Duration::from_millis(100);
@@ -80,6 +81,9 @@ pub struct HeldLease {
     /// The region is the write region being fenced by a transition: it
     /// takes no writes.
     pub fenced: bool,
+    /// Granted by every other region's leader, not the meta group
+    /// (failsafe mode).
+    pub failsafe: bool,
 }
 
 /// A region as one node reports it, for status.
@@ -89,6 +93,8 @@ pub struct RegionReport {
     pub leader: Option<NodeId>,
     pub applied: Glsn,
     pub lease_remaining_ms: Option<u64>,
+    /// The lease is a failsafe lease: the meta group did not renew it.
+    pub failsafe: bool,
     /// Filled by the write region leader: every read region's lag.
     pub lags: Vec<(RegionId, Lag)>,
 }
@@ -132,6 +138,8 @@ struct Inner {
     /// fence takes it exclusively, so it returns after every write that
     /// passed the check has applied.
     write_gate: tokio::sync::RwLock<()>,
+    /// Failsafe promises this node gave, and since when it leads.
+    promises: failsafe::PromiseLock,
     /// Read region leader: its proof of freshness. A std lock, never held
     /// across an `.await`; it also orders the publishing of the read lease.
     freshness: Mutex<Freshness>,
@@ -161,6 +169,7 @@ impl Geo {
                 expiries: Mutex::new(HashMap::new()),
                 ship_lock: tokio::sync::Mutex::new(()),
                 write_gate: tokio::sync::RwLock::new(()),
+                promises: Mutex::new(failsafe::Promises::default()),
                 freshness: Mutex::new(Freshness::default()),
                 strong_held: watch::channel(Glsn::ZERO).0,
             }),
@@ -270,6 +279,9 @@ impl Geo {
             tasks.push(spawn_here(self.clone().receive(shutdown.clone())));
             tasks.push(spawn_here(self.clone().acknowledge(shutdown.clone())));
             tasks.push(spawn_here(self.clone().take_over(shutdown.clone())));
+            if self.failsafe_enabled() {
+                tasks.push(spawn_here(self.clone().keep_failsafe(shutdown.clone())));
+            }
         }
         tasks
     }
@@ -480,6 +492,7 @@ impl Geo {
                     .saturating_duration_since(Instant::now())
                     .as_millis() as u64
             }),
+            failsafe: self.held_lease().is_some_and(|h| h.failsafe),
             lags,
         })
     }
@@ -712,6 +725,7 @@ impl Geo {
                 valid_until,
                 state,
                 fenced,
+                failsafe: false,
             }));
             self.publish_read_lease(&replica);
         }

@@ -261,6 +261,13 @@ impl Replica {
         self.inner.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// The raft term this replica leads in, if it leads.
+    pub fn leader_term(&self) -> Option<u64> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        (m.state == ServerState::Leader).then_some(m.current_term)
+    }
+
     pub fn leader(&self) -> Option<NodeId> {
         self.inner
             .raft
@@ -343,6 +350,12 @@ impl Replica {
                 region: self.inner.region.clone(),
             });
         }
+        self.confirm_leadership().await
+    }
+
+    /// Confirms with a quorum that this replica leads, whatever its read
+    /// lease; answers the read index that confirmation gives.
+    pub async fn confirm_leadership(&self) -> Result<u64, ReplicaError> {
         let timeout = self.inner.peers.request_timeout();
         let result = tokio::time::timeout(timeout, self.inner.raft.get_read_log_id()).await;
         match result {

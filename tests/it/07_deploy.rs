@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use meridian::config::{AccountConfig, Config, RaftConfig, ReadConfig, TransportConfig};
+use meridian::config::{
+    AccountConfig, Config, FailoverConfig, LeaseConfig, RaftConfig, ReadConfig, TransportConfig,
+};
 use meridian::ids::{NodeId, RegionId};
 use meridian::storage::config::StorageConfig;
 
@@ -26,6 +28,8 @@ fn the_annotated_example_validates_and_states_the_real_defaults() {
     assert_eq!(config.storage, StorageConfig::default());
     assert_eq!(config.transport, TransportConfig::default());
     assert_eq!(config.reads, ReadConfig::default());
+    assert_eq!(config.account.leases, LeaseConfig::default());
+    assert_eq!(config.account.failover, FailoverConfig::default());
 
     // The default consistency is private to config.rs: learn it from an
     // account section that leaves it out.
@@ -41,6 +45,12 @@ fn the_annotated_example_validates_and_states_the_real_defaults() {
     assert_same_keys(&table, "storage", &StorageConfig::default());
     assert_same_keys(&table, "transport", &TransportConfig::default());
     assert_same_keys(&table, "reads", &ReadConfig::default());
+    let account = table
+        .get("account")
+        .and_then(toml::Value::as_table)
+        .expect("the example has an [account] table");
+    assert_same_keys(account, "leases", &LeaseConfig::default());
+    assert_same_keys(account, "failover", &FailoverConfig::default());
 
     let region = config.region().expect("node 1 is in a region");
     assert_eq!(region.name, RegionId::new("west"));

@@ -679,3 +679,144 @@ async fn a_rejoining_write_region_publishes_its_lost_writes_once_and_converges()
     .await;
     account.local.stop().await;
 }
+
+/// Stops the meta voters of east and north: the meta group loses its
+/// majority for every region, while every region keeps three of its four
+/// nodes. Answers when the stop began.
+async fn stop_meta_majority(account: &mut TestAccount) -> Instant {
+    let voters: Vec<NodeId> = ["east", "north"]
+        .iter()
+        .map(|r| account.first_of(&region(r)))
+        .collect();
+    assert!(
+        voters
+            .iter()
+            .all(|v| account.local.account().meta_voters().contains(v))
+    );
+    let stopped_at = Instant::now();
+    for v in voters {
+        account.local.stop_node(v).await;
+    }
+    stopped_at
+}
+
+/// West's writes after the meta group lost its majority, with failsafe
+/// mode as given. Writes go straight to a node of west, never forwarded.
+async fn writes_without_the_meta_group(failsafe: bool) {
+    let mut account = start_failover(|o| {
+        o.default_consistency = Consistency::Session;
+        o.failover.failsafe = failsafe;
+    })
+    .await;
+    let ttl = Duration::from_millis(LeaseConfig::default().ttl_ms);
+    let west_node = account.first_of(&west());
+    warm_up(&account, west_node, 5).await;
+    phase("stop two of the three meta voters while a client writes to west");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = spawn_writer(&account, west_node, "m", true, stop.clone());
+    warm_up(&account, west_node, 3).await;
+    let meta_lost = stop_meta_majority(&mut account).await;
+    if failsafe {
+        phase("failsafe: every region confirms west, which keeps writing past the lease TTL");
+        wait_for("west to hold a failsafe lease", || async {
+            let status = status_via(&account, west_node).await?;
+            status
+                .regions
+                .iter()
+                .any(|r| r.name == "west" && r.lease_failsafe)
+                .then_some(())
+        })
+        .await;
+        let well_past_ttl = meta_lost + ttl * 2;
+        wait_for(
+            "a write sent at least two TTLs after the loss, accepted",
+            || async {
+                let mut c = account.client(west_node).await;
+                (Instant::now() > well_past_ttl).then_some(())?;
+                put(&mut c, "f", "failsafe", b"v").await.ok().map(|_| ())
+            },
+        )
+        .await;
+        phase("cut north off: west can no longer be confirmed and stops within a TTL");
+        let cut_at = Instant::now();
+        account.local.cut_region(&region("north"));
+        wait_for("west to refuse a write", || async {
+            let mut c = account.client(west_node).await;
+            put(&mut c, "f", "refused", b"v").await.err().map(|_| ())
+        })
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        let attempts = writer.await.unwrap();
+        let late: Vec<&Attempt> = attempts
+            .iter()
+            .filter(|a| a.acknowledged().is_some() && a.invoked > cut_at + ttl)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "west acknowledged writes sent more than a TTL after north stopped confirming: {late:?}"
+        );
+        let past_meta = attempts
+            .iter()
+            .filter(|a| a.acknowledged().is_some() && a.invoked > meta_lost + ttl)
+            .count();
+        assert!(past_meta > 0, "no write acknowledged on failsafe leases");
+        eprintln!(
+            "failsafe: west acknowledged {past_meta} writes sent later than a TTL after the meta group lost its majority"
+        );
+    } else {
+        phase("no failsafe: west stops taking writes within a lease TTL");
+        wait_for("west to refuse a write", || async {
+            let mut c = account.client(west_node).await;
+            put(&mut c, "f", "refused", b"v").await.err().map(|_| ())
+        })
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        let attempts = writer.await.unwrap();
+        let late: Vec<&Attempt> = attempts
+            .iter()
+            .filter(|a| a.acknowledged().is_some() && a.invoked > meta_lost + ttl)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "west acknowledged writes sent more than a TTL after the meta group was lost: {late:?}"
+        );
+        phase("reads below bounded staleness need no lease, so they go on in every region");
+        let acknowledged = attempts
+            .iter()
+            .rev()
+            .find(|a| a.acknowledged().is_some())
+            .expect("west acknowledged writes before the loss");
+        for r in ["west", "north"] {
+            let node = account.local.region_nodes(&region(r))[1];
+            let c = account.client(node).await;
+            wait_for(&format!("an eventual read in {r}"), || async {
+                get(
+                    &mut c.clone(),
+                    "f",
+                    &acknowledged.key,
+                    Consistency::Eventual,
+                )
+                .await
+                .ok()
+                .filter(|read| read.item.is_some())
+            })
+            .await;
+        }
+    }
+    let status = status_via(&account, west_node)
+        .await
+        .expect("west answers status");
+    assert_eq!(status.epoch, 1, "no failover without a meta group");
+    account.local.faults().heal();
+    account.local.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_failsafe_a_meta_group_loss_stops_writes_within_a_ttl() {
+    writes_without_the_meta_group(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failsafe_keeps_writes_while_every_region_confirms_and_stops_them_when_one_cannot() {
+    writes_without_the_meta_group(true).await;
+}

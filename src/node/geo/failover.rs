@@ -269,6 +269,7 @@ impl Geo {
                 _ = shutdown.signalled() => return,
                 _ = tokio::time::sleep(TICK) => {}
             }
+            self.note_leadership();
             let meta = self.meta_state();
             if !self.takes_over(&meta) {
                 continue;
@@ -288,6 +289,9 @@ impl Geo {
         let replica = self.replica().expect("only region nodes take over").clone();
         let t = meta.transition.clone().expect("checked by takes_over");
         let _shipping = self.inner.ship_lock.lock().await;
+        // In failsafe mode the old write region may hold a lease on this
+        // region's word: it must have run out first.
+        self.wait_out_promises().await;
         if t.reason == ChangeReason::Switchover {
             // The old write region is alive: it must stop before its head
             // is read, or a write could land after it.

@@ -1,0 +1,325 @@
+//! Failsafe mode (Patroni's `failsafe_mode`, off by default): when the
+//! write region's leader cannot renew its lease through the meta group, it
+//! asks every other region's leader whether it is still the write region.
+//! If every one confirms, it holds a failsafe lease and keeps taking
+//! writes; if any does not answer or refuses, its lease runs out as usual.
+//!
+//! Why this never makes two write regions. A region leader that confirms
+//! promises not to take over writes for one lease TTL, counted from after
+//! it confirmed its own leadership (a read index), which is after the write
+//! region sent the request; the write region counts its failsafe lease from
+//! when it sent the request and stops `safety_margin` early, so its lease
+//! ends before the promise does. A region that takes over first waits until
+//! its promise has passed, and until a lease TTL after it became leader (a
+//! previous leader of the region may have promised until then). It gives
+//! no promise while its view of the meta state shows a transition, and the
+//! check and the promise are made under one lock that taking over also
+//! takes, so a promise is either seen by the region taking over or never
+//! given.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
+use super::{Geo, HeldLease};
+use crate::error::Error;
+use crate::ids::RegionId;
+use crate::meta::RegionState;
+use crate::node::calls::{NodeReply, NodeRequest};
+use crate::shutdown::Shutdown;
+
+/// What a region leader promised, and since when it leads. Pure.
+#[derive(Debug, Default)]
+pub(crate) struct Promises {
+    /// No take-over before this: a failsafe lease granted on our word may
+    /// run until then.
+    promised_until: Option<Instant>,
+    /// The raft term this node was first seen leading in, and when.
+    led_since: Option<(u64, Instant)>,
+}
+
+impl Promises {
+    /// Notes that this node leads in `term` at `now`; the first sighting of
+    /// a term counts.
+    pub fn note_leader(&mut self, term: u64, now: Instant) {
+        if self.led_since.is_none_or(|(t, _)| t != term) {
+            self.led_since = Some((term, now));
+        }
+    }
+
+    /// Promises not to take over writes for `ttl` from `now`.
+    pub fn promise(&mut self, now: Instant, ttl: Duration) {
+        let until = now + ttl;
+        self.promised_until = Some(self.promised_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// When a region leading in `term` may take over writes: after its own
+    /// promises, and a `ttl` after it began leading (an earlier leader of
+    /// the region may have promised until then). Counting `term` as begun
+    /// `now` when it was not seen before errs on the late side.
+    pub fn take_over_after(&mut self, term: u64, now: Instant, ttl: Duration) -> Instant {
+        self.note_leader(term, now);
+        let (_, since) = self.led_since.expect("noted above");
+        self.promised_until
+            .map_or(since + ttl, |u| u.max(since + ttl))
+    }
+}
+
+impl Geo {
+    pub(super) fn failsafe_enabled(&self) -> bool {
+        self.inner.account.failover.failsafe
+    }
+
+    fn promises(&self) -> std::sync::MutexGuard<'_, Promises> {
+        self.inner
+            .promises
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every region node, every tick: note the term it leads in, so a
+    /// take-over can tell how long ago that began.
+    pub(super) fn note_leadership(&self) {
+        if let Some(term) = self.replica().and_then(|r| r.leader_term()) {
+            self.promises().note_leader(term, Instant::now());
+        }
+    }
+
+    /// Before a region takes over writes: wait out every failsafe promise
+    /// this region may have given. The caller's view already shows the
+    /// transition, so no new promise is given meanwhile.
+    pub(super) async fn wait_out_promises(&self) {
+        if !self.failsafe_enabled() {
+            return;
+        }
+        let Some(term) = self.replica().and_then(|r| r.leader_term()) else {
+            return;
+        };
+        let ttl = self.inner.terms.ttl;
+        let after = self.promises().take_over_after(term, Instant::now(), ttl);
+        if after > Instant::now() {
+            tracing::info!(
+                wait_ms = after.saturating_duration_since(Instant::now()).as_millis() as u64,
+                "waiting out the failsafe promises this region may have given"
+            );
+            tokio::time::sleep_until(after.into()).await;
+        }
+    }
+
+    /// At a region leader, from the write region's leader: confirm that
+    /// `region` is the write region in `epoch` as this node sees it, and
+    /// promise not to take over writes for one lease TTL.
+    pub async fn handle_failsafe_confirm(
+        &self,
+        region: &RegionId,
+        epoch: u64,
+    ) -> Result<NodeReply, Error> {
+        let replica = self
+            .replica()
+            .ok_or_else(|| Error::Internal("a witness confirms nothing".into()))?;
+        if !self.is_region_leader() {
+            return Ok(NodeReply::NotLeader {
+                leader: replica.leader(),
+            });
+        }
+        let here = replica.region().clone();
+        if !self.failsafe_enabled() {
+            return Err(Error::Refused(format!("failsafe mode is off in {here}")));
+        }
+        // Leadership proven now, so a deposed leader gives no promise its
+        // successor would not know of.
+        replica
+            .confirm_leadership()
+            .await
+            .map_err(|e| Error::Unavailable {
+                region: here.clone(),
+                reason: format!("confirming leadership: {e}"),
+            })?;
+        let mut promises = self.promises();
+        let meta = self.meta_state();
+        let refusal = if meta.epoch != epoch || !meta.is_write_region(region) {
+            Some(format!(
+                "{here} sees epoch {} with write region {}",
+                meta.epoch,
+                meta.write_region
+                    .as_ref()
+                    .map_or("none".to_string(), |w| w.to_string())
+            ))
+        } else {
+            meta.transition
+                .as_ref()
+                .map(|t| format!("{here} sees writes moving to {}", t.to))
+        };
+        if let Some(why) = refusal {
+            return Err(Error::Refused(why));
+        }
+        promises.promise(Instant::now(), self.inner.terms.ttl);
+        Ok(NodeReply::Done)
+    }
+
+    /// The write region's leader, every renewal interval, in failsafe mode:
+    /// when no renewal has landed for two intervals, ask every other
+    /// region's leader to confirm; if all do, hold a failsafe lease.
+    pub(super) async fn keep_failsafe(self, shutdown: Shutdown) {
+        let replica = self.replica().expect("only region nodes").clone();
+        let terms = self.inner.terms;
+        let mut tick = tokio::time::interval(terms.renew_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut serving = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.signalled() => return,
+                _ = tick.tick() => {}
+            }
+            let meta = self.meta_state();
+            let region = replica.region();
+            if !self.is_region_leader() || !meta.is_write_region(region) {
+                serving = false;
+                continue;
+            }
+            let held = *self.inner.held.borrow();
+            if held.is_some_and(|h| h.fenced) {
+                continue;
+            }
+            // A renewal landed within the last two intervals: the meta
+            // group answers, and its word is the one that counts.
+            let fresh_after = terms
+                .ttl
+                .saturating_sub(terms.safety_margin + terms.renew_every * 2);
+            let remaining = held.map(|h| h.valid_until.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r > fresh_after) && !held.is_some_and(|h| h.failsafe) {
+                serving = false;
+                continue;
+            }
+            let sent_at = Instant::now();
+            match self.confirm_everywhere(region, meta.epoch).await {
+                Ok(()) => {
+                    let until = terms.holder_valid_until(sent_at);
+                    let extended = self.inner.held.send_if_modified(|h| match h {
+                        Some(current) if current.fenced || current.valid_until >= until => false,
+                        _ => {
+                            *h = Some(HeldLease {
+                                valid_until: until,
+                                state: RegionState::Online,
+                                fenced: false,
+                                failsafe: true,
+                            });
+                            true
+                        }
+                    });
+                    if extended {
+                        self.publish_read_lease(&replica);
+                        if !serving {
+                            tracing::warn!(
+                                "failsafe: the meta group does not renew this region's lease, but every region confirms it writes; it keeps taking writes"
+                            );
+                        }
+                        serving = true;
+                    }
+                }
+                Err(why) => {
+                    if serving {
+                        tracing::warn!("failsafe ends: {why}");
+                    }
+                    serving = false;
+                }
+            }
+        }
+    }
+
+    /// Asks every other region's leader to confirm, all at once, for at
+    /// most one renewal interval.
+    async fn confirm_everywhere(&self, region: &RegionId, epoch: u64) -> Result<(), String> {
+        let request = NodeRequest::FailsafeConfirm {
+            region: region.clone(),
+            epoch,
+        };
+        let others: Vec<RegionId> = self
+            .inner
+            .account
+            .regions
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|r| r != region)
+            .collect();
+        let timeout = self.inner.terms.renew_every;
+        let answers = join_all(
+            others
+                .iter()
+                .map(|other| self.call_leader(other, &request, timeout)),
+        )
+        .await;
+        for (other, answer) in others.iter().zip(answers) {
+            match answer {
+                Ok(NodeReply::Done) => {}
+                Ok(reply) => return Err(format!("{other} answered {reply:?}")),
+                Err(e) => return Err(format!("{other} did not confirm: {e}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shared by a region node's tasks and its call handler.
+pub(crate) type PromiseLock = Mutex<Promises>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(3);
+
+    #[test]
+    fn a_new_leader_waits_a_ttl_from_when_it_began_leading() {
+        let t0 = Instant::now();
+        let mut p = Promises::default();
+        p.note_leader(4, t0);
+        // Seen again later in the same term: still counted from t0.
+        p.note_leader(4, t0 + Duration::from_secs(10));
+        assert_eq!(
+            p.take_over_after(4, t0 + Duration::from_secs(20), TTL),
+            t0 + TTL
+        );
+        // A term never seen before counts from now: the late side.
+        let now = t0 + Duration::from_secs(30);
+        assert_eq!(p.take_over_after(5, now, TTL), now + TTL);
+    }
+
+    #[test]
+    fn a_take_over_waits_for_the_latest_promise() {
+        let t0 = Instant::now();
+        let mut p = Promises::default();
+        p.note_leader(1, t0);
+        p.promise(t0 + Duration::from_secs(5), TTL);
+        p.promise(t0 + Duration::from_secs(4), TTL);
+        assert_eq!(
+            p.take_over_after(1, t0 + Duration::from_secs(6), TTL),
+            t0 + Duration::from_secs(8),
+            "an earlier promise never shortens a later one"
+        );
+        // Long-led and nothing promised lately: no wait.
+        let late = t0 + Duration::from_secs(60);
+        assert!(p.take_over_after(1, late, TTL) < late);
+    }
+
+    #[test]
+    fn the_holder_stops_before_any_promise_ends() {
+        // The write region counts from when it sent, minus the safety
+        // margin; the promise from after it was received.
+        let terms = crate::lease::LeaseTerms {
+            ttl: TTL,
+            renew_every: Duration::from_millis(500),
+            safety_margin: Duration::from_millis(500),
+        };
+        let sent_at = Instant::now();
+        for delay_ms in [0, 1, 40, 400, 5000] {
+            let mut p = Promises::default();
+            p.note_leader(1, sent_at - Duration::from_secs(100));
+            let received = sent_at + Duration::from_millis(delay_ms);
+            p.promise(received, TTL);
+            let holder_until = terms.holder_valid_until(sent_at);
+            assert!(holder_until < p.take_over_after(1, received, TTL));
+        }
+    }
+}
