@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::geo::acks::{AckTable, Lag, lag};
 use crate::geo::entry::GeoEntry;
 use crate::geo::freshness::Freshness;
-use crate::geo::ship::{ResyncMessage, ShipMessage, StreamRequest};
+use crate::geo::ship::{ResyncMessage, SHIP_BATCH_ENTRIES_MAX, ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
 use crate::hlc;
 use crate::ids::{NodeId, RegionId};
@@ -1078,22 +1078,56 @@ impl Geo {
         };
         let mut stream = self.open_stream(source, &request).await?;
         let idle_limit = crate::geo::ship::HEARTBEAT_EVERY * 8;
+        let batch_bytes = self.inner.geo.ship_batch_bytes as usize;
+        // A message read while coalescing that is not entries, handled next.
+        let mut pending: Option<Result<ShipMessage, String>> = None;
         loop {
-            let message = tokio::select! {
-                m = tokio::time::timeout(idle_limit, stream.recv()) => m,
-                // A silent stream from a region that lost the writes.
-                _ = self.write_region_moved(write_region) => return Ok(()),
+            let message = match pending.take() {
+                Some(message) => message?,
+                None => {
+                    let message = tokio::select! {
+                        m = tokio::time::timeout(idle_limit, stream.recv()) => m,
+                        // A silent stream from a region that lost the writes.
+                        _ = self.write_region_moved(write_region) => return Ok(()),
+                    };
+                    let message = message
+                        .map_err(|_| format!("nothing from {source} for {idle_limit:?}"))?
+                        .ok_or("stream ended")?
+                        .map_err(|e| e.to_string())?;
+                    decode::<ShipMessage>("ship message", &message).map_err(|e| e.to_string())?
+                }
             };
-            let message = message
-                .map_err(|_| format!("nothing from {source} for {idle_limit:?}"))?
-                .ok_or("stream ended")?
-                .map_err(|e| e.to_string())?;
             if !self.is_region_leader() || !self.meta_state().is_write_region(write_region) {
                 return Ok(());
             }
-            match decode::<ShipMessage>("ship message", &message).map_err(|e| e.to_string())? {
+            match message {
                 ShipMessage::Heartbeat { .. } => {}
-                ShipMessage::Entries(raw) => {
+                ShipMessage::Entries(mut raw) => {
+                    // Everything that has already arrived goes in one
+                    // proposal: one per message would cap the region at a
+                    // message per raft commit, far below what the write
+                    // region takes when its writes are shipped a few at a
+                    // time.
+                    let mut bytes: usize = raw.iter().map(|b| b.len()).sum();
+                    while raw.len() < SHIP_BATCH_ENTRIES_MAX && bytes < batch_bytes {
+                        let Ok(next) = stream.try_recv() else {
+                            break;
+                        };
+                        let next = next.map_err(|e| e.to_string()).and_then(|m| {
+                            decode::<ShipMessage>("ship message", &m).map_err(|e| e.to_string())
+                        });
+                        match next {
+                            Ok(ShipMessage::Entries(more)) => {
+                                bytes += more.iter().map(|b| b.len()).sum::<usize>();
+                                raw.extend(more);
+                            }
+                            Ok(ShipMessage::Heartbeat { .. }) => {}
+                            other => {
+                                pending = Some(other);
+                                break;
+                            }
+                        }
+                    }
                     let entries = decode_entries(&raw)?;
                     let _shipping = self.inner.ship_lock.lock().await;
                     if self.takes_over(&self.meta_state()) {
