@@ -700,6 +700,31 @@ async fn stop_meta_majority(account: &mut TestAccount) -> Instant {
     stopped_at
 }
 
+/// Waits until `west_node` refuses a write, then stops the writer and
+/// answers its attempts.
+async fn stop_when_west_refuses(
+    account: &TestAccount,
+    west_node: NodeId,
+    stop: Arc<AtomicBool>,
+    writer: tokio::task::JoinHandle<Vec<Attempt>>,
+) -> Vec<Attempt> {
+    wait_for("west to refuse a write", || async {
+        let mut c = account.client(west_node).await;
+        put(&mut c, "f", "refused", b"v").await.err().map(|_| ())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap()
+}
+
+/// The acknowledged attempts sent after `after`.
+fn acknowledged_after(attempts: &[Attempt], after: Instant) -> Vec<&Attempt> {
+    attempts
+        .iter()
+        .filter(|a| a.acknowledged().is_some() && a.invoked > after)
+        .collect()
+}
+
 /// West's writes after the meta group lost its majority, with failsafe
 /// mode as given. Writes go straight to a node of west, never forwarded.
 async fn writes_without_the_meta_group(failsafe: bool) {
@@ -740,42 +765,21 @@ async fn writes_without_the_meta_group(failsafe: bool) {
         phase("cut north off: west can no longer be confirmed and stops within a TTL");
         let cut_at = Instant::now();
         account.local.cut_region(&region("north"));
-        wait_for("west to refuse a write", || async {
-            let mut c = account.client(west_node).await;
-            put(&mut c, "f", "refused", b"v").await.err().map(|_| ())
-        })
-        .await;
-        stop.store(true, Ordering::Relaxed);
-        let attempts = writer.await.unwrap();
-        let late: Vec<&Attempt> = attempts
-            .iter()
-            .filter(|a| a.acknowledged().is_some() && a.invoked > cut_at + ttl)
-            .collect();
+        let attempts = stop_when_west_refuses(&account, west_node, stop, writer).await;
+        let late = acknowledged_after(&attempts, cut_at + ttl);
         assert!(
             late.is_empty(),
             "west acknowledged writes sent more than a TTL after north stopped confirming: {late:?}"
         );
-        let past_meta = attempts
-            .iter()
-            .filter(|a| a.acknowledged().is_some() && a.invoked > meta_lost + ttl)
-            .count();
+        let past_meta = acknowledged_after(&attempts, meta_lost + ttl).len();
         assert!(past_meta > 0, "no write acknowledged on failsafe leases");
         eprintln!(
             "failsafe: west acknowledged {past_meta} writes sent later than a TTL after the meta group lost its majority"
         );
     } else {
         phase("no failsafe: west stops taking writes within a lease TTL");
-        wait_for("west to refuse a write", || async {
-            let mut c = account.client(west_node).await;
-            put(&mut c, "f", "refused", b"v").await.err().map(|_| ())
-        })
-        .await;
-        stop.store(true, Ordering::Relaxed);
-        let attempts = writer.await.unwrap();
-        let late: Vec<&Attempt> = attempts
-            .iter()
-            .filter(|a| a.acknowledged().is_some() && a.invoked > meta_lost + ttl)
-            .collect();
+        let attempts = stop_when_west_refuses(&account, west_node, stop, writer).await;
+        let late = acknowledged_after(&attempts, meta_lost + ttl);
         assert!(
             late.is_empty(),
             "west acknowledged writes sent more than a TTL after the meta group was lost: {late:?}"
