@@ -55,6 +55,7 @@ pub mod lease;
 pub mod limits;
 pub mod local;
 pub mod meta;
+pub mod mutation;
 pub mod node;
 pub mod raft;
 pub mod shutdown;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::cli::dev::{DEV_REGIONS_MAX, WAN_RTT_MAX};
 use crate::config::{MAX_STALENESS_MS_RANGE, MAX_STALENESS_OPS_RANGE};
 use crate::consistency::Consistency;
+use crate::mutation::Mutation;
 use crate::verify::nemesis::FaultEvent;
 use crate::verify::runner::{
     self, STALENESS_DEFAULT, StalenessFigures, VerifyOptions, VerifyReport,
@@ -57,6 +58,11 @@ pub struct VerifyArgs {
     /// ./meridian-verify-<seed>.jsonl
     #[arg(long)]
     pub history: Option<PathBuf>,
+    /// Break a promise on purpose, to see a checker catch it:
+    /// stale-strong-read, session-ignores-token or ack-unwritten. Only in a
+    /// build with the verify-mutations feature.
+    #[arg(long)]
+    pub mutation: Option<Mutation>,
 }
 
 fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -88,6 +94,10 @@ fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     check_args(&args)?;
+    if let Some(m) = args.mutation {
+        crate::mutation::arm(m).map_err(anyhow::Error::msg)?;
+        println!("meridian verify: mutation {m} armed; a checker should report violations");
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     println!(
         "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} region(s) x {} nodes in-process, default consistency {}",

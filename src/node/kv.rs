@@ -28,6 +28,7 @@ use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
 use crate::ids::NodeId;
 use crate::item::{self, Etag, ItemVersion, KeyRange};
+use crate::mutation::{self, Mutation};
 use crate::node::calls::{NodeReply, NodeRequest};
 use crate::node::geo::Geo;
 use crate::node::proposer::Proposer;
@@ -277,6 +278,13 @@ impl Kv {
             self.geo.check_staleness()?;
         }
         let (container, key) = (write.container.clone(), write.key.clone());
+        if mutation::drop_this_write() {
+            let glsn = self.replica.applied().glsn;
+            return Ok(WriteReceipt {
+                glsn,
+                etag: Some(Etag::for_write(glsn)),
+            });
+        }
         let permit = self.geo.write_permit().await?;
         let proposed = self.proposer.propose(write).await;
         drop(permit);
@@ -390,13 +398,15 @@ impl Kv {
             )));
         }
         match level.read_path() {
-            ReadPath::ReadIndex => self.wait_read_index().await?,
-            ReadPath::Session => {
+            ReadPath::ReadIndex if !mutation::armed(Mutation::StaleStrongRead) => {
+                self.wait_read_index().await?
+            }
+            ReadPath::Session if !mutation::armed(Mutation::SessionIgnoresToken) => {
                 if let Some(token) = token {
                     self.wait_session(token).await?;
                 }
             }
-            ReadPath::Local => {}
+            ReadPath::ReadIndex | ReadPath::Session | ReadPath::Local => {}
         }
         Ok(self.replica.applied().glsn)
     }

@@ -27,6 +27,8 @@ mod failover_cli;
 mod faults;
 #[path = "10_geo.rs"]
 mod geo;
+#[path = "14_mutations.rs"]
+mod mutations;
 #[path = "01_region.rs"]
 mod region;
 #[path = "08_verify.rs"]
