@@ -458,6 +458,12 @@ impl MetaState {
             let lag = head.lsn.saturating_sub(meta.applied.lsn);
             if meta.state != RegionState::Online {
                 skipped.push(format!("{region} is {}", meta.state.as_str()));
+            } else if let Some(fork) = self.diverged(meta.applied) {
+                // Its state holds writes the history dropped: taking over
+                // from it would mix them into the new epoch.
+                skipped.push(format!(
+                    "{region} holds writes past the fork {fork} and must re-join first"
+                ));
             } else if !strong && lag > settings.max_lag_on_failover {
                 skipped.push(format!(
                     "{region} lags {lag} operations (max_lag_on_failover is {})",
@@ -744,6 +750,44 @@ mod tests {
         let why = s.choose_failover().unwrap_err();
         assert!(why.contains("north lags 150"), "{why}");
         assert!(why.contains("east is offline"), "{why}");
+    }
+
+    #[test]
+    fn a_region_holding_writes_past_a_fork_is_skipped_until_it_has_re_joined() {
+        let mut s = formed();
+        s.settings.as_mut().unwrap().default_consistency = Consistency::Session;
+        // West wrote up to e1:30 while cut off; east took over at e1:20 and
+        // wrote on to e2:40; north followed east.
+        s.apply(MetaCommand::BeginTransition {
+            to: r("east"),
+            reason: ChangeReason::Failover,
+            at_ms: 1,
+        });
+        s.apply(MetaCommand::CompleteTransition {
+            to: r("east"),
+            fork: Glsn::new(1, 20),
+            at_ms: 2,
+        });
+        set_state(&mut s, "west", RegionState::Online);
+        s.apply(MetaCommand::RenewLease {
+            region: r("west"),
+            node: NodeId(1),
+            applied: Glsn::new(1, 30),
+        });
+        renew(&mut s, "east", 40);
+        renew(&mut s, "north", 40);
+        // East is lost next: west comes first by priority, and lags by no
+        // LSN, but its state holds e1:21..30, which the history dropped.
+        assert_eq!(s.choose_failover(), Ok(r("north")));
+        set_state(&mut s, "north", RegionState::Offline);
+        let why = s.choose_failover().unwrap_err();
+        assert!(
+            why.contains("west holds writes past the fork e1:20 and must re-join first"),
+            "{why}"
+        );
+        // Re-joined (re-synced to east's history): it qualifies again.
+        renew(&mut s, "west", 40);
+        assert_eq!(s.choose_failover(), Ok(r("west")));
     }
 
     #[test]

@@ -306,7 +306,17 @@ impl Geo {
                 Err(e) => return Err(format!("fencing {}: {e}", t.from)),
             }
         }
-        let mine = replica.applied().glsn;
+        let applied = replica.applied();
+        if let Some(fork) = meta.diverged(applied.glsn) {
+            return Err(format!(
+                "this region holds writes past the fork {fork} (applied {}) and must re-join before it can take over",
+                applied.glsn
+            ));
+        }
+        if applied.resyncing {
+            return Err("this region is re-syncing and cannot take over until it is done".into());
+        }
+        let mine = applied.glsn;
         if let Some((region, node, head)) = self.most_advanced(meta, replica.region()).await
             && head > mine
         {
