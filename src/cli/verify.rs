@@ -51,8 +51,10 @@ pub struct VerifyArgs {
     /// Round trip added between regions, e.g. `20ms`.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub wan_rtt: Duration,
-    /// `all` injects every kind of fault; `none` runs the workload alone.
-    #[arg(long, default_value = "all", value_parser = ["all", "none"])]
+    /// `all` injects node and region faults; `failover` also cuts the
+    /// write region off, so writes fail over (with several regions);
+    /// `none` runs the workload alone.
+    #[arg(long, default_value = "all", value_parser = ["all", "failover", "none"])]
     pub nemesis: String,
     /// Where to write the history (JSON lines). Default:
     /// ./meridian-verify-<seed>.jsonl
@@ -115,7 +117,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         VerifyOptions::new(seed, args.duration, data.path().to_path_buf(), history_path);
     options.regions = args.regions;
     options.replicas = args.replicas;
-    options.nemesis = args.nemesis == "all";
+    options.nemesis = args.nemesis != "none";
+    options.failover_faults = args.nemesis == "failover";
     options.default_consistency = args.consistency;
     options.staleness = staleness::Params {
         versions_max: args.max_staleness_ops,
@@ -163,6 +166,10 @@ fn print_report(report: &VerifyReport) {
         }
     }
     print_staleness(&report.staleness);
+    println!(
+        "failovers and switchovers: {}; writes the conflict feed accounts as lost to them: {}",
+        report.epoch_changes, report.lost_to_failover
+    );
     println!("history: {}", report.history_path.display());
     println!("seed {}: {} violation(s)", report.seed, report.violations());
 }

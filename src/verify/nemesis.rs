@@ -52,9 +52,13 @@ pub enum Fault {
     DropNode(usize),
     /// One node stopped, then started again on its data.
     RestartNode(usize),
-    /// A read region (by index in priority order, never 0: the write
-    /// region) cut off from every other region, meta group included.
+    /// A region (by index in priority order, never 0: the first write
+    /// region) cut off from every other region, meta group included. After
+    /// a failover it may be the write region.
     CutRegion(usize),
+    /// Whichever region takes the writes when the fault starts, cut off:
+    /// if it stays cut off longer than its lease, writes fail over.
+    CutWriteRegion,
     /// Extra latency, in ms each way, on every link between one region
     /// and the others, geo log streams included.
     DelayRegion(usize, u64),
@@ -62,7 +66,10 @@ pub enum Fault {
 
 impl Fault {
     pub fn is_region_fault(&self) -> bool {
-        matches!(self, Fault::CutRegion(_) | Fault::DelayRegion(..))
+        matches!(
+            self,
+            Fault::CutRegion(_) | Fault::DelayRegion(..) | Fault::CutWriteRegion
+        )
     }
 }
 
@@ -96,9 +103,10 @@ pub fn draw_nth(
     index: usize,
     nodes: usize,
     regions: usize,
+    failover: bool,
 ) -> (Fault, Duration, Duration) {
     if regions > 1 && index.is_multiple_of(2) {
-        draw_region(rng, regions)
+        draw_region(rng, regions, failover)
     } else {
         draw(rng, nodes)
     }
@@ -119,13 +127,22 @@ pub fn draw(rng: &mut StdRng, nodes: usize) -> (Fault, Duration, Duration) {
 }
 
 /// A region fault over `regions` (at least two), with its gap and hold.
-fn draw_region(rng: &mut StdRng, regions: usize) -> (Fault, Duration, Duration) {
+/// With `failover`, a third of the region faults cut the write region off;
+/// without, the schedule is the one from before write region cuts.
+fn draw_region(rng: &mut StdRng, regions: usize, failover: bool) -> (Fault, Duration, Duration) {
     assert!(regions > 1, "region faults need a read region");
-    let fault = if rng.gen_bool(0.5) {
-        Fault::CutRegion(rng.gen_range(1..regions))
+    let kind = if failover {
+        rng.gen_range(0..3)
     } else {
-        let ms = rng.gen_range(REGION_DELAY_MS.0..=REGION_DELAY_MS.1);
-        Fault::DelayRegion(rng.gen_range(0..regions), ms)
+        2 * u32::from(!rng.gen_bool(0.5))
+    };
+    let fault = match kind {
+        0 => Fault::CutRegion(rng.gen_range(1..regions)),
+        1 => Fault::CutWriteRegion,
+        _ => {
+            let ms = rng.gen_range(REGION_DELAY_MS.0..=REGION_DELAY_MS.1);
+            Fault::DelayRegion(rng.gen_range(0..regions), ms)
+        }
     };
     (fault, draw_gap(rng), draw_hold(rng))
 }
@@ -152,6 +169,7 @@ pub struct FaultEvent {
 /// Runs the schedule until `deadline`; returns what it did.
 pub async fn run(
     account: Arc<Mutex<LocalAccount>>,
+    failover: bool,
     seed: u64,
     started: Instant,
     deadline: Instant,
@@ -161,14 +179,14 @@ pub async fn run(
     let topology = Topology::of(&*account.lock().await);
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
     for index in 0.. {
-        let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions);
+        let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions, failover);
         if Instant::now() + gap + hold >= deadline {
             break;
         }
         tokio::time::sleep(gap).await;
         let started_ms = started.elapsed().as_millis() as u64;
-        let region = region_of(fault, &topology);
         let target = inject(&account, fault, &topology).await;
+        let region = region_of(fault, &topology, &target);
         tracing::info!(?fault, ?region, ?target, "nemesis: fault on");
         tokio::time::sleep(hold).await;
         undo(&account, fault, &target).await;
@@ -184,9 +202,14 @@ pub async fn run(
     events
 }
 
-fn region_of(fault: Fault, topology: &Topology) -> Option<RegionId> {
+fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<RegionId> {
     match fault {
         Fault::CutRegion(r) | Fault::DelayRegion(r, _) => Some(topology.regions[r].0.clone()),
+        Fault::CutWriteRegion => topology
+            .regions
+            .iter()
+            .find(|(_, nodes)| target.first().is_some_and(|t| nodes.contains(t)))
+            .map(|(name, _)| name.clone()),
         _ => None,
     }
 }
@@ -240,6 +263,24 @@ async fn inject(
             account.cut_region(region);
             inside.clone()
         }
+        Fault::CutWriteRegion => {
+            // The newest view among the running nodes (the highest epoch):
+            // a node cut off earlier may still name a former write region.
+            let write_region = account
+                .running()
+                .map(|n| n.geo().meta_state())
+                .max_by_key(|m| m.epoch)
+                .and_then(|m| m.write_region);
+            let Some((region, inside)) = topology
+                .regions
+                .iter()
+                .find(|(name, _)| Some(name) == write_region.as_ref())
+            else {
+                return Vec::new();
+            };
+            account.cut_region(region);
+            inside.clone()
+        }
         Fault::DelayRegion(r, ms) => {
             let inside = &topology.regions[r].1;
             let delay = Duration::from_millis(ms);
@@ -290,7 +331,7 @@ mod tests {
         let nth = |regions| {
             let mut rng = StdRng::seed_from_u64(7);
             (0..20)
-                .map(|i| draw_nth(&mut rng, i, 4, regions))
+                .map(|i| draw_nth(&mut rng, i, 4, regions, false))
                 .collect::<Vec<_>>()
         };
         let mut rng = StdRng::seed_from_u64(7);
@@ -300,11 +341,12 @@ mod tests {
     }
 
     #[test]
-    fn several_regions_alternate_region_and_node_faults_and_never_cut_the_write_region() {
-        for seed in 0..50 {
+    fn several_regions_alternate_region_and_node_faults_and_cut_the_write_region_by_role() {
+        let mut write_region_cuts = [0, 0];
+        for (seed, failover) in (0..100).map(|s| (s, s % 2 == 1)) {
             let mut rng = StdRng::seed_from_u64(seed);
             for i in 0..20 {
-                let (fault, _, _) = draw_nth(&mut rng, i, 12, 3);
+                let (fault, _, _) = draw_nth(&mut rng, i, 12, 3, failover);
                 assert_eq!(
                     fault.is_region_fault(),
                     i % 2 == 0,
@@ -312,6 +354,7 @@ mod tests {
                 );
                 match fault {
                     Fault::CutRegion(r) => assert!((1..3).contains(&r), "{fault:?}"),
+                    Fault::CutWriteRegion => write_region_cuts[usize::from(failover)] += 1,
                     Fault::DelayRegion(r, ms) => {
                         assert!(r < 3, "{fault:?}");
                         assert!((REGION_DELAY_MS.0..=REGION_DELAY_MS.1).contains(&ms));
@@ -320,5 +363,14 @@ mod tests {
                 }
             }
         }
+        assert_eq!(
+            write_region_cuts[0], 0,
+            "a write region cut without failover faults"
+        );
+        assert!(
+            write_region_cuts[1] > 50,
+            "only {} write region cuts",
+            write_region_cuts[1]
+        );
     }
 }

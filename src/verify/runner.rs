@@ -21,6 +21,7 @@ use crate::client::{Client, ReadOptions, ScanRange};
 use crate::consistency::Consistency;
 use crate::ids::{NodeId, RegionId, ReplicaId};
 use crate::local::{LocalAccount, LocalOptions};
+use crate::verify::durability::AccountedWrite;
 use crate::verify::history::{History, HistoryError, Op, write_op};
 use crate::verify::nemesis::{self, FaultEvent};
 use crate::verify::staleness::{self, RegionFigures};
@@ -29,6 +30,8 @@ use crate::verify::workload::{
     self, CONTAINER, Clients, Process, REGISTER_KEYS, Recorder, SET_KEY, SET_PREFIX,
 };
 use crate::verify::{convergence, durability, linearizable, prefix, session};
+use crate::wire::pb::v1 as pb;
+use crate::wire::pb::v1::conflicts_client::ConflictsClient;
 
 /// How long healing, quiescence and the final read-out may take.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,6 +60,8 @@ pub struct VerifyOptions {
     pub regions: usize,
     pub replicas: usize,
     pub nemesis: bool,
+    /// The nemesis also cuts the write region off, so writes fail over.
+    pub failover_faults: bool,
     /// The account default; a workload whose level is stronger is skipped.
     pub default_consistency: Consistency,
     /// K and T: enforced by the account, judged by the staleness checker.
@@ -76,6 +81,7 @@ impl VerifyOptions {
             regions: 1,
             replicas: 4,
             nemesis: true,
+            failover_faults: false,
             default_consistency: Consistency::Strong,
             staleness: STALENESS_DEFAULT,
             wan_rtt_ms: WAN_RTT_MS_DEFAULT,
@@ -145,6 +151,11 @@ pub struct VerifyReport {
     pub faults: Vec<FaultEvent>,
     pub checks: Vec<CheckResult>,
     pub staleness: StalenessFigures,
+    /// Writes the conflict feed says failovers lost (UNREPLICATED_WRITE),
+    /// which the durability checker accepts in place of the writes.
+    pub lost_to_failover: usize,
+    /// Epoch changes during the run (failovers and switchovers).
+    pub epoch_changes: u64,
     pub history_path: PathBuf,
 }
 
@@ -180,7 +191,14 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let plan = Plan::for_default(options.default_consistency);
     let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options.seed);
     let faults = if options.nemesis {
-        nemesis::run(account.clone(), options.seed, started, deadline).await
+        nemesis::run(
+            account.clone(),
+            options.failover_faults,
+            options.seed,
+            started,
+            deadline,
+        )
+        .await
     } else {
         Vec::new()
     };
@@ -193,11 +211,18 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         .into_inner();
     let digests = settle(&mut account, &regions).await?;
     let final_state = read_final_state(&clients.write_region[0], plan.read_out_level()).await?;
+    let lost = read_lost_writes(&account).await?;
+    let epoch_changes = account
+        .running()
+        .map(|n| n.geo().meta_state().epoch)
+        .max()
+        .unwrap_or(1)
+        .saturating_sub(1);
     account.stop().await;
 
     let ops = recorder.ops();
     write_history(&options.history_path, &ops)?;
-    let (checks, staleness) = run_checkers(&ops, &final_state, &digests, &plan, options)?;
+    let (checks, staleness) = run_checkers(&ops, &final_state, &lost, &digests, &plan, options)?;
     Ok(VerifyReport {
         seed: options.seed,
         operations: ops.len(),
@@ -208,6 +233,8 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
             write_region,
             regions: staleness,
         },
+        lost_to_failover: lost.len(),
+        epoch_changes,
         history_path: options.history_path.clone(),
     })
 }
@@ -335,8 +362,18 @@ async fn settle(
     regions: &[RegionId],
 ) -> Result<Vec<(ReplicaId, String)>, VerifyError> {
     account.faults().heal();
+    // The write region's leader first: its GLSN is the head every region
+    // must reach. A failover may have moved it from the first region.
+    let write_region = account
+        .running()
+        .map(|n| n.geo().meta_state())
+        .max_by_key(|m| m.epoch)
+        .and_then(|m| m.write_region)
+        .ok_or_else(|| VerifyError::Settle("no running node knows the write region".into()))?;
+    let mut regions = regions.to_vec();
+    regions.sort_by_key(|r| *r != write_region);
     let mut leaders = Vec::new();
-    for region in regions {
+    for region in &regions {
         let leader = account
             .wait_for_leader(region, SETTLE_TIMEOUT)
             .await
@@ -389,6 +426,41 @@ fn caught_up(account: &LocalAccount, leaders: &[NodeId]) -> bool {
                 applied.index >= target && applied.glsn >= head && !applied.resyncing
             })
     })
+}
+
+/// The writes of the workload's container that failovers lost, as the
+/// conflict feed of a running node lists them (every region holds the
+/// feed, and settling brought them all to the same history).
+async fn read_lost_writes(account: &LocalAccount) -> Result<Vec<AccountedWrite>, VerifyError> {
+    let settle = |e: String| VerifyError::Settle(format!("reading the conflict feed: {e}"));
+    let node = account
+        .running()
+        .next()
+        .map(|n| n.node_id())
+        .ok_or_else(|| settle("no node runs".into()))?;
+    let channel = tonic::transport::Endpoint::from_shared(account.endpoint(node))
+        .map_err(|e| settle(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| settle(e.to_string()))?;
+    let mut feed = ConflictsClient::new(channel)
+        .max_decoding_message_size(crate::limits::GRPC_MESSAGE_BYTES_MAX)
+        .read_feed(pb::ReadFeedRequest::default())
+        .await
+        .map_err(|e| settle(e.to_string()))?
+        .into_inner();
+    let mut lost = Vec::new();
+    while let Some(message) = feed.message().await.map_err(|e| settle(e.to_string()))? {
+        let Some(entry) = message.entry else { continue };
+        if entry.container == CONTAINER && entry.kind == pb::ConflictKind::UnreplicatedWrite as i32
+        {
+            lost.push(AccountedWrite {
+                key: entry.key,
+                value: String::from_utf8_lossy(&entry.value.unwrap_or_default()).into_owned(),
+            });
+        }
+    }
+    Ok(lost)
 }
 
 /// Read-out of every register and of the whole set at `level`, through
@@ -481,6 +553,7 @@ fn on_keys(ops: &[Op], prefix: &str) -> Result<History, HistoryError> {
 fn run_checkers(
     ops: &[Op],
     final_state: &BTreeMap<String, BTreeSet<String>>,
+    lost: &[AccountedWrite],
     digests: &[(ReplicaId, String)],
     plan: &Plan,
     options: &VerifyOptions,
@@ -498,7 +571,7 @@ fn run_checkers(
     )?;
     let durability_params = durability::Params {
         final_state,
-        accounted: &[],
+        accounted: lost,
     };
     let staleness = staleness::judge(&bounded, &options.staleness);
     let check = |name, history: &History, level, verdict| CheckResult {

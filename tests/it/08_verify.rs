@@ -96,6 +96,10 @@ async fn three_regions_under_region_faults_keep_bounded_reads_within_k_and_t() {
     for f in &report.faults {
         println!("fault: {f:?}");
     }
+    println!(
+        "epoch changes: {}; writes accounted as lost to failovers: {}",
+        report.epoch_changes, report.lost_to_failover
+    );
     assert_clean(&report, seed, dir);
 
     phase("the bound was judged on reads the read regions served");
