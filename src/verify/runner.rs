@@ -454,13 +454,25 @@ async fn read_lost_writes(account: &LocalAccount) -> Result<Vec<AccountedWrite>,
         let Some(entry) = message.entry else { continue };
         if entry.container == CONTAINER && entry.kind == pb::ConflictKind::UnreplicatedWrite as i32
         {
-            lost.push(AccountedWrite {
-                key: entry.key,
-                value: String::from_utf8_lossy(&entry.value.unwrap_or_default()).into_owned(),
-            });
+            lost.push(accounted_write(
+                entry.key,
+                String::from_utf8_lossy(&entry.value.unwrap_or_default()).into_owned(),
+            ));
         }
     }
     Ok(lost)
+}
+
+/// A lost item as the history names the write: a set member's item
+/// (`set/<member>`) is an append of the member to the set's key.
+fn accounted_write(key: String, value: String) -> AccountedWrite {
+    match key.strip_prefix(SET_PREFIX) {
+        Some(member) => AccountedWrite {
+            key: SET_KEY.to_string(),
+            value: member.to_string(),
+        },
+        None => AccountedWrite { key, value },
+    }
 }
 
 /// Read-out of every register and of the whole set at `level`, through
@@ -619,4 +631,27 @@ fn run_checkers(
         },
     ];
     Ok((checks, staleness.regions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_set_member_is_accounted_as_an_append_to_the_set() {
+        assert_eq!(
+            accounted_write("set/p4-7".into(), "p4-7".into()),
+            AccountedWrite {
+                key: SET_KEY.into(),
+                value: "p4-7".into()
+            }
+        );
+        assert_eq!(
+            accounted_write("reg/3".into(), "p1-2".into()),
+            AccountedWrite {
+                key: "reg/3".into(),
+                value: "p1-2".into()
+            }
+        );
+    }
 }

@@ -19,6 +19,10 @@
 //!   read before it. The specs have no separate property: it follows from
 //!   a write's token exceeding every token the session held.
 //!
+//! A SESSION_LOST failure ends a session: the server says its token lies
+//! past a failover's fork, so its writes there were lost (and published to
+//! the conflict feed). The process goes on as a new session.
+//!
 //! Does not judge: reads whose version cannot be dated (no GLSN reported
 //! and a value no acknowledged write sent), writes of unknown outcome
 //! (their GLSN is unknown), scans, or multi-write mode, where a session
@@ -36,6 +40,13 @@ pub fn check(history: &History) -> Verdict {
     let mut sessions: HashMap<ProcessId, Session> = HashMap::new();
     let mut verdict = Verdict::default();
     for op in history.operations() {
+        if lost_its_session(op) {
+            // The server said the session's writes were lost to a
+            // failover (they are in the conflict feed): what the session
+            // saw before no longer binds it, and a new one begins.
+            sessions.remove(&op.process());
+            continue;
+        }
         let session = sessions.entry(op.process()).or_default();
         let found = match op.function() {
             Function::Read | Function::ReadSet => versions
@@ -51,6 +62,13 @@ pub fn check(history: &History) -> Verdict {
         verdict.violations.extend(found);
     }
     verdict
+}
+
+/// The operation failed with SESSION_LOST.
+fn lost_its_session(op: &Operation) -> bool {
+    op.completion
+        .as_ref()
+        .is_some_and(|(_, c)| c.error.as_deref() == Some("SESSION_LOST"))
 }
 
 /// What one session has observed so far: the newest version per key it
@@ -148,6 +166,27 @@ mod tests {
 
     fn check_ops(parts: Vec<Vec<Op>>) -> Verdict {
         check(&history(parts.into_iter().flatten().collect()))
+    }
+
+    #[test]
+    fn session_lost_ends_the_session_and_what_it_saw() {
+        let mut lost = complete(1, OpKind::Fail, Function::Read, "a");
+        lost.error = Some("SESSION_LOST".into());
+        let after_fork = check_ops(vec![
+            write(1, "a", "a1", 5),
+            write(1, "a", "a2", 9),
+            vec![invoke(1, Function::Read, "a", None), lost],
+            // a2 was lost to the fork at 8: a1 is the key's version now.
+            read(1, "a", "a1", 5),
+        ]);
+        assert!(after_fork.is_valid(), "{after_fork:?}");
+        // Without the SESSION_LOST the same read is a violation.
+        let silent = check_ops(vec![
+            write(1, "a", "a1", 5),
+            write(1, "a", "a2", 9),
+            read(1, "a", "a1", 5),
+        ]);
+        assert!(!silent.is_valid());
     }
 
     #[test]
