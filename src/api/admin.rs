@@ -302,6 +302,24 @@ impl AdminRpc for AdminService {
         request: Request<pb::FailoverRequest>,
     ) -> Result<Response<pb::FailoverResponse>, Status> {
         let request = request.into_inner();
+        if request.cancel_scheduled {
+            if !request.to.is_empty() || request.scheduled_at_ms.is_some() {
+                return Err(Error::InvalidArgument(
+                    "cancel_scheduled takes no target and no time".into(),
+                )
+                .into());
+            }
+            let Some(cancelled) = self.geo.meta_state().scheduled else {
+                return Err(Error::Refused("no switchover is scheduled".into()).into());
+            };
+            self.meta_write(MetaCommand::Schedule(None)).await?;
+            return Ok(Response::new(pb::FailoverResponse {
+                write_region: write_region_name(&self.geo.meta_state()),
+                cancelled_to: cancelled.to.to_string(),
+                cancelled_at_ms: Some(cancelled.at_ms),
+                ..Default::default()
+            }));
+        }
         let to = RegionId::new(request.to);
         if let Some(at_ms) = request.scheduled_at_ms {
             let scheduled = ScheduledSwitchover {
@@ -315,6 +333,7 @@ impl AdminRpc for AdminService {
                 fork: None,
                 write_region: write_region_name(&self.geo.meta_state()),
                 scheduled: true,
+                ..Default::default()
             }));
         }
         let change = self.geo.switchover(&to, SWITCHOVER_TIMEOUT).await?;
@@ -323,6 +342,7 @@ impl AdminRpc for AdminService {
             fork: Some(change.fork.into()),
             write_region: change.to.to_string(),
             scheduled: false,
+            ..Default::default()
         }))
     }
 

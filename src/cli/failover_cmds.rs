@@ -53,12 +53,20 @@ pub struct FailoverArgs {
     #[command(flatten)]
     pub output: Output,
     /// The region to move writes to.
-    #[arg(long, value_name = "REGION", value_parser = parse_region_name)]
-    pub to: String,
+    #[arg(
+        long,
+        value_name = "REGION",
+        value_parser = parse_region_name,
+        required_unless_present = "cancel"
+    )]
+    pub to: Option<String>,
     /// Switch over at this time instead of now, in RFC 3339 with a zone,
     /// e.g. `2026-11-22T10:00:00Z` or `2026-11-22T11:00:00+01:00`.
     #[arg(long, value_name = "TIME", value_parser = parse_rfc3339)]
     pub scheduled: Option<SystemTime>,
+    /// Cancel the scheduled switchover (like `patronictl flush switchover`).
+    #[arg(long, conflicts_with_all = ["to", "scheduled"])]
+    pub cancel: bool,
 }
 
 pub async fn run(cmd: FailoverCommand) -> anyhow::Result<ExitCode> {
@@ -71,6 +79,9 @@ pub async fn run(cmd: FailoverCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn failover(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
+    let Some(to) = args.to.as_deref() else {
+        return cancel(&args.output).await;
+    };
     let scheduled_at_ms = args
         .scheduled
         .map(|at| scheduled_at_ms(at, SystemTime::now()))
@@ -78,18 +89,51 @@ async fn failover(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
     let response = admin_client(&args.output, SWITCHOVER_CALL_TIMEOUT)
         .await?
         .failover(pb::FailoverRequest {
-            to: args.to.clone(),
+            to: to.to_string(),
             scheduled_at_ms,
+            cancel_scheduled: false,
         })
         .await
         .map_err(rpc_error)
-        .with_context(|| format!("failover to {}", args.to))?
+        .with_context(|| format!("failover to {to}"))?
         .into_inner();
-    let view = FailoverOutput::new(&args.to, scheduled_at_ms, &response);
+    let view = FailoverOutput::new(to, scheduled_at_ms, &response);
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
         print!("{}", view.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cancel(output: &Output) -> anyhow::Result<ExitCode> {
+    let response = admin_client(output, ADMIN_CALL_TIMEOUT)
+        .await?
+        .failover(pb::FailoverRequest {
+            cancel_scheduled: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(rpc_error)
+        .context("cancelling the scheduled switchover")?
+        .into_inner();
+    let at = response.cancelled_at_ms.map(rfc3339_ms);
+    if output.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "cancelled_to": response.cancelled_to,
+                "cancelled_at": at,
+                "write_region": response.write_region,
+            })
+        );
+    } else {
+        println!(
+            "cancelled the switchover to {} scheduled at {}; {} keeps the writes",
+            response.cancelled_to,
+            at.as_deref().unwrap_or("-"),
+            response.write_region
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -409,17 +453,29 @@ mod tests {
         .unwrap() else {
             panic!("not failover");
         };
-        assert_eq!(args.to, "east");
+        assert_eq!(args.to.as_deref(), Some("east"));
         assert_eq!(args.scheduled, Some(at(TEN_UTC_MS)));
         assert!(args.output.json);
         let FailoverCommand::Failover(now) = parse(&["failover", "--to", "north"]).unwrap() else {
             panic!("not failover");
         };
         assert_eq!(now.scheduled, None);
+        assert!(!now.cancel);
+        let FailoverCommand::Failover(cancel) = parse(&["failover", "--cancel"]).unwrap() else {
+            panic!("not failover");
+        };
+        assert!(cancel.cancel && cancel.to.is_none());
         for bad in [
             &["failover"][..],
             &["failover", "--to", " "],
             &["failover", "--to", "east", "--scheduled", "10:00"],
+            &["failover", "--cancel", "--to", "east"],
+            &[
+                "failover",
+                "--cancel",
+                "--scheduled",
+                "2026-11-22T10:00:00Z",
+            ],
         ] {
             assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
@@ -506,6 +562,7 @@ EPOCH  FORK     REASON      FROM  TO    TIME
                 fork: Some(pb::Glsn { epoch: 1, lsn: 77 }),
                 write_region: "east".into(),
                 scheduled: false,
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -524,6 +581,7 @@ EPOCH  FORK     REASON      FROM  TO    TIME
                 fork: None,
                 write_region: "west".into(),
                 scheduled: true,
+                ..Default::default()
             },
         );
         assert_eq!(

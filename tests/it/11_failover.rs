@@ -404,6 +404,7 @@ async fn switchover_under_load_loses_nothing_at_any_level_and_pause_holds_failov
         .failover(pb::FailoverRequest {
             to: "east".into(),
             scheduled_at_ms: None,
+            cancel_scheduled: false,
         })
         .await
         .expect("switchover")
@@ -440,6 +441,7 @@ async fn switchover_under_load_loses_nothing_at_any_level_and_pause_holds_failov
         .failover(pb::FailoverRequest {
             to: "mars".into(),
             scheduled_at_ms: None,
+            cancel_scheduled: false,
         })
         .await
         .unwrap_err();
@@ -448,6 +450,7 @@ async fn switchover_under_load_loses_nothing_at_any_level_and_pause_holds_failov
         .failover(pb::FailoverRequest {
             to: "east".into(),
             scheduled_at_ms: None,
+            cancel_scheduled: false,
         })
         .await
         .unwrap_err();

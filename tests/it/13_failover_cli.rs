@@ -4,6 +4,8 @@
 //! heal, pause and resume, switch over by hand (`failover --to`, and
 //! `priorities set` with a new first region), and read the refusals.
 
+use std::time::{Duration, SystemTime};
+
 use serde_json::{Value, json};
 
 use crate::procs::*;
@@ -157,6 +159,49 @@ async fn a_new_user_cuts_the_write_region_off_watches_the_failover_heals_and_swi
         set.ends_with("switchover: west is the write region now (was north), epoch 4\n"),
         "{set}"
     );
+
+    phase("a scheduled switchover shows in status, can be cancelled, and runs at its time");
+    let at = |secs| {
+        humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(secs)).to_string()
+    };
+    let later = cli
+        .ok(&["failover", "--to", "north", "--scheduled", &at(3600)])
+        .await;
+    assert!(
+        later.starts_with("switchover to north scheduled at "),
+        "{later}"
+    );
+    cli.wait_status("the scheduled switchover in status", &[], |s| {
+        s["scheduled"]
+            .as_str()
+            .is_some_and(|x| x.starts_with("north at "))
+    })
+    .await;
+    let cancelled = cli.ok(&["failover", "--cancel"]).await;
+    assert!(
+        cancelled.starts_with("cancelled the switchover to north scheduled at "),
+        "{cancelled}"
+    );
+    cli.wait_status("no scheduled switchover", &[], |s| s["scheduled"].is_null())
+        .await;
+    let nothing = cli.run(&["failover", "--cancel"]).await;
+    assert_eq!(nothing.code, 2);
+    assert!(
+        nothing.stderr.contains("no switchover is scheduled"),
+        "{nothing:?}"
+    );
+    cli.ok(&["failover", "--to", "north", "--scheduled", &at(3)])
+        .await;
+    cli.wait_status("the scheduled switchover to north to run", &[], |s| {
+        s["write_region"] == "north" && s["epoch"] == 5 && s["scheduled"].is_null()
+    })
+    .await;
+    let history = cli.json(&["history"]).await.expect("history --json");
+    assert_eq!(
+        change(&history["changes"][3]),
+        json!({ "epoch": 5, "reason": "switchover", "from": "west", "to": "north" })
+    );
+    cli.ok(&["failover", "--to", "west"]).await;
 
     phase("refusals say why: an unknown region, the write region, an offline one");
     let mars = cli.run(&["failover", "--to", "mars"]).await;
