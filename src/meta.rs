@@ -662,6 +662,24 @@ mod tests {
         })
     }
 
+    /// Begins a transition to `to` and completes it at `fork`.
+    fn change_write_region(s: &mut MetaState, to: &str, reason: ChangeReason, fork: Glsn) {
+        s.apply(MetaCommand::BeginTransition {
+            to: r(to),
+            reason,
+            at_ms: 1,
+        });
+        let next = s.epoch + 1;
+        assert_eq!(
+            s.apply(MetaCommand::CompleteTransition {
+                to: r(to),
+                fork,
+                at_ms: 2,
+            }),
+            MetaReply::NewEpoch(next)
+        );
+    }
+
     fn set_state(s: &mut MetaState, region: &str, to: RegionState) {
         let from = s.region_state(&r(region)).unwrap();
         s.apply(MetaCommand::SetRegionState {
@@ -758,16 +776,7 @@ mod tests {
         s.settings.as_mut().unwrap().default_consistency = Consistency::Session;
         // West wrote up to e1:30 while cut off; east took over at e1:20 and
         // wrote on to e2:40; north followed east.
-        s.apply(MetaCommand::BeginTransition {
-            to: r("east"),
-            reason: ChangeReason::Failover,
-            at_ms: 1,
-        });
-        s.apply(MetaCommand::CompleteTransition {
-            to: r("east"),
-            fork: Glsn::new(1, 20),
-            at_ms: 2,
-        });
+        change_write_region(&mut s, "east", ChangeReason::Failover, Glsn::new(1, 20));
         set_state(&mut s, "west", RegionState::Online);
         s.apply(MetaCommand::RenewLease {
             region: r("west"),
@@ -890,29 +899,11 @@ mod tests {
             renew(&mut s, "west", 1),
             MetaReply::Renewed { fenced: false, .. }
         ));
-        s.apply(MetaCommand::BeginTransition {
-            to: r("north"),
-            reason: ChangeReason::Switchover,
-            at_ms: 2,
-        });
-        s.apply(MetaCommand::CompleteTransition {
-            to: r("north"),
-            fork: Glsn::new(1, 1),
-            at_ms: 3,
-        });
+        change_write_region(&mut s, "north", ChangeReason::Switchover, Glsn::new(1, 1));
         assert_eq!(s.region_state(&r("west")), Some(RegionState::Online));
         assert_eq!(s.epoch, 2);
         // Lost to a later fork: the first change after epoch 1 decides.
-        s.apply(MetaCommand::BeginTransition {
-            to: r("east"),
-            reason: ChangeReason::Switchover,
-            at_ms: 4,
-        });
-        s.apply(MetaCommand::CompleteTransition {
-            to: r("east"),
-            fork: Glsn::new(2, 5),
-            at_ms: 5,
-        });
+        change_write_region(&mut s, "east", ChangeReason::Switchover, Glsn::new(2, 5));
         assert_eq!(s.fork_after(1), Some(Glsn::new(1, 1)));
         assert_eq!(s.fork_after(2), Some(Glsn::new(2, 5)));
         assert_eq!(s.fork_after(3), None);
