@@ -1137,6 +1137,13 @@ impl Geo {
                         .propose(Command::Ship(entries))
                         .await
                         .map_err(|e| e.to_string())?;
+                    // This region's own writes may have gone past the fork
+                    // after the stream began (they were still applying):
+                    // the state machine refused the batch, and the region
+                    // must re-join instead.
+                    if self.meta_state().diverged(replica.applied().glsn).is_some() {
+                        return Ok(());
+                    }
                 }
                 ShipMessage::ResyncNeeded { first_kept } => {
                     tracing::warn!(

@@ -289,7 +289,11 @@ impl StateMachine {
     /// Applies shipped entries in order: skips what this region has,
     /// stops at a gap, and refuses an entry of an epoch older than the one
     /// this region began writing in (it lies past a fork this region
-    /// already continued from).
+    /// already continued from). An entry of a newer epoch at an LSN this
+    /// region has already applied means this region went past that epoch's
+    /// fork (its own writes there are not in the history): it stops, and
+    /// the region re-joins rather than keep writes the history dropped in
+    /// place of the history's.
     fn apply_shipped(
         &mut self,
         entries: Vec<GeoEntry>,
@@ -301,6 +305,10 @@ impl StateMachine {
         }
         for entry in entries {
             if entry.glsn.lsn <= self.glsn.lsn {
+                if entry.glsn.epoch > self.glsn.epoch {
+                    tracing::warn!(applied = %self.glsn, next = %entry.glsn, "shipped entries of a newer epoch at LSNs this region already applied: it went past a fork and must re-join; the rest is dropped");
+                    return;
+                }
                 continue;
             }
             if entry.glsn.lsn != self.glsn.lsn + 1
@@ -689,5 +697,57 @@ mod tests {
             }
         );
         assert!(store.state.get_item("c", "b").unwrap().is_some());
+    }
+
+    /// A region whose own writes went past a fork must not take the new
+    /// epoch's entries at the same LSNs as duplicates.
+    #[tokio::test]
+    async fn shipped_entries_of_a_newer_epoch_at_applied_lsns_are_not_skipped_as_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::new("sm", RegionId::new("west"), NodeId(1));
+        let store = Store::open(dir.path(), &StorageConfig::default(), &identity).unwrap();
+        let mut sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX).unwrap();
+        // West applied e1:1..3 itself; the history forked at e1:1.
+        let local = vec![
+            put("a", Precondition::None),
+            put("b", Precondition::None),
+            put("c", Precondition::None),
+        ];
+        sm.apply_commands(1, 1, local).await.unwrap();
+        assert_eq!(sm.glsn, Glsn::new(1, 3));
+        let east = RegionId::new("east");
+        let version = |lsn| ItemVersion {
+            value: b"east".to_vec(),
+            etag: Etag::for_write(Glsn::new(2, lsn)),
+            glsn: Glsn::new(2, lsn),
+            ts: 2,
+            origin_region: east.clone(),
+        };
+        let shipped: Vec<GeoEntry> = (2..=4)
+            .map(|lsn| {
+                GeoEntry::record(
+                    Glsn::new(2, lsn),
+                    "c",
+                    &format!("east{lsn}"),
+                    2,
+                    &east,
+                    Some(&version(lsn)),
+                )
+            })
+            .collect();
+        sm.apply_commands(4, 1, vec![Command::Ship(shipped)])
+            .await
+            .unwrap();
+        // Nothing was taken: not e2:2..3 as duplicates, nor e2:4 after them.
+        assert_eq!(sm.glsn, Glsn::new(1, 3));
+        for lsn in 2..=4 {
+            assert!(
+                store
+                    .state
+                    .get_item("c", &format!("east{lsn}"))
+                    .unwrap()
+                    .is_none()
+            );
+        }
     }
 }
