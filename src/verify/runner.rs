@@ -22,7 +22,7 @@ use crate::consistency::Consistency;
 use crate::ids::{NodeId, RegionId, ReplicaId};
 use crate::local::{LocalAccount, LocalOptions};
 use crate::verify::durability::AccountedWrite;
-use crate::verify::history::{History, HistoryError, Op, write_op};
+use crate::verify::history::{History, HistoryError, Op, OpKind, write_op};
 use crate::verify::nemesis::{self, FaultEvent};
 use crate::verify::staleness::{self, RegionFigures};
 use crate::verify::verdict::Verdict;
@@ -553,21 +553,26 @@ fn write_history(path: &Path, ops: &[Op]) -> Result<(), VerifyError> {
 }
 
 /// The sub-history of operations on keys starting with `prefix`.
-/// `ops` without the invocations and completions of writes that `lost`
-/// names (a write's events both carry its key and value).
-fn without_lost_writes(ops: &[Op], lost: &[AccountedWrite]) -> Vec<Op> {
+/// `ops` with the acknowledgement of every write `lost` names turned into
+/// an unknown outcome (a completion carries its write's key and value).
+fn lost_as_unknown(ops: &[Op], lost: &[AccountedWrite]) -> Vec<Op> {
     let lost: BTreeSet<(&str, &str)> = lost
         .iter()
         .map(|w| (w.key.as_str(), w.value.as_str()))
         .collect();
     ops.iter()
-        .filter(|o| {
-            !(o.function.is_write()
+        .map(|o| {
+            let mut o = o.clone();
+            if o.kind == OpKind::Ok
+                && o.function.is_write()
                 && o.value
                     .as_deref()
-                    .is_some_and(|v| lost.contains(&(o.key.as_str(), v))))
+                    .is_some_and(|v| lost.contains(&(o.key.as_str(), v)))
+            {
+                o.kind = OpKind::Info;
+            }
+            o
         })
-        .cloned()
         .collect()
 }
 
@@ -590,11 +595,12 @@ fn run_checkers(
 ) -> Result<(Vec<CheckResult>, BTreeMap<RegionId, RegionFigures>), VerifyError> {
     let registers = on_keys(ops, "reg/")?;
     let sessions = on_keys(ops, "sess/")?;
-    // A write a failover lost (the conflict feed accounts for it) is not in
-    // the history any region serves after the fork: the prefix and the
-    // staleness of later reads are judged against the surviving writes.
-    // Durability still judges every write, and needs the feed to excuse it.
-    let surviving = without_lost_writes(ops, lost);
+    // A write a failover lost (the conflict feed accounts for it) was seen
+    // before the fork and is gone after it: for the prefix and the
+    // staleness of reads it counts as a write of unknown outcome, which may
+    // be visible or not. Durability still judges it as acknowledged, and
+    // needs the feed to excuse it.
+    let surviving = lost_as_unknown(ops, lost);
     let prefixes = on_keys(&surviving, "pfx/")?;
     let bounded = on_keys(&surviving, "bnd/")?;
     // Durability is judged on exactly the keys the final read-out covers.
@@ -661,9 +667,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_lost_to_a_failover_leave_the_history_the_prefix_is_judged_on() {
+    fn writes_lost_to_a_failover_count_as_unknown_outcomes_for_prefix_and_staleness() {
+        use crate::verify::history::Function;
         use crate::verify::history::build::{complete, invoke, with_value};
-        use crate::verify::history::{Function, OpKind};
         let write = |value: &str| {
             vec![
                 invoke(1, Function::Write, "pfx/w1/a", Some(value)),
@@ -675,14 +681,21 @@ mod tests {
             key: "pfx/w1/a".into(),
             value: "2".into(),
         }];
-        let kept: Vec<Option<String>> = without_lost_writes(&ops, &lost)
+        let kinds: Vec<(Option<String>, OpKind)> = lost_as_unknown(&ops, &lost)
             .into_iter()
-            .map(|o| o.value)
+            .map(|o| (o.value, o.kind))
             .collect();
-        let values = |v: &str| Some(v.to_string());
+        let v = |v: &str| Some(v.to_string());
         assert_eq!(
-            kept,
-            vec![values("1"), values("1"), values("3"), values("3")]
+            kinds,
+            vec![
+                (v("1"), OpKind::Invoke),
+                (v("1"), OpKind::Ok),
+                (v("2"), OpKind::Invoke),
+                (v("2"), OpKind::Info),
+                (v("3"), OpKind::Invoke),
+                (v("3"), OpKind::Ok),
+            ]
         );
     }
 
