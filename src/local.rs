@@ -85,6 +85,10 @@ pub struct LocalAccount {
     account: AccountConfig,
     faults: Faults,
     nodes: BTreeMap<NodeId, Option<Node>>,
+    /// A stopped node's addresses, held by placeholder listeners until it
+    /// restarts: another process binding port 0 meanwhile could otherwise
+    /// be handed a freed port, and the restart would find it taken.
+    reserved: BTreeMap<NodeId, Vec<tokio::net::TcpSocket>>,
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -151,6 +155,7 @@ impl LocalAccount {
             options,
             account,
             nodes: BTreeMap::new(),
+            reserved: BTreeMap::new(),
         };
         for (id, bound) in listeners {
             let node = Node::start_with(local.config_of(id), bound, local.injection()).await?;
@@ -235,7 +240,29 @@ impl LocalAccount {
     pub async fn stop_node(&mut self, id: NodeId) {
         if let Some(node) = self.nodes.get_mut(&id).and_then(Option::take) {
             node.stop().await;
+            self.reserve(id);
         }
+    }
+
+    /// Holds a stopped node's client and peer addresses until it restarts:
+    /// bound, not listening, so a connection to them is still refused at
+    /// once; an address that cannot be held is left free.
+    fn reserve(&mut self, id: NodeId) {
+        if self.reserved.contains_key(&id) {
+            return;
+        }
+        let Some(address) = self.account.all_nodes().find(|n| n.id == id) else {
+            return;
+        };
+        let held = [address.client_addr, address.peer_addr]
+            .into_iter()
+            .filter_map(|addr| {
+                let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                socket.bind(addr).ok()?;
+                Some(socket)
+            })
+            .collect();
+        self.reserved.insert(id, held);
     }
 
     /// Kills a whole region as the rest of the account sees a power loss:
@@ -248,11 +275,15 @@ impl LocalAccount {
             .filter_map(|id| self.nodes.get_mut(id).and_then(Option::take))
             .collect();
         futures::future::join_all(nodes.into_iter().map(Node::stop)).await;
+        for id in ids {
+            self.reserve(id);
+        }
     }
 
     /// Starts a stopped node again on its old addresses and data.
     pub async fn restart_node(&mut self, id: NodeId) -> Result<(), StartError> {
         self.stop_node(id).await;
+        self.reserved.remove(&id);
         let node = Node::start(self.config_of(id), self.injection()).await?;
         self.nodes.insert(id, Some(node));
         Ok(())
