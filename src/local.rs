@@ -212,6 +212,16 @@ impl LocalAccount {
         self.nodes.values().flatten()
     }
 
+    /// The write region as the newest meta state among the running nodes
+    /// names it (the highest epoch): a node cut off earlier may still name
+    /// a former write region.
+    pub fn write_region(&self) -> Option<RegionId> {
+        self.running()
+            .map(|n| n.geo().meta_state())
+            .max_by_key(|m| m.epoch)
+            .and_then(|m| m.write_region)
+    }
+
     pub fn endpoint(&self, id: NodeId) -> String {
         let addr = self
             .account
@@ -251,7 +261,7 @@ impl LocalAccount {
         if self.reserved.contains_key(&id) {
             return;
         }
-        let Some(address) = self.account.all_nodes().find(|n| n.id == id) else {
+        let Some(address) = self.account.node(id) else {
             return;
         };
         let held = [address.client_addr, address.peer_addr]

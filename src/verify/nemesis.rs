@@ -264,13 +264,7 @@ async fn inject(
             inside.clone()
         }
         Fault::CutWriteRegion => {
-            // The newest view among the running nodes (the highest epoch):
-            // a node cut off earlier may still name a former write region.
-            let write_region = account
-                .running()
-                .map(|n| n.geo().meta_state())
-                .max_by_key(|m| m.epoch)
-                .and_then(|m| m.write_region);
+            let write_region = account.write_region();
             let Some((region, inside)) = topology
                 .regions
                 .iter()

@@ -365,10 +365,7 @@ async fn settle(
     // The write region's leader first: its GLSN is the head every region
     // must reach. A failover may have moved it from the first region.
     let write_region = account
-        .running()
-        .map(|n| n.geo().meta_state())
-        .max_by_key(|m| m.epoch)
-        .and_then(|m| m.write_region)
+        .write_region()
         .ok_or_else(|| VerifyError::Settle("no running node knows the write region".into()))?;
     let mut regions = regions.to_vec();
     regions.sort_by_key(|r| *r != write_region);
@@ -429,18 +426,19 @@ fn caught_up(account: &LocalAccount, leaders: &[NodeId]) -> bool {
 }
 
 /// The writes of the workload's container that failovers lost, as the
-/// conflict feed of a running node lists them (every region holds the
-/// feed, and settling brought them all to the same history).
+/// conflict feed of a running node of the write region lists them (the
+/// feed's entries are committed there).
 async fn read_lost_writes(account: &LocalAccount) -> Result<Vec<AccountedWrite>, VerifyError> {
     let settle = |e: String| VerifyError::Settle(format!("reading the conflict feed: {e}"));
+    let write_region = account
+        .write_region()
+        .ok_or_else(|| settle("no running node knows the write region".into()))?;
     let node = account
         .running()
-        .next()
+        .find(|n| n.region() == &write_region)
         .map(|n| n.node_id())
-        .ok_or_else(|| settle("no node runs".into()))?;
-    let channel = tonic::transport::Endpoint::from_shared(account.endpoint(node))
-        .map_err(|e| settle(e.to_string()))?
-        .connect()
+        .ok_or_else(|| settle(format!("no node of {write_region} runs")))?;
+    let channel = crate::client::connect_channel(&account.endpoint(node))
         .await
         .map_err(|e| settle(e.to_string()))?;
     let mut feed = ConflictsClient::new(channel)
