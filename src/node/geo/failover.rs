@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::RwLockReadGuard;
 
-use super::{Geo, TICK, decode_entries};
-use crate::codec::decode;
+use super::{Geo, TICK, decode_entries, decode_ship};
 use crate::command::Command;
 use crate::conflict::{ConflictKind, ConflictRecord};
 use crate::error::Error;
@@ -289,6 +288,18 @@ impl Geo {
         let replica = self.replica().expect("only region nodes take over").clone();
         let t = meta.transition.clone().expect("checked by takes_over");
         let _shipping = self.inner.ship_lock.lock().await;
+        // Checked before anything with effects (a fence, a wait): nothing
+        // is shipped into this region while the lock is held.
+        let applied = replica.applied();
+        if let Some(fork) = meta.diverged(applied.glsn) {
+            return Err(format!(
+                "this region holds writes past the fork {fork} (applied {}) and must re-join before it can take over",
+                applied.glsn
+            ));
+        }
+        if applied.resyncing {
+            return Err("this region is re-syncing and cannot take over until it is done".into());
+        }
         // In failsafe mode the old write region may hold a lease on this
         // region's word: it must have run out first.
         self.wait_out_promises().await;
@@ -306,17 +317,7 @@ impl Geo {
                 Err(e) => return Err(format!("fencing {}: {e}", t.from)),
             }
         }
-        let applied = replica.applied();
-        if let Some(fork) = meta.diverged(applied.glsn) {
-            return Err(format!(
-                "this region holds writes past the fork {fork} (applied {}) and must re-join before it can take over",
-                applied.glsn
-            ));
-        }
-        if applied.resyncing {
-            return Err("this region is re-syncing and cannot take over until it is done".into());
-        }
-        let mine = applied.glsn;
+        let mine = replica.applied().glsn;
         if let Some((region, node, head)) = self.most_advanced(meta, replica.region()).await
             && head > mine
         {
@@ -387,7 +388,7 @@ impl Geo {
                 .map_err(|_| format!("fetching from {source} stalled"))?
                 .ok_or("fetch stream ended")?
                 .map_err(|e| e.to_string())?;
-            match decode::<ShipMessage>("ship message", &message).map_err(|e| e.to_string())? {
+            match decode_ship(&message)? {
                 ShipMessage::Entries(raw) => {
                     let entries = decode_entries(&raw)?;
                     replica
