@@ -64,9 +64,6 @@ impl FromStr for Mutation {
     }
 }
 
-/// Whether this build carries the switches at all.
-pub const COMPILED: bool = cfg!(feature = "verify-mutations");
-
 #[cfg(feature = "verify-mutations")]
 static ARMED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 

@@ -57,6 +57,10 @@ const ACK_EVERY: Duration = Duration::from_millis(200);
 /// The write leader proposes a geo log trim once this many entries can go.
 const TRIM_AFTER_ENTRIES: u64 = 10_000;
 
+fn decode_ship(message: &[u8]) -> Result<ShipMessage, String> {
+    decode::<ShipMessage>("ship message", message).map_err(|e| e.to_string())
+}
+
 fn decode_entries(raw: &[serde_bytes::ByteBuf]) -> Result<Vec<GeoEntry>, String> {
     raw.iter()
         .map(|b| decode::<GeoEntry>("geo entry", b))
@@ -143,8 +147,6 @@ struct Inner {
     /// Read region leader: its proof of freshness. A std lock, never held
     /// across an `.await`; it also orders the publishing of the read lease.
     freshness: Mutex<Freshness>,
-    /// Bounded staleness's T, which freshness is held to.
-    staleness_t: Duration,
     /// The highest GLSN known to be held by every region a strong read may
     /// be served by.
     strong_held: watch::Sender<Glsn>,
@@ -156,7 +158,6 @@ impl Geo {
             inner: Arc::new(Inner {
                 me: opts.meta.id(),
                 terms: LeaseTerms::from_config(&opts.account.leases),
-                staleness_t: Duration::from_millis(opts.account.max_staleness_ms),
                 account: opts.account,
                 geo: opts.geo,
                 replica: opts.replica,
@@ -554,6 +555,11 @@ impl Geo {
         Ok(())
     }
 
+    /// Bounded staleness's T, which a read region's freshness is held to.
+    fn staleness_t(&self) -> Duration {
+        Duration::from_millis(self.inner.account.max_staleness_ms)
+    }
+
     /// A lag of no more than K operations and T ms.
     fn within_bounds(&self, lag: Lag) -> bool {
         let account = &self.inner.account;
@@ -748,7 +754,7 @@ impl Geo {
         let until = if self.meta_state().is_write_region(replica.region()) {
             lease
         } else {
-            lease.min(freshness.valid_until(self.inner.staleness_t))
+            lease.min(freshness.valid_until(self.staleness_t()))
         };
         replica.set_read_lease(until);
     }
@@ -964,7 +970,7 @@ impl Geo {
     async fn acknowledge(self, shutdown: Shutdown) {
         let replica = self.replica().expect("only region nodes").clone();
         let mut applied = replica.applied_watch();
-        let every = ACK_EVERY.min(self.inner.staleness_t / 4);
+        let every = ACK_EVERY.min(self.staleness_t() / 4);
         loop {
             tokio::select! {
                 _ = shutdown.signalled() => return,
@@ -1094,7 +1100,7 @@ impl Geo {
                         .map_err(|_| format!("nothing from {source} for {idle_limit:?}"))?
                         .ok_or("stream ended")?
                         .map_err(|e| e.to_string())?;
-                    decode::<ShipMessage>("ship message", &message).map_err(|e| e.to_string())?
+                    decode_ship(&message)?
                 }
             };
             if !self.is_region_leader() || !self.meta_state().is_write_region(write_region) {
@@ -1113,9 +1119,9 @@ impl Geo {
                         let Ok(next) = stream.try_recv() else {
                             break;
                         };
-                        let next = next.map_err(|e| e.to_string()).and_then(|m| {
-                            decode::<ShipMessage>("ship message", &m).map_err(|e| e.to_string())
-                        });
+                        let next = next
+                            .map_err(|e| e.to_string())
+                            .and_then(|m| decode_ship(&m));
                         match next {
                             Ok(ShipMessage::Entries(more)) => {
                                 bytes += more.iter().map(|b| b.len()).sum::<usize>();

@@ -659,12 +659,19 @@ mod tests {
         }])
     }
 
-    #[tokio::test]
-    async fn apply_commands_applies_in_order_and_advances_the_applied_index() {
+    /// A state machine of a west node on a fresh store; keep the directory
+    /// for as long as the store is used.
+    fn open_west() -> (tempfile::TempDir, Store, StateMachine) {
         let dir = tempfile::tempdir().unwrap();
         let identity = Identity::new("sm", RegionId::new("west"), NodeId(1));
         let store = Store::open(dir.path(), &StorageConfig::default(), &identity).unwrap();
-        let mut sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX).unwrap();
+        let sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX).unwrap();
+        (dir, store, sm)
+    }
+
+    #[tokio::test]
+    async fn apply_commands_applies_in_order_and_advances_the_applied_index() {
+        let (_dir, store, mut sm) = open_west();
         let commands = vec![
             put("a", Precondition::None),
             put("b", Precondition::None),
@@ -703,10 +710,7 @@ mod tests {
     /// epoch's entries at the same LSNs as duplicates.
     #[tokio::test]
     async fn shipped_entries_of_a_newer_epoch_at_applied_lsns_are_not_skipped_as_duplicates() {
-        let dir = tempfile::tempdir().unwrap();
-        let identity = Identity::new("sm", RegionId::new("west"), NodeId(1));
-        let store = Store::open(dir.path(), &StorageConfig::default(), &identity).unwrap();
-        let mut sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX).unwrap();
+        let (_dir, store, mut sm) = open_west();
         // West applied e1:1..3 itself; the history forked at e1:1.
         let local = vec![
             put("a", Precondition::None),
