@@ -30,11 +30,15 @@ impl KvService {
         }
     }
 
-    fn write_response(&self, receipt: WriteReceipt) -> pb::WriteResponse {
+    fn write_response(
+        &self,
+        receipt: WriteReceipt,
+        seen: Option<SessionToken>,
+    ) -> pb::WriteResponse {
         pb::WriteResponse {
             etag: receipt.etag.map(|e| e.0).unwrap_or_default(),
             glsn: Some(receipt.glsn.into()),
-            session_token: SessionToken(receipt.glsn).to_string(),
+            session_token: read_token(seen, receipt.glsn),
             served_by: Some(self.served_by()),
         }
     }
@@ -45,11 +49,16 @@ impl KvService {
         key: &str,
         op: WriteOp,
         consistency: i32,
+        session_token: &str,
         no_forward: bool,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let level = level(consistency)?;
-        let receipt = self.kv.write(container, key, op, level, no_forward).await?;
-        Ok(Response::new(self.write_response(receipt)))
+        let seen = token(session_token)?;
+        let receipt = self
+            .kv
+            .write(container, key, op, level, seen, no_forward)
+            .await?;
+        Ok(Response::new(self.write_response(receipt, seen)))
     }
 }
 
@@ -65,7 +74,8 @@ fn if_match(raw: Option<String>) -> Option<Etag> {
     raw.map(Etag)
 }
 
-/// The token a read returns: the newest position the client has seen.
+/// The token a read or write returns: the newest position the client has
+/// seen.
 fn read_token(seen: Option<SessionToken>, read: Glsn) -> String {
     SessionToken(seen.map_or(read, |t| t.0.max(read))).to_string()
 }
@@ -93,8 +103,15 @@ impl KvRpc for KvService {
             value: r.value,
             precondition: Precondition::None,
         };
-        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
-            .await
+        self.write(
+            &r.container,
+            &r.key,
+            op,
+            r.consistency,
+            &r.session_token,
+            r.no_forward,
+        )
+        .await
     }
 
     async fn create(
@@ -106,8 +123,15 @@ impl KvRpc for KvService {
             value: r.value,
             precondition: Precondition::Absent,
         };
-        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
-            .await
+        self.write(
+            &r.container,
+            &r.key,
+            op,
+            r.consistency,
+            &r.session_token,
+            r.no_forward,
+        )
+        .await
     }
 
     async fn replace(
@@ -122,8 +146,15 @@ impl KvRpc for KvService {
             value: r.value,
             precondition,
         };
-        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
-            .await
+        self.write(
+            &r.container,
+            &r.key,
+            op,
+            r.consistency,
+            &r.session_token,
+            r.no_forward,
+        )
+        .await
     }
 
     async fn delete(
@@ -134,8 +165,15 @@ impl KvRpc for KvService {
         let op = WriteOp::Delete {
             if_match: if_match(r.if_match),
         };
-        self.write(&r.container, &r.key, op, r.consistency, r.no_forward)
-            .await
+        self.write(
+            &r.container,
+            &r.key,
+            op,
+            r.consistency,
+            &r.session_token,
+            r.no_forward,
+        )
+        .await
     }
 
     async fn get(

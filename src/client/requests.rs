@@ -26,7 +26,7 @@ use crate::client::errors::{CallKind, ClientError, classify};
 use crate::client::lag::ReplicationLag;
 use crate::client::options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
 use crate::client::router::Router;
-use crate::client::sessions::{SessionTokens, token_for_read};
+use crate::client::sessions::{SessionTokens, token_to_present};
 use crate::client::topology::Route;
 use crate::consistency::Consistency;
 use crate::glsn::{SessionToken, parse_session_token};
@@ -101,6 +101,13 @@ impl Client {
         Client::new(Target::Direct(channel))
     }
 
+    /// A client sharing this one's connections and topology cache but
+    /// tracking session tokens of its own: a separate session, as a
+    /// second application instance would have.
+    pub fn new_session(&self) -> Client {
+        Client::new(self.target.clone())
+    }
+
     fn new(target: Target) -> Client {
         Client {
             target,
@@ -121,7 +128,7 @@ impl Client {
             key: key.to_string(),
             value,
             consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(opts.session_token),
+            session_token: wire_token(self.write_token(container, opts)),
             no_forward: self.wire_no_forward(opts),
         };
         let response = self
@@ -150,7 +157,7 @@ impl Client {
             key: key.to_string(),
             value,
             consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(opts.session_token),
+            session_token: wire_token(self.write_token(container, opts)),
             no_forward: self.wire_no_forward(opts),
         };
         let response = self
@@ -182,7 +189,7 @@ impl Client {
             value,
             if_match,
             consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(opts.session_token),
+            session_token: wire_token(self.write_token(container, opts)),
             no_forward: self.wire_no_forward(opts),
         };
         let response = self
@@ -212,7 +219,7 @@ impl Client {
             key: key.to_string(),
             if_match,
             consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(opts.session_token),
+            session_token: wire_token(self.write_token(container, opts)),
             no_forward: self.wire_no_forward(opts),
         };
         let response = self
@@ -390,8 +397,21 @@ impl Client {
     }
 
     fn read_token(&self, container: &str, opts: &ReadOptions) -> Option<SessionToken> {
+        self.token_to_present(container, opts.consistency, opts.session_token)
+    }
+
+    fn write_token(&self, container: &str, opts: &WriteOptions) -> Option<SessionToken> {
+        self.token_to_present(container, opts.consistency, opts.session_token)
+    }
+
+    fn token_to_present(
+        &self,
+        container: &str,
+        consistency: Option<Consistency>,
+        explicit: Option<SessionToken>,
+    ) -> Option<SessionToken> {
         let tracked = self.lock_sessions().latest(container);
-        token_for_read(opts, tracked)
+        token_to_present(consistency, explicit, tracked)
     }
 
     fn observe_token(&self, container: &str, raw: &str) {

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use crate::client::options::ReadOptions;
 use crate::consistency::Consistency;
 use crate::glsn::SessionToken;
 
@@ -12,17 +11,21 @@ use crate::glsn::SessionToken;
 /// smallest token is folded into a shared floor (see `SessionTokens`).
 pub const SESSION_CONTAINERS_MAX: usize = 1024;
 
-/// The token a read presents: the caller's, else the tracked one when the
-/// read may be a SESSION read. With no explicit level the account default
-/// might be SESSION, and presenting a token to a weaker level is harmless.
-pub(crate) fn token_for_read(
-    opts: &ReadOptions,
+/// The token a request presents: the caller's (`explicit`), else the
+/// tracked one when the request may be at SESSION. With no explicit level
+/// the account default might be SESSION, and presenting a token to a
+/// weaker level is harmless. A read waits for the token; a read or a write
+/// whose token a failover's fork lost is refused with SESSION_LOST, so a
+/// write cannot carry the session past its lost writes unnoticed.
+pub(crate) fn token_to_present(
+    consistency: Option<Consistency>,
+    explicit: Option<SessionToken>,
     tracked: Option<SessionToken>,
 ) -> Option<SessionToken> {
-    if opts.session_token.is_some() {
-        return opts.session_token;
+    if explicit.is_some() {
+        return explicit;
     }
-    match opts.consistency {
+    match consistency {
         None | Some(Consistency::Session) => tracked,
         Some(_) => None,
     }
@@ -106,15 +109,15 @@ mod tests {
     }
 
     #[test]
-    fn reads_present_the_tracked_token_only_when_they_may_be_session_reads() {
+    fn requests_present_the_tracked_token_only_when_they_may_be_at_session() {
         let tracked = Some(token(1, 9));
-        let mut opts = ReadOptions::default();
-        assert_eq!(token_for_read(&opts, tracked), tracked);
-        opts.consistency = Some(Consistency::Session);
-        assert_eq!(token_for_read(&opts, tracked), tracked);
-        opts.consistency = Some(Consistency::Eventual);
-        assert_eq!(token_for_read(&opts, tracked), None);
-        opts.session_token = Some(token(1, 2));
-        assert_eq!(token_for_read(&opts, tracked), Some(token(1, 2)));
+        assert_eq!(token_to_present(None, None, tracked), tracked);
+        let session = Some(Consistency::Session);
+        assert_eq!(token_to_present(session, None, tracked), tracked);
+        let eventual = Some(Consistency::Eventual);
+        assert_eq!(token_to_present(eventual, None, tracked), None);
+        let explicit = Some(token(1, 2));
+        assert_eq!(token_to_present(eventual, explicit, tracked), explicit);
+        assert_eq!(token_to_present(None, explicit, tracked), explicit);
     }
 }

@@ -12,7 +12,7 @@ use crate::conflict::ConflictRecord;
 use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::geo::ship::{StreamRequest, resync_stream, ship_stream};
-use crate::glsn::Glsn;
+use crate::glsn::{Glsn, SessionToken};
 use crate::ids::{NodeId, RegionId};
 use crate::meta::RegionState;
 use crate::node::geo::{Geo, RegionReport};
@@ -32,10 +32,12 @@ pub enum NodeRequest {
     /// To the write region's leader, from the region taking over: stop
     /// taking writes and say what you applied.
     Fence,
-    /// To the write region's leader: apply this write at `consistency`.
+    /// To the write region's leader: apply this write at `consistency`,
+    /// for a session at `session` (refused if a fork lost that).
     Write {
         write: WriteCommand,
         consistency: Consistency,
+        session: Option<SessionToken>,
     },
     /// To the write region's leader: `region` has durably applied `glsn`.
     GeoAck { region: RegionId, glsn: Glsn },
@@ -102,14 +104,19 @@ impl Calls {
             } => self.geo.handle_renewal(region, node, applied).await,
             NodeRequest::Fence => self.geo.handle_fence().await,
             NodeRequest::GeoAck { region, glsn } => Ok(self.geo.handle_ack(&region, glsn).await),
-            NodeRequest::Write { write, consistency } => {
+            NodeRequest::Write {
+                write,
+                consistency,
+                session,
+            } => {
                 let kv = self.kv()?;
                 if !self.geo.is_write_leader() {
                     return Ok(NodeReply::NotLeader {
                         leader: kv.replica().leader(),
                     });
                 }
-                let WriteReceipt { glsn, etag } = kv.write_at_leader(write, consistency).await?;
+                let WriteReceipt { glsn, etag } =
+                    kv.write_at_leader(write, consistency, session).await?;
                 Ok(NodeReply::Written { glsn, etag })
             }
             NodeRequest::RecordConflicts { records } => {

@@ -97,6 +97,7 @@ impl Kv {
         key: &str,
         op: WriteOp,
         consistency: Option<Consistency>,
+        session: Option<SessionToken>,
         no_forward: bool,
     ) -> Result<WriteReceipt, Error> {
         item::validate_container(container).map_err(invalid)?;
@@ -105,6 +106,7 @@ impl Kv {
             item::validate_value(value).map_err(invalid)?;
         }
         let level = self.level(consistency)?;
+        self.check_session(session)?;
         let deadline = Instant::now() + self.settings.request_timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -127,11 +129,12 @@ impl Kv {
                 origin_region: write_region.clone(),
             };
             let result = if self.geo.is_write_leader() {
-                self.write_at_leader(write, level).await
+                self.write_at_leader(write, level, session).await
             } else {
                 let request = NodeRequest::Write {
                     write,
                     consistency: level,
+                    session,
                 };
                 let forwarded = self.geo.call_leader(&write_region, &request, remaining);
                 tokio::pin!(forwarded);
@@ -264,7 +267,11 @@ impl Kv {
         &self,
         write: WriteCommand,
         level: Consistency,
+        session: Option<SessionToken>,
     ) -> Result<WriteReceipt, Error> {
+        // The region that forwarded the write may not know of the latest
+        // fork yet; the write region does, since it began the epoch.
+        self.check_session(session)?;
         let started = Instant::now();
         let timeout = self.settings.request_timeout;
         if self.geo.wait_for_lease(timeout).await.is_none() {
@@ -367,6 +374,22 @@ impl Kv {
         Ok((items, read_glsn))
     }
 
+    /// A session whose token lies past a fork it did not survive has lost
+    /// writes to a failover: any read or write it makes now would hide
+    /// that (a write's token, of the new epoch, would cover the lost
+    /// one), so the caller hears it instead.
+    fn check_session(&self, token: Option<SessionToken>) -> Result<(), Error> {
+        let meta = self.geo.meta_state();
+        match token.and_then(|t| meta.diverged(t.0).map(|fork| (t, fork))) {
+            Some((token, fork)) => Err(Error::SessionLost {
+                token: token.0,
+                fork,
+                epoch: meta.epoch,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Waits until this replica may serve a read at `consistency`; returns
     /// the GLSN its state reflects at least.
     async fn prepare_read(
@@ -375,16 +398,8 @@ impl Kv {
         token: Option<SessionToken>,
     ) -> Result<Glsn, Error> {
         let level = self.level(consistency)?;
+        self.check_session(token)?;
         let meta = self.geo.meta_state();
-        if let Some(token) = token
-            && let Some(fork) = meta.diverged(token.0)
-        {
-            return Err(Error::SessionLost {
-                token: token.0,
-                fork,
-                epoch: meta.epoch,
-            });
-        }
         if let Some(fork) = meta.diverged(self.replica.applied().glsn) {
             return Err(self.unavailable(format!(
                 "{} holds writes past the fork {fork} and is re-joining; read from another region",

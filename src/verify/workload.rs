@@ -114,6 +114,16 @@ impl Process {
             !clients.all.is_empty() && !clients.write_region.is_empty(),
             "a process needs a node to read from and one to write to"
         );
+        // One process is one session: clients of its own, over the shared
+        // connections, so no other process's tokens reach its requests.
+        let clients = Clients {
+            all: clients.all.iter().map(Client::new_session).collect(),
+            write_region: clients
+                .write_region
+                .iter()
+                .map(Client::new_session)
+                .collect(),
+        };
         Self {
             id,
             clients,
@@ -133,6 +143,16 @@ impl Process {
     fn writer(&mut self) -> Client {
         let i = self.rng.gen_range(0..self.clients.write_region.len());
         self.clients.write_region[i].clone()
+    }
+
+    /// After SESSION_LOST the session's lost writes are in the conflict
+    /// feed and the process goes on as a new session, as a caller of
+    /// [`Client::reset_sessions`] does.
+    fn after_failure(&self, e: &ClientError) {
+        if is_session_lost(e) {
+            let clients = self.clients.all.iter().chain(&self.clients.write_region);
+            clients.for_each(Client::reset_sessions);
+        }
     }
 
     fn running(&self) -> bool {
@@ -196,19 +216,24 @@ pub async fn registers(mut p: Process) {
         let roll = p.rng.gen_range(0..10);
         if roll < 4 || (roll >= 8 && !seen.contains_key(&key)) {
             let answer = read(&mut p, &key, Consistency::Strong, None).await;
-            if let Some(item) = answer.and_then(|r| r.item) {
+            if let Some(item) = answer.ok().and_then(|r| r.item) {
                 seen.insert(key, item);
             }
         } else if roll < 8 {
             seq += 1;
             let value = format!("p{}-{seq}", p.id);
-            write(&mut p, &key, value, Consistency::Strong, None).await;
+            // The history records the outcome.
+            let _ = write(&mut p, &key, value, Consistency::Strong, None).await;
         } else if let Some((expected, etag)) = seen.remove(&key) {
             seq += 1;
             let value = format!("p{}-{seq}", p.id);
             cas(&mut p, &key, expected, etag, value).await;
         }
     }
+}
+
+fn is_session_lost(e: &ClientError) -> bool {
+    matches!(e, ClientError::SessionLost { .. })
 }
 
 /// What a successful read returned.
@@ -219,13 +244,13 @@ struct ReadResult {
     token: Option<SessionToken>,
 }
 
-/// Reads `key`; `None` when the read failed.
+/// Reads `key`.
 async fn read(
     p: &mut Process,
     key: &str,
     level: Consistency,
     token: Option<SessionToken>,
-) -> Option<ReadResult> {
+) -> Result<ReadResult, ClientError> {
     let mut invoke = p.op(OpKind::Invoke, Function::Read, key);
     invoke.consistency = Some(level);
     invoke.session_token = token;
@@ -243,7 +268,7 @@ async fn read(
             done.session_token = r.session_token.parse().ok();
             served(&mut done, r.served_by.as_ref());
             p.recorder.record(done);
-            Some(ReadResult {
+            Ok(ReadResult {
                 item: r.item.map(|i| (text(&i.value), i.etag)),
                 token: r.session_token.parse().ok(),
             })
@@ -253,22 +278,25 @@ async fn read(
             let mut done = p.op(OpKind::Fail, Function::Read, key);
             done.error = Some(error_text(&e));
             p.recorder.record(done);
-            None
+            p.after_failure(&e);
+            Err(e)
         }
     }
 }
 
-/// Writes `value` to `key`; returns the write's GLSN when acknowledged.
+/// Writes `value` to `key`; returns the write's GLSN (when the answer
+/// carries one) if acknowledged.
 async fn write(
     p: &mut Process,
     key: &str,
     value: String,
     level: Consistency,
     token: Option<SessionToken>,
-) -> Option<Glsn> {
+) -> Result<Option<Glsn>, ClientError> {
     let mut invoke = p.op(OpKind::Invoke, Function::Write, key);
     invoke.value = Some(value.clone());
     invoke.consistency = Some(level);
+    invoke.session_token = token;
     p.recorder.record(invoke);
     let opts = WriteOptions {
         consistency: Some(level),
@@ -303,7 +331,8 @@ async fn cas(p: &mut Process, key: &str, expected: String, etag: String, value: 
             &opts,
         )
         .await;
-    finish_write(p, Function::Cas, key, Some(value), Some(expected), result).await;
+    // The history records the outcome.
+    let _ = finish_write(p, Function::Cas, key, Some(value), Some(expected), result).await;
 }
 
 /// Records the completion of a write; after THROTTLED, waits the
@@ -315,7 +344,7 @@ async fn finish_write(
     value: Option<String>,
     expected: Option<String>,
     result: Result<pb::WriteResponse, ClientError>,
-) -> Option<Glsn> {
+) -> Result<Option<Glsn>, ClientError> {
     let (kind, glsn) = match &result {
         Ok(r) => (OpKind::Ok, glsn_of(r.glsn)),
         Err(e) => (write_failure_kind(e), None),
@@ -330,13 +359,14 @@ async fn finish_write(
         served(&mut done, r.served_by.as_ref());
     }
     p.recorder.record(done);
-    if let Err(e) = &result
-        && e.error_name() == Some(THROTTLED)
-    {
-        let wait_ms = throttled_wait_ms(e);
-        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    if let Err(e) = &result {
+        p.after_failure(e);
+        if e.error_name() == Some(THROTTLED) {
+            let wait_ms = throttled_wait_ms(e);
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
     }
-    glsn
+    result.map(|_| glsn)
 }
 
 fn throttled_wait_ms(e: &ClientError) -> u64 {
@@ -362,10 +392,17 @@ pub async fn session(mut p: Process) {
         if p.rng.gen_bool(0.4) {
             seq += 1;
             let value = format!("p{}-{seq}", p.id);
-            let glsn = write(&mut p, &key, value, Consistency::Session, token).await;
-            token = token.max(glsn.map(SessionToken));
-        } else if let Some(answer) = read(&mut p, &key, Consistency::Session, token).await {
-            token = token.max(answer.token);
+            match write(&mut p, &key, value, Consistency::Session, token).await {
+                Ok(glsn) => token = token.max(glsn.map(SessionToken)),
+                Err(e) if is_session_lost(&e) => token = None,
+                Err(_) => {}
+            }
+        } else {
+            match read(&mut p, &key, Consistency::Session, token).await {
+                Ok(answer) => token = token.max(answer.token),
+                Err(e) if is_session_lost(&e) => token = None,
+                Err(_) => {}
+            }
         }
     }
 }
@@ -381,7 +418,8 @@ pub async fn prefix_writer(mut p: Process) {
         n += 1;
         for suffix in ["a", "b"] {
             let key = format!("{}{suffix}", prefix_of(p.id));
-            write(&mut p, &key, n.to_string(), Consistency::Session, None).await;
+            // The history records the outcome.
+            let _ = write(&mut p, &key, n.to_string(), Consistency::Session, None).await;
         }
     }
 }
@@ -446,7 +484,8 @@ pub async fn appender(mut p: Process) {
                 &opts,
             )
             .await;
-        finish_write(&p, Function::Append, SET_KEY, Some(member), None, result).await;
+        // The history records the outcome.
+        let _ = finish_write(&p, Function::Append, SET_KEY, Some(member), None, result).await;
     }
 }
 
@@ -463,7 +502,8 @@ pub async fn bounded_writer(mut p: Process) {
     let mut n = 0u64;
     while p.running() {
         n += 1;
-        write(&mut p, &key, n.to_string(), level, None).await;
+        // The history records the outcome.
+        let _ = write(&mut p, &key, n.to_string(), level, None).await;
     }
 }
 
@@ -472,6 +512,7 @@ pub async fn bounded_writer(mut p: Process) {
 pub async fn bounded_reader(mut p: Process, writers: Vec<u64>) {
     while p.running() {
         let key = bounded_key(writers[p.rng.gen_range(0..writers.len())]);
-        read(&mut p, &key, Consistency::BoundedStaleness, None).await;
+        // The history records the outcome.
+        let _ = read(&mut p, &key, Consistency::BoundedStaleness, None).await;
     }
 }

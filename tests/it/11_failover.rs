@@ -556,6 +556,20 @@ async fn a_rejoining_write_region_publishes_its_lost_writes_once_and_converges()
     .await
     .unwrap_err();
     assert_eq!(error_name(&refused), "SESSION_LOST", "{refused}");
+    // A write would hand the session a token of epoch 2 that covers the
+    // lost write: refused too, in the write region and through a read
+    // region that forwards it.
+    for node in [east, north] {
+        let mut at = account.client(node).await;
+        let carried = put_with_token(&mut at, "f", "carried", Consistency::Session, &token)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_name(&carried),
+            "SESSION_LOST",
+            "via {node}: {carried}"
+        );
+    }
     put_many(&mut at_east, "f", "new", 5).await;
     phase("healed, west publishes its lost writes and re-syncs");
     account.local.faults().heal();

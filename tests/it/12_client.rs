@@ -247,11 +247,25 @@ async fn routed_client_survives_cuts_stops_and_failover_and_reports_unknown_writ
         matches!(lost, Err(ClientError::SessionLost { .. })),
         "{lost:?}"
     );
+    // A write would otherwise hand the session a token of the new epoch,
+    // covering the lost one: it is refused, before anything is applied.
+    let carried = client
+        .put("s", "past-the-loss", b"y".to_vec(), &session_write)
+        .await;
+    assert!(
+        matches!(carried, Err(ClientError::SessionLost { .. })),
+        "{carried:?}"
+    );
     client.reset_sessions();
     let fresh = client
         .get("s", "lost", &session_read)
         .await
         .expect("a new session reads");
     assert!(fresh.item.is_none(), "the failover did not keep the write");
+    let refused = client
+        .get("s", "past-the-loss", &session_read)
+        .await
+        .expect("a new session reads");
+    assert!(refused.item.is_none(), "the refused write was applied");
     account.local.stop().await;
 }

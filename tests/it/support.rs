@@ -268,6 +268,26 @@ pub async fn get_with_token(
         .map(|r| r.into_inner())
 }
 
+pub async fn put_with_token(
+    client: &mut KvClient<Channel>,
+    container: &str,
+    key: &str,
+    consistency: Consistency,
+    token: &str,
+) -> Result<pb::WriteResponse, tonic::Status> {
+    client
+        .put(pb::PutRequest {
+            container: container.into(),
+            key: key.into(),
+            value: b"v".to_vec(),
+            consistency: pb::Consistency::from(consistency) as i32,
+            session_token: token.into(),
+            no_forward: false,
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
 impl TestAccount {
     /// The first node of `region`.
     pub fn first_of(&self, region: &RegionId) -> NodeId {
