@@ -250,6 +250,17 @@ impl Geo {
         formed.write_region.clone()
     }
 
+    /// This node's meta state once it knows `epoch` (and so every fork up
+    /// to it), or `None` after `timeout`.
+    pub async fn wait_for_epoch(&self, epoch: u64, timeout: Duration) -> Option<MetaState> {
+        let mut watch = self.inner.meta.watch();
+        let known = tokio::time::timeout(timeout, watch.wait_for(|m| m.epoch >= epoch))
+            .await
+            .ok()?
+            .ok()?;
+        Some(known.clone())
+    }
+
     /// Resolves when the meta state names a write region other than
     /// `region`, with that region.
     pub async fn write_region_moved(&self, region: &RegionId) -> RegionId {

@@ -28,6 +28,7 @@ use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
 use crate::ids::NodeId;
 use crate::item::{self, Etag, ItemVersion, KeyRange};
+use crate::meta::MetaState;
 use crate::mutation::{self, Mutation};
 use crate::node::calls::{NodeReply, NodeRequest};
 use crate::node::geo::Geo;
@@ -379,15 +380,7 @@ impl Kv {
     /// that (a write's token, of the new epoch, would cover the lost
     /// one), so the caller hears it instead.
     fn check_session(&self, token: Option<SessionToken>) -> Result<(), Error> {
-        let meta = self.geo.meta_state();
-        match token.and_then(|t| meta.diverged(t.0).map(|fork| (t, fork))) {
-            Some((token, fork)) => Err(Error::SessionLost {
-                token: token.0,
-                fork,
-                epoch: meta.epoch,
-            }),
-            None => Ok(()),
-        }
+        session_lost(&self.geo.meta_state(), token)
     }
 
     /// Waits until this replica may serve a read at `consistency`; returns
@@ -423,7 +416,34 @@ impl Kv {
             }
             ReadPath::ReadIndex | ReadPath::Session | ReadPath::Local => {}
         }
-        Ok(self.replica.applied().glsn)
+        let applied = self.replica.applied().glsn;
+        if token.is_some_and(|t| t.0.epoch < applied.epoch) {
+            self.check_session_against(token, applied.epoch).await?;
+        }
+        Ok(applied)
+    }
+
+    /// The token against every fork up to `epoch`, the epoch of the state
+    /// about to be served. A region re-synced from a new write region can
+    /// apply that epoch's entries before its meta replica learns the fork;
+    /// judged by the older meta view alone, a token the fork lost would
+    /// pass, and the answer's newer token would cover the loss.
+    async fn check_session_against(
+        &self,
+        token: Option<SessionToken>,
+        epoch: u64,
+    ) -> Result<(), Error> {
+        let Some(meta) = self
+            .geo
+            .wait_for_epoch(epoch, self.settings.session_wait)
+            .await
+        else {
+            return Err(self.unavailable(format!(
+                "{} has applied epoch {epoch} but does not know its fork yet; retry shortly",
+                self.replica.id()
+            )));
+        };
+        session_lost(&meta, token)
     }
 
     /// A STRONG read across regions answers only once every region of
@@ -485,6 +505,18 @@ impl Kv {
             region: self.replica.region().clone(),
             reason,
         }
+    }
+}
+
+/// SESSION_LOST when `token` lies past a fork `meta` knows of.
+fn session_lost(meta: &MetaState, token: Option<SessionToken>) -> Result<(), Error> {
+    match token.and_then(|t| meta.diverged(t.0).map(|fork| (t, fork))) {
+        Some((token, fork)) => Err(Error::SessionLost {
+            token: token.0,
+            fork,
+            epoch: meta.epoch,
+        }),
+        None => Ok(()),
     }
 }
 
