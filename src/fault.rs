@@ -198,6 +198,7 @@ impl Faults {
                 self.cut_off(&inside, &all);
             }
             FaultAction::Heal => self.heal(),
+            FaultAction::Replace(links) => self.replace(links),
         }
         Ok(account
             .regions
@@ -208,6 +209,55 @@ impl Faults {
             })
             .map(|r| r.name.clone())
             .collect())
+    }
+
+    /// Every rule, one entry per directed link that has any.
+    pub fn links(&self) -> Vec<LinkRule> {
+        self.with(|r| {
+            let mut links: Vec<(NodeId, NodeId)> = r
+                .cut
+                .iter()
+                .chain(&r.stalled_streams)
+                .chain(r.delay.keys())
+                .chain(r.drop_probability.keys())
+                .copied()
+                .collect();
+            links.sort();
+            links.dedup();
+            links
+                .into_iter()
+                .map(|link| LinkRule {
+                    from: link.0,
+                    to: link.1,
+                    cut: r.cut.contains(&link),
+                    stalled: r.stalled_streams.contains(&link),
+                    delay: r.delay.get(&link).copied().unwrap_or_default(),
+                    drop_probability: r.drop_probability.get(&link).copied().unwrap_or(0.0),
+                })
+                .collect()
+        })
+    }
+
+    /// Replaces every rule with `links`.
+    pub fn replace(&self, links: &[LinkRule]) {
+        self.heal();
+        self.with(|r| {
+            for l in links {
+                let link = (l.from, l.to);
+                if l.cut {
+                    r.cut.insert(link);
+                }
+                if l.stalled {
+                    r.stalled_streams.insert(link);
+                }
+                if !l.delay.is_zero() {
+                    r.delay.insert(link, l.delay);
+                }
+                if l.drop_probability > 0.0 {
+                    r.drop_probability.insert(link, l.drop_probability);
+                }
+            }
+        });
     }
 
     /// Removes every rule.
@@ -230,12 +280,27 @@ fn outside(inside: &[NodeId], all: &[NodeId]) -> Vec<NodeId> {
 }
 
 /// What a client may ask of an in-process account's fault layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {
     /// Cut every link between the region and the rest of the account.
     Isolate(RegionId),
     /// Remove every rule.
     Heal,
+    /// Replace every rule with these.
+    Replace(Vec<LinkRule>),
+}
+
+/// The rules of one directed link: what [`Faults::links`] lists and
+/// [`Faults::replace`] installs, so one process can steer the fault
+/// layers of others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkRule {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub cut: bool,
+    pub stalled: bool,
+    pub delay: Duration,
+    pub drop_probability: f64,
 }
 
 /// Whether a node's fault layer exists and who may steer it.
@@ -272,6 +337,29 @@ impl FaultInjection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_replace_into_the_same_rules() {
+        let f = Faults::new(1);
+        f.partition(&[NodeId(1)], &[NodeId(2)]);
+        f.stall_streams(&[NodeId(3)], &[NodeId(4)]);
+        f.delay(NodeId(2), NodeId(3), Duration::from_millis(70));
+        f.drop_messages(NodeId(4), NodeId(1), 0.25);
+        let links = f.links();
+        assert_eq!(links.len(), 5, "{links:?}");
+        let other = Faults::new(2);
+        other.cut(NodeId(9), NodeId(8));
+        other.replace(&links);
+        assert_eq!(other.links(), links);
+        assert_eq!(other.verdict(NodeId(2), NodeId(1)), Verdict::Drop);
+        assert_ne!(other.verdict(NodeId(9), NodeId(8)), Verdict::Drop);
+        assert_eq!(
+            other.verdict(NodeId(2), NodeId(3)),
+            Verdict::Deliver {
+                delay: Duration::from_millis(70)
+            }
+        );
+    }
 
     #[test]
     fn partitions_are_two_way_and_cuts_one_way() {

@@ -45,9 +45,11 @@ impl AdminService {
         }
     }
 
-    async fn node_rows(&self) -> Vec<pb::NodeStatus> {
+    async fn node_rows(&self, digests: bool) -> Vec<pb::NodeStatus> {
         let account = self.geo.account();
-        let polls = account.nodes().map(|(_, n)| self.replica.status_of(n.id));
+        let polls = account
+            .nodes()
+            .map(|(_, n)| self.replica.status_of(n.id, digests));
         let answers: Vec<Option<ReplicaStatus>> =
             join_all(polls).await.into_iter().map(Result::ok).collect();
         account
@@ -85,6 +87,8 @@ fn node_row(
         row.applied_index = s.applied_index;
         row.leader_id = s.leader.map(|l| l.0);
         row.applied_glsn = Some(s.applied_glsn.into());
+        row.resyncing = s.resyncing;
+        row.items_digest = s.items_digest;
     }
     row
 }
@@ -122,11 +126,12 @@ fn fill_lag_entries(rows: &mut [pb::NodeStatus]) {
 impl AdminRpc for AdminService {
     async fn status(
         &self,
-        _request: Request<pb::StatusRequest>,
+        request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
+        let digests = request.into_inner().digests;
         let meta = self.geo.meta_state();
         let account = self.geo.account();
-        let mut nodes = self.node_rows().await;
+        let mut nodes = self.node_rows(digests).await;
         fill_lag_entries(&mut nodes);
         let region_names: Vec<RegionId> = account.regions.iter().map(|r| r.name.clone()).collect();
         let reports: Vec<Option<RegionReport>> =

@@ -231,7 +231,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
 async fn status(output: &Output) -> anyhow::Result<ExitCode> {
     let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
     let response = admin
-        .status(pb::StatusRequest {})
+        .status(pb::StatusRequest::default())
         .await
         .map_err(rpc_error)
         .context("status")?
@@ -787,6 +787,7 @@ mod tests {
             peer_addr: format!("127.0.0.1:71{node_id:02}"),
             leader_id: Some(1),
             applied_glsn: glsn(1, 1040),
+            ..Default::default()
         }
     }
 

@@ -296,7 +296,7 @@ impl Client {
             Route::Reads,
             |channel, timeout| async move {
                 admin(channel)
-                    .status(timed(pb::StatusRequest {}, timeout))
+                    .status(timed(pb::StatusRequest::default(), timeout))
                     .await
             },
         )

@@ -49,6 +49,12 @@ impl Role {
     }
 }
 
+/// What a status poll asks of a node.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct StatusQuery {
+    pub digest: bool,
+}
+
 /// One replica's view of itself, for `meridian status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaStatus {
@@ -65,6 +71,11 @@ pub struct ReplicaStatus {
     pub snapshot_index: Option<u64>,
     /// Entries purged from the local log (all are in the snapshot).
     pub purged_index: Option<u64>,
+    /// Re-syncing from the write region after a fork.
+    pub resyncing: bool,
+    /// The digest of the replica's items (`StateMachine::items_digest`),
+    /// when asked for: equal digests mean equal items.
+    pub items_digest: Option<String>,
 }
 
 /// What can go wrong talking to the replica set, split by what the caller
@@ -297,7 +308,23 @@ impl Replica {
             leader: m.current_leader.map(NodeId),
             snapshot_index: m.snapshot.map(|l| l.index),
             purged_index: m.purged.map(|l| l.index),
+            resyncing: self.applied().resyncing,
+            items_digest: None,
         }
+    }
+
+    /// [`Replica::status`], with the items digest when `digest` is set
+    /// (a scan of every item, so only on request).
+    pub fn status_with(&self, digest: bool) -> ReplicaStatus {
+        let mut status = self.status();
+        if digest {
+            status.items_digest = self
+                .state()
+                .items_digest()
+                .map_err(|e| tracing::warn!(node = %self.inner.id, "items digest: {e}"))
+                .ok();
+        }
+        status
     }
 
     /// Proposes `command` to this node's raft, which must be the leader.
@@ -390,11 +417,16 @@ impl Replica {
         self.remote(node, Rpc::ReadIndex, Vec::new()).await
     }
 
-    pub async fn status_of(&self, node: NodeId) -> Result<ReplicaStatus, ReplicaError> {
+    pub async fn status_of(
+        &self,
+        node: NodeId,
+        digest: bool,
+    ) -> Result<ReplicaStatus, ReplicaError> {
         if node == self.inner.id {
-            return Ok(self.status());
+            return Ok(self.status_with(digest));
         }
-        self.remote::<ReplicaStatus>(node, Rpc::NodeStatus, Vec::new())
+        let payload = encode(&StatusQuery { digest });
+        self.remote::<ReplicaStatus>(node, Rpc::NodeStatus, payload)
             .await
     }
 

@@ -14,7 +14,7 @@ use crate::limits::PEER_MESSAGE_BYTES_MAX;
 use crate::meta::MetaCommand;
 use crate::raft::codec::{decode, encode};
 use crate::raft::meta_replica::MetaReplica;
-use crate::raft::replica::{Replica, ReplicaError};
+use crate::raft::replica::{Replica, ReplicaError, StatusQuery};
 use crate::raft::types::{GROUP_META, GROUP_REGION};
 use crate::wire::pb::internal::replica_server::{Replica as ReplicaRpc, ReplicaServer};
 use crate::wire::pb::internal::{Envelope, Reply};
@@ -148,8 +148,11 @@ impl ReplicaRpc for ReplicaService {
     }
 
     async fn node_status(&self, request: Request<Envelope>) -> Result<Response<Reply>, Status> {
-        self.open(request)?;
-        reply(&Ok::<_, ReplicaError>(self.region()?.status()))
+        let envelope = self.open(request)?;
+        let query: StatusQuery = decode_payload("status query", &envelope)?;
+        reply(&Ok::<_, ReplicaError>(
+            self.region()?.status_with(query.digest),
+        ))
     }
 
     async fn call(&self, request: Request<Envelope>) -> Result<Response<Reply>, Status> {

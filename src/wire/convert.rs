@@ -1,9 +1,11 @@
 //! Conversions between `pb::` messages and domain types, in one place.
 
 use crate::consistency::Consistency;
-use crate::fault::FaultAction;
+use std::time::Duration;
+
+use crate::fault::{FaultAction, LinkRule};
 use crate::glsn::Glsn;
-use crate::ids::RegionId;
+use crate::ids::{NodeId, RegionId};
 use crate::wire::pb::v1 as pb;
 
 impl From<Glsn> for pb::Glsn {
@@ -58,8 +60,42 @@ pub fn fault_action_from_wire(request: &pb::FaultRequest) -> Result<FaultAction,
             Ok(FaultAction::Isolate(RegionId::new(request.region.trim())))
         }
         Ok(pb::FaultAction::Heal) => Ok(FaultAction::Heal),
+        Ok(pb::FaultAction::Replace) => request
+            .links
+            .iter()
+            .map(link_rule_from_wire)
+            .collect::<Result<_, _>>()
+            .map(FaultAction::Replace),
         Ok(pb::FaultAction::Unspecified) => Err("no fault action given (isolate or heal)".into()),
         Err(_) => Err(format!("unknown fault action {}", request.action)),
+    }
+}
+
+fn link_rule_from_wire(link: &pb::FaultLink) -> Result<LinkRule, String> {
+    if !(0.0..=1.0).contains(&link.drop_probability) {
+        return Err(format!(
+            "drop probability {} of n{} -> n{} is not in [0, 1]",
+            link.drop_probability, link.from_node_id, link.to_node_id
+        ));
+    }
+    Ok(LinkRule {
+        from: NodeId(link.from_node_id),
+        to: NodeId(link.to_node_id),
+        cut: link.cut,
+        stalled: link.stalled,
+        delay: Duration::from_millis(link.delay_ms),
+        drop_probability: link.drop_probability,
+    })
+}
+
+pub fn link_rule_to_wire(rule: &LinkRule) -> pb::FaultLink {
+    pb::FaultLink {
+        from_node_id: rule.from.0,
+        to_node_id: rule.to.0,
+        cut: rule.cut,
+        stalled: rule.stalled,
+        delay_ms: rule.delay.as_millis() as u64,
+        drop_probability: rule.drop_probability,
     }
 }
 
@@ -82,6 +118,7 @@ mod tests {
         pb::FaultRequest {
             action: action as i32,
             region: region.into(),
+            links: Vec::new(),
         }
     }
 
@@ -99,11 +136,27 @@ mod tests {
         assert!(fault_action_from_wire(&request(pb::FaultAction::Unspecified, "west")).is_err());
         let unknown = pb::FaultRequest {
             action: 99,
-            region: String::new(),
+            ..Default::default()
         };
         assert_eq!(
             fault_action_from_wire(&unknown),
             Err("unknown fault action 99".into())
         );
+        let rule = LinkRule {
+            from: NodeId(1),
+            to: NodeId(2),
+            cut: true,
+            stalled: false,
+            delay: Duration::from_millis(30),
+            drop_probability: 0.5,
+        };
+        let mut replace = request(pb::FaultAction::Replace, "");
+        replace.links = vec![link_rule_to_wire(&rule)];
+        assert_eq!(
+            fault_action_from_wire(&replace),
+            Ok(FaultAction::Replace(vec![rule]))
+        );
+        replace.links[0].drop_probability = 1.5;
+        assert!(fault_action_from_wire(&replace).is_err());
     }
 }

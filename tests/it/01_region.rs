@@ -95,7 +95,7 @@ async fn status_shows_every_node_and_lag_falls_to_zero() {
                 .unwrap()
                 .connect_lazy();
             AdminClient::new(channel)
-                .status(pb::StatusRequest {})
+                .status(pb::StatusRequest::default())
                 .await
                 .expect("status")
                 .into_inner()

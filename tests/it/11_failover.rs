@@ -124,7 +124,7 @@ async fn admin(account: &TestAccount, node: NodeId) -> AdminClient<Channel> {
 async fn status_via(account: &TestAccount, node: NodeId) -> Option<pb::StatusResponse> {
     admin(account, node)
         .await
-        .status(pb::StatusRequest {})
+        .status(pb::StatusRequest::default())
         .await
         .ok()
         .map(|r| r.into_inner())

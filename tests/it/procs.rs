@@ -151,7 +151,10 @@ pub async fn wait_for_leader(region: &ProcRegion) -> u64 {
             let channel = tonic::transport::Endpoint::from_shared(region.endpoint(*id))
                 .ok()?
                 .connect_lazy();
-            let Ok(status) = AdminClient::new(channel).status(pb::StatusRequest {}).await else {
+            let Ok(status) = AdminClient::new(channel)
+                .status(pb::StatusRequest::default())
+                .await
+            else {
                 continue;
             };
             let nodes = status.into_inner().nodes;

@@ -302,7 +302,7 @@ impl TestAccount {
             .await
             .expect("connect");
         meridian::wire::pb::v1::admin_client::AdminClient::new(channel)
-            .status(pb::StatusRequest {})
+            .status(pb::StatusRequest::default())
             .await
             .expect("status")
             .into_inner()
