@@ -313,15 +313,37 @@ pub enum FaultInjection {
     /// every node of the process shares, which clients may also steer
     /// through `Admin.Fault`.
     InProcess(Faults),
+    /// A `meridian server` that `meridian verify` started (with
+    /// [`FAULT_INJECTION_ENV`] set): a layer of its own, which verify
+    /// steers through `Faults.Apply` with every rule it keeps.
+    Steered(Faults),
 }
 
+/// Set in the environment of the `meridian server` processes `meridian
+/// verify` starts, and only there: the node then keeps a fault layer and
+/// carries out `Faults.Apply`. A deployed node must never have it.
+pub const FAULT_INJECTION_ENV: &str = "MERIDIAN_FAULT_INJECTION";
+
 impl FaultInjection {
+    /// What `meridian server` runs with: off, unless the environment
+    /// names [`FAULT_INJECTION_ENV`].
+    pub fn for_server() -> FaultInjection {
+        if std::env::var_os(FAULT_INJECTION_ENV).is_some() {
+            tracing::warn!(
+                "{FAULT_INJECTION_ENV} is set: this node obeys Faults.Apply (a verify run, not a deployment)"
+            );
+            FaultInjection::Steered(Faults::default())
+        } else {
+            FaultInjection::Off
+        }
+    }
+
     /// The layer the node's transport asks for verdicts: an empty one,
     /// never changed, when injection is off.
     pub fn faults(&self) -> Faults {
         match self {
             FaultInjection::Off => Faults::default(),
-            FaultInjection::InProcess(faults) => faults.clone(),
+            FaultInjection::InProcess(faults) | FaultInjection::Steered(faults) => faults.clone(),
         }
     }
 
@@ -329,7 +351,9 @@ impl FaultInjection {
     pub fn steerable(&self) -> Option<Faults> {
         match self {
             FaultInjection::Off => None,
-            FaultInjection::InProcess(faults) => Some(faults.clone()),
+            FaultInjection::InProcess(faults) | FaultInjection::Steered(faults) => {
+                Some(faults.clone())
+            }
         }
     }
 }

@@ -49,6 +49,68 @@ pub struct LocalOptions {
 }
 
 impl LocalOptions {
+    /// Region nodes and witnesses: nodes 1 to this, in that order.
+    pub fn node_count(&self) -> usize {
+        self.regions * self.replicas + self.witnesses
+    }
+
+    /// The account these options describe, its nodes (region by region,
+    /// then the witnesses) at `addresses` (client, peer), one per node.
+    pub fn account_config(&self, addresses: &[(SocketAddr, SocketAddr)]) -> AccountConfig {
+        let mut next = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, (client, peer))| NodeAddress {
+                id: NodeId(i as u64 + 1),
+                client_addr: *client,
+                peer_addr: *peer,
+            });
+        let regions = (0..self.regions)
+            .map(|r| RegionConfig {
+                name: RegionId::new(
+                    DEV_REGION_NAMES
+                        .get(r)
+                        .map_or_else(|| format!("region{}", r + 1), |n| n.to_string()),
+                ),
+                nodes: next.by_ref().take(self.replicas).collect(),
+            })
+            .collect();
+        AccountConfig {
+            name: self.account.clone(),
+            default_consistency: self.default_consistency,
+            write_mode: WriteMode::SingleWrite,
+            max_staleness_ops: self.max_staleness_ops,
+            max_staleness_ms: self.max_staleness_ms,
+            regions,
+            meta_voters: Vec::new(),
+            witnesses: next.take(self.witnesses).collect(),
+            leases: self.leases.clone(),
+            failover: self.failover.clone(),
+        }
+    }
+
+    /// Node `id`'s configuration in `account`; its data directory is
+    /// `<data_dir>/<region>/<node>`.
+    pub fn node_config(&self, account: &AccountConfig, id: NodeId) -> Config {
+        let region = account
+            .region_of(id)
+            .map_or_else(|| "witness".to_string(), |r| r.name.to_string());
+        Config {
+            node: NodeSection {
+                id,
+                data_dir: self.data_dir.join(region).join(id.to_string()),
+                client_listen: None,
+                peer_listen: None,
+            },
+            account: account.clone(),
+            raft: self.raft.clone(),
+            storage: self.storage.clone(),
+            transport: self.transport.clone(),
+            reads: self.reads.clone(),
+            geo: self.geo.clone(),
+        }
+    }
+
     pub fn new(data_dir: &Path) -> Self {
         Self {
             account: "dev".into(),
@@ -97,59 +159,16 @@ fn loopback(port: u16) -> SocketAddr {
 
 impl LocalAccount {
     pub async fn start(options: LocalOptions) -> Result<LocalAccount, StartError> {
-        let mut listeners = BTreeMap::new();
-        let mut regions = Vec::new();
-        let mut next_id = 1u64;
-        for r in 0..options.regions {
-            let name = DEV_REGION_NAMES
-                .get(r)
-                .map_or_else(|| format!("region{}", r + 1), |n| n.to_string());
-            let mut nodes = Vec::new();
-            for _ in 0..options.replicas {
-                let id = NodeId(next_id);
-                let client_port = if next_id == 1 {
-                    options.first_client_port
-                } else {
-                    0
-                };
-                next_id += 1;
-                let bound = Listeners::bind(loopback(client_port), loopback(0)).await?;
-                nodes.push(NodeAddress {
-                    id,
-                    client_addr: addr_of(&bound.client)?,
-                    peer_addr: addr_of(&bound.peer)?,
-                });
-                listeners.insert(id, bound);
-            }
-            regions.push(RegionConfig {
-                name: RegionId::new(name),
-                nodes,
-            });
+        let mut listeners = Vec::new();
+        for i in 0..options.node_count() {
+            let client_port = if i == 0 { options.first_client_port } else { 0 };
+            listeners.push(Listeners::bind(loopback(client_port), loopback(0)).await?);
         }
-        let mut witnesses = Vec::new();
-        for _ in 0..options.witnesses {
-            let id = NodeId(next_id);
-            next_id += 1;
-            let bound = Listeners::bind(loopback(0), loopback(0)).await?;
-            witnesses.push(NodeAddress {
-                id,
-                client_addr: addr_of(&bound.client)?,
-                peer_addr: addr_of(&bound.peer)?,
-            });
-            listeners.insert(id, bound);
-        }
-        let account = AccountConfig {
-            name: options.account.clone(),
-            default_consistency: options.default_consistency,
-            write_mode: WriteMode::SingleWrite,
-            max_staleness_ops: options.max_staleness_ops,
-            max_staleness_ms: options.max_staleness_ms,
-            regions,
-            meta_voters: Vec::new(),
-            witnesses,
-            leases: options.leases.clone(),
-            failover: options.failover.clone(),
-        };
+        let addresses = listeners
+            .iter()
+            .map(|l| Ok((addr_of(&l.client)?, addr_of(&l.peer)?)))
+            .collect::<Result<Vec<_>, StartError>>()?;
+        let account = options.account_config(&addresses);
         let mut local = LocalAccount {
             faults: Faults::new(options.seed),
             options,
@@ -157,7 +176,8 @@ impl LocalAccount {
             nodes: BTreeMap::new(),
             reserved: BTreeMap::new(),
         };
-        for (id, bound) in listeners {
+        for (i, bound) in listeners.into_iter().enumerate() {
+            let id = NodeId(i as u64 + 1);
             let node = Node::start_with(local.config_of(id), bound, local.injection()).await?;
             local.nodes.insert(id, Some(node));
         }
@@ -165,24 +185,7 @@ impl LocalAccount {
     }
 
     pub fn config_of(&self, id: NodeId) -> Config {
-        let region = self
-            .account
-            .region_of(id)
-            .map_or_else(|| "witness".to_string(), |r| r.name.to_string());
-        Config {
-            node: NodeSection {
-                id,
-                data_dir: self.options.data_dir.join(region).join(id.to_string()),
-                client_listen: None,
-                peer_listen: None,
-            },
-            account: self.account.clone(),
-            raft: self.options.raft.clone(),
-            storage: self.options.storage.clone(),
-            transport: self.options.transport.clone(),
-            reads: self.options.reads.clone(),
-            geo: self.options.geo.clone(),
-        }
+        self.options.node_config(&self.account, id)
     }
 
     pub fn account(&self) -> &AccountConfig {

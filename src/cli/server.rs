@@ -18,7 +18,7 @@ pub struct ServerArgs {
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
-    let node = Node::start(config, FaultInjection::Off)
+    let node = Node::start(config, FaultInjection::for_server())
         .await
         .with_context(|| format!("starting the node of {}", args.config.display()))?;
     println!(

@@ -32,7 +32,7 @@ pub struct VerifyArgs {
     /// Regions in the account (west, the write region, then east, north,
     /// ...). With more than one, reads go to every region and the nemesis
     /// also cuts and delays regions.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 3)]
     pub regions: usize,
     /// Nodes in each region.
     #[arg(long, default_value_t = 4)]
@@ -62,9 +62,14 @@ pub struct VerifyArgs {
     pub history: Option<PathBuf>,
     /// Break a promise on purpose, to see a checker catch it:
     /// stale-strong-read, session-ignores-token or ack-unwritten. Only in a
-    /// build with the verify-mutations feature.
+    /// build with the verify-mutations feature; the switch is this
+    /// process's, so the run is in-process.
     #[arg(long)]
     pub mutation: Option<Mutation>,
+    /// Run every node in this process (stop/start instead of kill -9, no
+    /// pauses) instead of as `meridian server` processes.
+    #[arg(long)]
+    pub in_process: bool,
 }
 
 fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -101,9 +106,18 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("meridian verify: mutation {m} armed; a checker should report violations");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
+    let in_process = args.in_process || args.mutation.is_some();
     println!(
-        "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} region(s) x {} nodes in-process, default consistency {}",
-        args.duration, args.regions, args.replicas, args.consistency
+        "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} region(s) x {} nodes {}, default consistency {}",
+        args.duration,
+        args.regions,
+        args.replicas,
+        if in_process {
+            "in-process"
+        } else {
+            "as processes"
+        },
+        args.consistency
     );
     let data = tempfile::Builder::new()
         .prefix("meridian-verify-")
@@ -125,8 +139,16 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         lag_ms_max: args.max_staleness.as_millis() as u64,
     };
     options.wan_rtt_ms = args.wan_rtt.as_millis() as u64;
+    if !in_process {
+        let exe = std::env::current_exe().context("finding this binary to run its nodes")?;
+        options.processes = Some(exe);
+    }
     let report = runner::run(&options).await?;
     print_report(&report);
+    if report.violations() > 0 && !in_process {
+        let kept = data.keep();
+        println!("node logs and data kept in {}", kept.display());
+    }
     Ok(if report.violations() == 0 {
         ExitCode::SUCCESS
     } else {

@@ -1,5 +1,5 @@
-//! The nemesis: faults on a schedule drawn from a seed, injected into an
-//! in-process account. The same seed draws the same schedule (which fault,
+//! The nemesis: faults on a schedule drawn from a seed, injected into the
+//! account of a verify run (real processes, or nodes in this process). The same seed draws the same schedule (which fault,
 //! on which node, for how long); which node leads at the moment a fault
 //! starts depends on timing, so a replay repeats the plan, not every
 //! interleaving (the deterministic simulation in issue 5 closes that gap).
@@ -21,8 +21,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 
 use crate::ids::{NodeId, RegionId};
-use crate::local::LocalAccount;
-use crate::raft::replica::Role;
+use crate::verify::cluster::Cluster;
 
 /// Quiet time between faults, and how long a fault lasts.
 const GAP_MS: (u64, u64) = (500, 1500);
@@ -50,8 +49,12 @@ pub enum Fault {
     DelayNode(usize),
     /// Random loss on every link of one node.
     DropNode(usize),
-    /// One node stopped, then started again on its data.
+    /// One node stopped (killed with SIGKILL when it is a process), then
+    /// started again on its data.
     RestartNode(usize),
+    /// One node's process stopped with SIGSTOP, then continued: alive to
+    /// the kernel, silent to its peers (a long GC pause, a stuck VM).
+    PauseNode(usize),
     /// A region (by index in priority order, never 0: the first write
     /// region) cut off from every other region, meta group included. After
     /// a failover it may be the write region.
@@ -82,18 +85,29 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn of(account: &LocalAccount) -> Self {
+    pub fn of(account: &Cluster) -> Self {
         let regions = account
-            .account()
-            .regions
-            .iter()
-            .map(|r| (r.name.clone(), account.region_nodes(&r.name)))
+            .regions()
+            .into_iter()
+            .map(|r| {
+                let nodes = account.region_nodes(&r);
+                (r, nodes)
+            })
             .collect();
         Self {
             nodes: account.node_ids(),
             regions,
         }
     }
+}
+
+/// What kinds of fault a schedule may draw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Kinds {
+    /// Write region cuts, so writes fail over.
+    pub failover: bool,
+    /// Pauses: the nodes are processes.
+    pub pause: bool,
 }
 
 /// The pure part: fault `index` of the schedule `rng` was seeded for,
@@ -103,19 +117,21 @@ pub fn draw_nth(
     index: usize,
     nodes: usize,
     regions: usize,
-    failover: bool,
+    kinds: Kinds,
 ) -> (Fault, Duration, Duration) {
     if regions > 1 && index.is_multiple_of(2) {
-        draw_region(rng, regions, failover)
+        draw_region(rng, regions, kinds.failover)
     } else {
-        draw(rng, nodes)
+        draw(rng, nodes, kinds.pause)
     }
 }
 
-/// A node fault, with its gap and hold.
-pub fn draw(rng: &mut StdRng, nodes: usize) -> (Fault, Duration, Duration) {
+/// A node fault, with its gap and hold. Without pauses, the schedule is
+/// the one from before pauses existed.
+pub fn draw(rng: &mut StdRng, nodes: usize, pause: bool) -> (Fault, Duration, Duration) {
     let node = rng.gen_range(0..nodes);
-    let fault = match rng.gen_range(0..6) {
+    let fault = match rng.gen_range(0..6 + u32::from(pause)) {
+        6 => Fault::PauseNode(node),
         0 => Fault::IsolateNode(node),
         1 => Fault::IsolateLeader,
         2 => Fault::SplitHalves,
@@ -168,7 +184,7 @@ pub struct FaultEvent {
 
 /// Runs the schedule until `deadline`; returns what it did.
 pub async fn run(
-    account: Arc<Mutex<LocalAccount>>,
+    account: Arc<Mutex<Cluster>>,
     failover: bool,
     seed: u64,
     started: Instant,
@@ -176,10 +192,17 @@ pub async fn run(
 ) -> Vec<FaultEvent> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut events = Vec::new();
-    let topology = Topology::of(&*account.lock().await);
+    let (topology, kinds) = {
+        let account = account.lock().await;
+        let kinds = Kinds {
+            failover,
+            pause: account.can_pause(),
+        };
+        (Topology::of(&account), kinds)
+    };
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
     for index in 0.. {
-        let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions, failover);
+        let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions, kinds);
         if Instant::now() + gap + hold >= deadline {
             break;
         }
@@ -214,24 +237,24 @@ fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<Reg
     }
 }
 
-async fn inject(
-    account: &Arc<Mutex<LocalAccount>>,
-    fault: Fault,
-    topology: &Topology,
-) -> Vec<NodeId> {
+async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology) -> Vec<NodeId> {
     let mut account = account.lock().await;
     let faults = account.faults().clone();
     let nodes = &topology.nodes;
-    match fault {
+    let target = match fault {
         Fault::IsolateNode(i) => {
             faults.isolate(nodes[i], nodes);
             vec![nodes[i]]
         }
         Fault::IsolateLeader => {
-            let leader = account
-                .running()
-                .find(|n| n.replica().status().role == Role::Leader)
-                .map(|n| n.node_id());
+            let status = account.status(None, false).await;
+            let leader = status.and_then(|s| {
+                s.nodes
+                    .iter()
+                    .filter(|n| n.role == "leader")
+                    .map(|n| NodeId(n.node_id))
+                    .min()
+            });
             if let Some(l) = leader {
                 faults.isolate(l, nodes);
             }
@@ -258,22 +281,28 @@ async fn inject(
             account.stop_node(nodes[i]).await;
             vec![nodes[i]]
         }
+        Fault::PauseNode(i) => {
+            account.pause_node(nodes[i]);
+            vec![nodes[i]]
+        }
         Fault::CutRegion(r) => {
-            let (region, inside) = &topology.regions[r];
-            account.cut_region(region);
+            let inside = &topology.regions[r].1;
+            faults.cut_off(inside, nodes);
             inside.clone()
         }
         Fault::CutWriteRegion => {
-            let write_region = account.write_region();
-            let Some((region, inside)) = topology
+            let write_region = account.write_region().await.map(|(r, _)| r);
+            match topology
                 .regions
                 .iter()
                 .find(|(name, _)| Some(name) == write_region.as_ref())
-            else {
-                return Vec::new();
-            };
-            account.cut_region(region);
-            inside.clone()
+            {
+                Some((_, inside)) => {
+                    faults.cut_off(inside, nodes);
+                    inside.clone()
+                }
+                None => Vec::new(),
+            }
         }
         Fault::DelayRegion(r, ms) => {
             let inside = &topology.regions[r].1;
@@ -286,19 +315,29 @@ async fn inject(
             }
             inside.clone()
         }
-    }
+    };
+    account.publish_faults().await;
+    target
 }
 
-async fn undo(account: &Arc<Mutex<LocalAccount>>, fault: Fault, target: &[NodeId]) {
+async fn undo(account: &Arc<Mutex<Cluster>>, fault: Fault, target: &[NodeId]) {
     let mut account = account.lock().await;
-    account.faults().heal();
-    if let Fault::RestartNode(_) = fault {
-        for node in target {
-            if let Err(e) = account.restart_node(*node).await {
-                tracing::error!(%node, "nemesis could not restart the node: {e}");
+    match fault {
+        Fault::RestartNode(_) => {
+            for node in target {
+                if let Err(e) = account.restart_node(*node).await {
+                    tracing::error!(%node, "nemesis could not restart the node: {e}");
+                }
             }
         }
+        Fault::PauseNode(_) => {
+            for node in target {
+                account.resume_node(*node);
+            }
+        }
+        _ => {}
     }
+    account.heal().await;
 }
 
 #[cfg(test)]
@@ -309,7 +348,9 @@ mod tests {
     fn a_seed_draws_the_same_schedule() {
         let plan = |seed| {
             let mut rng = StdRng::seed_from_u64(seed);
-            (0..20).map(|_| draw(&mut rng, 4)).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| draw(&mut rng, 4, false))
+                .collect::<Vec<_>>()
         };
         assert_eq!(plan(42), plan(42));
         assert_ne!(plan(42), plan(43));
@@ -325,11 +366,11 @@ mod tests {
         let nth = |regions| {
             let mut rng = StdRng::seed_from_u64(7);
             (0..20)
-                .map(|i| draw_nth(&mut rng, i, 4, regions, false))
+                .map(|i| draw_nth(&mut rng, i, 4, regions, Kinds::default()))
                 .collect::<Vec<_>>()
         };
         let mut rng = StdRng::seed_from_u64(7);
-        let plain: Vec<_> = (0..20).map(|_| draw(&mut rng, 4)).collect();
+        let plain: Vec<_> = (0..20).map(|_| draw(&mut rng, 4, false)).collect();
         assert_eq!(nth(1), plain);
         assert_ne!(nth(3), plain);
     }
@@ -340,7 +381,11 @@ mod tests {
         for (seed, failover) in (0..100).map(|s| (s, s % 2 == 1)) {
             let mut rng = StdRng::seed_from_u64(seed);
             for i in 0..20 {
-                let (fault, _, _) = draw_nth(&mut rng, i, 12, 3, failover);
+                let kinds = Kinds {
+                    failover,
+                    pause: false,
+                };
+                let (fault, _, _) = draw_nth(&mut rng, i, 12, 3, kinds);
                 assert_eq!(
                     fault.is_region_fault(),
                     i % 2 == 0,

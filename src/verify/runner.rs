@@ -2,13 +2,15 @@
 //! nemesis, heal, let it quiesce, read the final state, and run every
 //! checker on the recorded history.
 //!
-//! Runs in-process (every node of every region in this process, faults
-//! through the fault layer, restarts by stop/start). With several regions
-//! the first is the write region: writes go to its nodes, reads to any
-//! node of any region, and the nemesis adds region faults. The account
-//! enforces bounded staleness with small K and T, and the staleness
-//! checker judges the bounded reads with the same K and T. Real processes
-//! with kill -9 come with the failover issue.
+//! The account is real `meridian server` processes (`VerifyOptions::
+//! processes`: faults through each process's fault layer, kill -9 and
+//! SIGSTOP) or every node in this process (faults through the shared
+//! fault layer, restarts by stop/start). With several regions the first is
+//! the write region: writes go to its nodes, reads to any node of any
+//! region, and the nemesis adds region faults. The account enforces
+//! bounded staleness with small K and T, and the staleness checker judges
+//! the bounded reads with the same K and T. Settling and the convergence
+//! check go through `Admin.Status` (with state digests) either way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,11 +21,14 @@ use tokio::sync::Mutex;
 
 use crate::client::{Client, ReadOptions, ScanRange};
 use crate::consistency::Consistency;
+use crate::glsn::Glsn;
 use crate::ids::{NodeId, RegionId, ReplicaId};
 use crate::local::{LocalAccount, LocalOptions};
+use crate::verify::cluster::{Cluster, agreed_leader};
 use crate::verify::durability::AccountedWrite;
 use crate::verify::history::{History, HistoryError, Op, OpKind, write_op};
 use crate::verify::nemesis::{self, FaultEvent};
+use crate::verify::procs::ProcAccount;
 use crate::verify::staleness::{self, RegionFigures};
 use crate::verify::verdict::Verdict;
 use crate::verify::workload::{
@@ -70,6 +75,9 @@ pub struct VerifyOptions {
     pub wan_rtt_ms: u64,
     pub data_dir: PathBuf,
     pub history_path: PathBuf,
+    /// Run each node as a `meridian server` process of this binary;
+    /// `None` runs them all in this process.
+    pub processes: Option<PathBuf>,
 }
 
 impl VerifyOptions {
@@ -87,6 +95,7 @@ impl VerifyOptions {
             wan_rtt_ms: WAN_RTT_MS_DEFAULT,
             data_dir,
             history_path,
+            processes: None,
         }
     }
 
@@ -166,15 +175,19 @@ impl VerifyReport {
 }
 
 pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let account = LocalAccount::start(options.local_options())
-        .await
-        .map_err(|e| VerifyError::Start(e.to_string()))?;
-    let regions: Vec<RegionId> = account
-        .account()
-        .regions
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    let account = match &options.processes {
+        Some(exe) => Cluster::Processes(
+            ProcAccount::start(options.local_options(), exe.clone())
+                .await
+                .map_err(VerifyError::Start)?,
+        ),
+        None => Cluster::InProcess(
+            LocalAccount::start(options.local_options())
+                .await
+                .map_err(|e| VerifyError::Start(e.to_string()))?,
+        ),
+    };
+    let regions = account.regions();
     let write_region = regions[0].clone();
     for region in &regions {
         account
@@ -206,19 +219,23 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         let _ = w.await;
     }
 
-    let mut account = Arc::try_unwrap(account)
+    let account = Arc::try_unwrap(account)
         .map_err(|_| VerifyError::Settle("the nemesis still holds the account".into()))?
         .into_inner();
-    let digests = settle(&mut account, &regions).await?;
-    let final_state = read_final_state(&clients.write_region[0], plan.read_out_level()).await?;
-    let lost = read_lost_writes(&account).await?;
-    let epoch_changes = account
-        .running()
-        .map(|n| n.geo().meta_state().epoch)
-        .max()
-        .unwrap_or(1)
-        .saturating_sub(1);
+    let settled = settle(&account).await;
+    let read_out = match settled {
+        Ok(settled) => {
+            let final_state =
+                read_final_state(&clients.write_region[0], plan.read_out_level()).await;
+            let lost = read_lost_writes(&account, &settled.write_region).await;
+            final_state.and_then(|f| lost.map(|l| (settled, f, l)))
+        }
+        Err(e) => Err(e),
+    };
     account.stop().await;
+    let (settled, final_state, lost) = read_out?;
+    let digests = settled.digests;
+    let epoch_changes = settled.epoch.saturating_sub(1);
 
     let ops = recorder.ops();
     write_history(&options.history_path, &ops)?;
@@ -244,10 +261,7 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
 /// each process picked did, with no retries in between. (Running the
 /// workloads through routed clients would check the client's own retry
 /// rules too; that is a separate run.)
-async fn connect_all(
-    account: &LocalAccount,
-    write_region: &RegionId,
-) -> Result<Clients, VerifyError> {
+async fn connect_all(account: &Cluster, write_region: &RegionId) -> Result<Clients, VerifyError> {
     let in_write_region: BTreeSet<NodeId> =
         account.region_nodes(write_region).into_iter().collect();
     let mut clients = Clients {
@@ -354,89 +368,122 @@ fn spawn_workloads(
     tasks
 }
 
-/// Heals every fault, waits for a leader in every region and for every
-/// replica to apply its region's whole log and everything the write
-/// region applied; returns each replica's state digest.
-async fn settle(
-    account: &mut LocalAccount,
-    regions: &[RegionId],
-) -> Result<Vec<(ReplicaId, String)>, VerifyError> {
-    account.faults().heal();
-    // The write region's leader first: its GLSN is the head every region
-    // must reach. A failover may have moved it from the first region.
-    let write_region = account
-        .write_region()
-        .ok_or_else(|| VerifyError::Settle("no running node knows the write region".into()))?;
-    let mut regions = regions.to_vec();
-    regions.sort_by_key(|r| *r != write_region);
-    let mut leaders = Vec::new();
-    for region in &regions {
-        let leader = account
-            .wait_for_leader(region, SETTLE_TIMEOUT)
-            .await
-            .ok_or_else(|| VerifyError::Settle(format!("no leader in {region} after healing")))?;
-        leaders.push(leader);
-    }
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    while !caught_up(account, &leaders) {
-        if Instant::now() >= deadline {
-            return Err(VerifyError::Settle(
-                "replicas did not apply the whole log".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    account
-        .running()
-        .map(|n| {
-            let digest = n
-                .replica()
-                .state()
-                .items_digest()
-                .map_err(|e| VerifyError::Settle(e.to_string()))?;
-            Ok((n.id.clone(), digest))
-        })
-        .collect()
+/// The account once it has settled.
+struct Settled {
+    write_region: RegionId,
+    epoch: u64,
+    /// Each replica's state digest.
+    digests: Vec<(ReplicaId, String)>,
 }
 
-/// Every running replica has applied its region leader's whole log and,
-/// when there are several regions, the write region leader's GLSN (the
-/// first of `leaders`), outside any re-sync.
-fn caught_up(account: &LocalAccount, leaders: &[NodeId]) -> bool {
-    let Some(head) = leaders
-        .first()
-        .and_then(|l| account.node(*l))
-        .map(|n| n.replica().applied().glsn)
-    else {
-        return false;
-    };
-    leaders.iter().all(|leader| {
-        let Some(leader) = account.node(*leader) else {
-            return false;
-        };
-        let target = leader.replica().status().last_log_index;
-        account
-            .running()
-            .filter(|n| n.region() == leader.region())
-            .all(|n| {
-                let applied = n.replica().applied();
-                applied.index >= target && applied.glsn >= head && !applied.resyncing
-            })
+/// Heals every fault and waits, through `Admin.Status` of a node of the
+/// write region, for a leader every node of its region agrees on in each
+/// region and for every replica to apply its region's whole log and
+/// everything the write region applied; then asks for every replica's
+/// state digest.
+async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
+    account.heal().await;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut last_seen = String::from("no node answered");
+    loop {
+        if let Some((write_region, _)) = account.write_region().await
+            && let Some(status) = account.status(Some(&write_region), false).await
+        {
+            match caught_up(&status) {
+                Ok(()) => break,
+                Err(why) => last_seen = why,
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(VerifyError::Settle(format!(
+                "replicas did not apply the whole log: {last_seen}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (write_region, epoch) = account
+        .write_region()
+        .await
+        .ok_or_else(|| VerifyError::Settle("no node names the write region".into()))?;
+    let status = account
+        .status(Some(&write_region), true)
+        .await
+        .ok_or_else(|| VerifyError::Settle(format!("no node of {write_region} answers")))?;
+    let digests = status
+        .nodes
+        .iter()
+        .filter(|n| {
+            !n.region.is_empty() && account.account().region_of(NodeId(n.node_id)).is_some()
+        })
+        .map(|n| {
+            let replica = ReplicaId {
+                region: RegionId::new(n.region.clone()),
+                node: NodeId(n.node_id),
+            };
+            n.items_digest
+                .clone()
+                .map(|d| (replica.clone(), d))
+                .ok_or_else(|| VerifyError::Settle(format!("{replica} reported no state digest")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Settled {
+        write_region,
+        epoch,
+        digests,
     })
+}
+
+/// Every node of every region runs, follows a leader its whole region
+/// agrees on, has applied that leader's whole log and the write region
+/// leader's GLSN, outside any re-sync; `Err` says what is still missing.
+fn caught_up(status: &pb::StatusResponse) -> Result<(), String> {
+    let write_region = RegionId::new(status.write_region.clone());
+    let head = agreed_leader(status, &write_region)
+        .and_then(|l| status.nodes.iter().find(|n| n.node_id == l.0))
+        .and_then(|l| l.applied_glsn)
+        .map(Glsn::from)
+        .ok_or_else(|| format!("no agreed leader in the write region {write_region}"))?;
+    let regions: BTreeSet<&str> = status
+        .nodes
+        .iter()
+        .map(|n| n.region.as_str())
+        .filter(|r| !r.is_empty())
+        .collect();
+    for region in regions {
+        let leader = agreed_leader(status, &RegionId::new(region))
+            .and_then(|l| status.nodes.iter().find(|n| n.node_id == l.0))
+            .ok_or_else(|| format!("no agreed leader in {region}"))?;
+        for n in status.nodes.iter().filter(|n| n.region == region) {
+            let applied = n.applied_glsn.map(Glsn::from).unwrap_or(Glsn::ZERO);
+            if n.state != "running" {
+                return Err(format!("n{} is {}", n.node_id, n.state));
+            }
+            if n.applied_index < leader.last_log_index || applied < head || n.resyncing {
+                return Err(format!(
+                    "n{} applied index {} of {}, {applied} of {head}{}",
+                    n.node_id,
+                    n.applied_index,
+                    leader.last_log_index,
+                    if n.resyncing { ", re-syncing" } else { "" }
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The writes of the workload's container that failovers lost, as the
 /// conflict feed of a running node of the write region lists them (the
 /// feed's entries are committed there).
-async fn read_lost_writes(account: &LocalAccount) -> Result<Vec<AccountedWrite>, VerifyError> {
+async fn read_lost_writes(
+    account: &Cluster,
+    write_region: &RegionId,
+) -> Result<Vec<AccountedWrite>, VerifyError> {
     let settle = |e: String| VerifyError::Settle(format!("reading the conflict feed: {e}"));
-    let write_region = account
-        .write_region()
-        .ok_or_else(|| settle("no running node knows the write region".into()))?;
     let node = account
-        .running()
-        .find(|n| n.region() == &write_region)
-        .map(|n| n.node_id())
+        .region_nodes(write_region)
+        .into_iter()
+        .find(|n| account.is_up(*n))
         .ok_or_else(|| settle(format!("no node of {write_region} runs")))?;
     let channel = crate::client::connect_channel(&account.endpoint(node))
         .await

@@ -124,3 +124,41 @@ async fn three_regions_under_region_faults_keep_bounded_reads_within_k_and_t() {
         );
     }
 }
+
+/// What CI runs of the multi-process mode: `meridian server` processes,
+/// killed with SIGKILL, paused with SIGSTOP, steered through
+/// `Faults.Apply`, settled and compared through `Admin.Status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_minute_of_real_processes_under_faults_finds_no_violation_and_leaves_none_running() {
+    init_tracing();
+    let seed = verify_seed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(seed, 60, &dir);
+    options.regions = 3;
+    options.processes = Some(std::path::PathBuf::from(env!("CARGO_BIN_EXE_meridian")));
+    let data_dir = options.data_dir.clone();
+
+    phase("3 regions x 4 server processes: workloads, nemesis, settle, checkers");
+    let report = runner::run(&options).await.expect("verify run");
+    for f in &report.faults {
+        println!("fault: {f:?}");
+    }
+    let logs: Vec<_> = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .collect();
+    assert_eq!(logs.len(), 12, "one log per node process");
+
+    phase("every process the run started has exited");
+    let needle = data_dir.to_string_lossy().into_owned();
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect();
+    assert!(running.is_empty(), "processes still running: {running:?}");
+    assert_clean(&report, seed, dir);
+}

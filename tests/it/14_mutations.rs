@@ -26,6 +26,9 @@ async fn caught_by(mutation: &str, checker: &str) -> u64 {
         let seed_text = seed.to_string();
         let ran = meridian(&[
             "verify",
+            "--in-process",
+            "--regions",
+            "1",
             "--duration",
             "10s",
             "--seed",

@@ -1,0 +1,232 @@
+//! An account of real `meridian server` processes on loopback, what
+//! `meridian verify` runs by default: the nemesis kills nodes with SIGKILL,
+//! pauses them with SIGSTOP, restarts them on their data, and steers each
+//! process's fault layer through `Faults.Apply` with every rule it keeps
+//! here. Each node has its TOML file and log file in the data directory;
+//! dropping the account kills every process it started.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::config::AccountConfig;
+use crate::fault::{FAULT_INJECTION_ENV, Faults};
+use crate::ids::NodeId;
+use crate::local::LocalOptions;
+use crate::wire::convert::link_rule_to_wire;
+use crate::wire::pb::v1 as pb;
+use crate::wire::pb::v1::faults_client::FaultsClient;
+
+/// How long pushing the rules to one node may take.
+const FAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct ProcAccount {
+    options: LocalOptions,
+    account: AccountConfig,
+    exe: PathBuf,
+    /// The rules every process gets; see [`ProcAccount::publish_faults`].
+    faults: Faults,
+    children: BTreeMap<NodeId, Child>,
+    paused: BTreeSet<NodeId>,
+}
+
+impl ProcAccount {
+    /// Writes every node's configuration and starts its process with
+    /// `exe server`. The ports are free when picked and released just
+    /// before the processes bind them; another process taking one in
+    /// between makes that node fail to start, loudly.
+    pub async fn start(options: LocalOptions, exe: PathBuf) -> Result<ProcAccount, String> {
+        std::fs::create_dir_all(&options.data_dir)
+            .map_err(|e| format!("creating {}: {e}", options.data_dir.display()))?;
+        let addresses = free_addresses(options.node_count() * 2)?;
+        let pairs: Vec<(SocketAddr, SocketAddr)> =
+            addresses.chunks(2).map(|p| (p[0], p[1])).collect();
+        let account = options.account_config(&pairs);
+        let mut procs = ProcAccount {
+            faults: Faults::new(options.seed),
+            options,
+            account,
+            exe,
+            children: BTreeMap::new(),
+            paused: BTreeSet::new(),
+        };
+        for id in procs.node_ids() {
+            let config = procs.options.node_config(&procs.account, id);
+            let text = toml::to_string(&config).map_err(|e| format!("{id}'s TOML: {e}"))?;
+            std::fs::write(procs.config_path(id), text)
+                .map_err(|e| format!("writing {id}'s TOML: {e}"))?;
+            procs.spawn(id)?;
+        }
+        Ok(procs)
+    }
+
+    fn config_path(&self, id: NodeId) -> PathBuf {
+        self.options.data_dir.join(format!("{id}.toml"))
+    }
+
+    fn spawn(&mut self, id: NodeId) -> Result<(), String> {
+        let log_path = self.options.data_dir.join(format!("{id}.log"));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+        let child = Command::new(&self.exe)
+            .arg("server")
+            .arg("--config")
+            .arg(self.config_path(id))
+            .env(FAULT_INJECTION_ENV, "1")
+            .env("RUST_LOG", "warn,openraft=off")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting {} for {id}: {e}", self.exe.display()))?;
+        self.children.insert(id, child);
+        Ok(())
+    }
+
+    pub fn account(&self) -> &AccountConfig {
+        &self.account
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.account.all_nodes().map(|n| n.id).collect()
+    }
+
+    pub fn endpoint(&self, id: NodeId) -> String {
+        let addr = self.account.node(id).map(|n| n.client_addr);
+        addr.map_or_else(String::new, |a| format!("http://{a}"))
+    }
+
+    /// Running, and not paused.
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.children.contains_key(&id) && !self.paused.contains(&id)
+    }
+
+    /// Sends every process that is up the rules of [`ProcAccount::faults`];
+    /// a process that cannot be reached is logged and skipped (a
+    /// restarted one gets them when it starts).
+    pub async fn publish_faults(&self) {
+        let links: Vec<pb::FaultLink> = self.faults.links().iter().map(link_rule_to_wire).collect();
+        let pushes = self
+            .node_ids()
+            .into_iter()
+            .filter(|id| self.is_up(*id))
+            .map(|id| {
+                let request = pb::FaultRequest {
+                    action: pb::FaultAction::Replace as i32,
+                    region: String::new(),
+                    links: links.clone(),
+                };
+                let endpoint = self.endpoint(id);
+                async move {
+                    let pushed = tokio::time::timeout(FAULT_PUSH_TIMEOUT, async {
+                        let channel = crate::client::connect_channel(&endpoint)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        FaultsClient::new(channel)
+                            .apply(request)
+                            .await
+                            .map_err(|e| e.message().to_string())
+                    })
+                    .await;
+                    match pushed {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::warn!(node = %id, "pushing the fault rules: {e}"),
+                        Err(_) => tracing::warn!(node = %id, "pushing the fault rules timed out"),
+                    }
+                }
+            });
+        futures::future::join_all(pushes).await;
+    }
+
+    /// SIGKILL, as a power loss: no flush, no goodbye to peers.
+    pub async fn kill_node(&mut self, id: NodeId) {
+        self.paused.remove(&id);
+        if let Some(mut child) = self.children.remove(&id)
+            && let Err(e) = child.kill().await
+        {
+            tracing::warn!(node = %id, "killing the process: {e}");
+        }
+    }
+
+    /// Starts a killed node again on its addresses and data, then gives it
+    /// the current rules.
+    pub async fn restart_node(&mut self, id: NodeId) -> Result<(), String> {
+        self.kill_node(id).await;
+        self.spawn(id)?;
+        self.publish_faults().await;
+        Ok(())
+    }
+
+    /// SIGSTOP: the process keeps its sockets but answers nothing.
+    pub fn pause_node(&mut self, id: NodeId) {
+        if self.signal(id, "-STOP") {
+            self.paused.insert(id);
+        }
+    }
+
+    /// SIGCONT after [`ProcAccount::pause_node`].
+    pub fn resume_node(&mut self, id: NodeId) {
+        if self.paused.remove(&id) {
+            self.signal(id, "-CONT");
+        }
+    }
+
+    fn signal(&self, id: NodeId, signal: &str) -> bool {
+        let Some(pid) = self.children.get(&id).and_then(Child::id) else {
+            return false;
+        };
+        match std::process::Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+        {
+            Ok(status) if status.success() => true,
+            other => {
+                tracing::warn!(node = %id, ?other, "kill {signal} {pid} failed");
+                false
+            }
+        }
+    }
+
+    /// Kills every process (resuming paused ones first, so none is left
+    /// stopped) and waits for them to exit.
+    pub async fn stop(mut self) {
+        for id in self.paused.clone() {
+            self.resume_node(id);
+        }
+        for id in self.node_ids() {
+            self.kill_node(id).await;
+        }
+    }
+}
+
+/// `count` loopback addresses on ports free right now.
+fn free_addresses(count: usize) -> Result<Vec<SocketAddr>, String> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("picking free ports: {e}"))?;
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map_err(|e| format!("picking free ports: {e}"))
+        })
+        .collect()
+}
