@@ -153,6 +153,16 @@ pub struct LocalAccount {
     reserved: BTreeMap<NodeId, Vec<tokio::net::TcpSocket>>,
 }
 
+/// The URI a client reaches node `id` of `account` at (port 0, refused
+/// at once, for a node the account does not have).
+pub fn endpoint_of(account: &AccountConfig, id: NodeId) -> String {
+    let addr = account
+        .node(id)
+        .map(|n| n.client_addr)
+        .unwrap_or_else(|| loopback(0));
+    format!("http://{addr}")
+}
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -215,23 +225,8 @@ impl LocalAccount {
         self.nodes.values().flatten()
     }
 
-    /// The write region as the newest meta state among the running nodes
-    /// names it (the highest epoch): a node cut off earlier may still name
-    /// a former write region.
-    pub fn write_region(&self) -> Option<RegionId> {
-        self.running()
-            .map(|n| n.geo().meta_state())
-            .max_by_key(|m| m.epoch)
-            .and_then(|m| m.write_region)
-    }
-
     pub fn endpoint(&self, id: NodeId) -> String {
-        let addr = self
-            .account
-            .node(id)
-            .map(|n| n.client_addr)
-            .unwrap_or_else(|| loopback(0));
-        format!("http://{addr}")
+        endpoint_of(&self.account, id)
     }
 
     /// The nodes of `region`, running or not.

@@ -270,8 +270,9 @@ impl Kv {
         level: Consistency,
         session: Option<SessionToken>,
     ) -> Result<WriteReceipt, Error> {
-        // The region that forwarded the write may not know of the latest
-        // fork yet; the write region does, since it began the epoch.
+        // The node that took the write may not have known the latest fork
+        // (or the write region moved while it retried); the write region's
+        // leader knows it, since it began the epoch.
         self.check_session(session)?;
         let started = Instant::now();
         let timeout = self.settings.request_timeout;
@@ -391,8 +392,8 @@ impl Kv {
         token: Option<SessionToken>,
     ) -> Result<Glsn, Error> {
         let level = self.level(consistency)?;
-        self.check_session(token)?;
         let meta = self.geo.meta_state();
+        session_lost(&meta, token)?;
         if let Some(fork) = meta.diverged(self.replica.applied().glsn) {
             return Err(self.unavailable(format!(
                 "{} holds writes past the fork {fork} and is re-joining; read from another region",

@@ -8,12 +8,13 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use tonic::transport::Channel;
 
 use crate::client::connect_channel;
 use crate::config::AccountConfig;
 use crate::fault::Faults;
 use crate::ids::{NodeId, RegionId};
-use crate::local::LocalAccount;
+use crate::local::{LocalAccount, endpoint_of};
 use crate::verify::procs::ProcAccount;
 use crate::wire::pb::v1 as pb;
 use crate::wire::pb::v1::admin_client::AdminClient;
@@ -55,10 +56,7 @@ impl Cluster {
     }
 
     pub fn endpoint(&self, id: NodeId) -> String {
-        match self {
-            Cluster::InProcess(a) => a.endpoint(id),
-            Cluster::Processes(a) => a.endpoint(id),
-        }
+        endpoint_of(self.account(), id)
     }
 
     /// Running and answering (not stopped, killed or paused).
@@ -84,13 +82,6 @@ impl Cluster {
         if let Cluster::Processes(a) = self {
             a.publish_faults().await;
         }
-    }
-
-    /// Cuts every link between `region` and the rest, both ways.
-    pub async fn cut_region(&self, region: &RegionId) {
-        let all = self.node_ids();
-        self.faults().cut_off(&self.region_nodes(region), &all);
-        self.publish_faults().await;
     }
 
     /// Removes every rule.
@@ -149,17 +140,13 @@ impl Cluster {
             .map(|id| {
                 let endpoint = self.endpoint(id);
                 async move {
-                    tokio::time::timeout(CALL_TIMEOUT, async {
-                        let channel = connect_channel(&endpoint).await.ok()?;
-                        let view = AdminClient::new(channel)
+                    call_node(&endpoint, CALL_TIMEOUT, |channel| async move {
+                        AdminClient::new(channel)
                             .account(pb::AccountRequest {})
                             .await
-                            .ok()?;
-                        Some(view.into_inner())
                     })
                     .await
                     .ok()
-                    .flatten()
                 }
             });
         join_all(calls).await.into_iter().flatten().collect()
@@ -188,18 +175,14 @@ impl Cluster {
         } else {
             CALL_TIMEOUT
         };
-        tokio::time::timeout(timeout, async {
-            let channel = connect_channel(&endpoint).await.ok()?;
-            let status = AdminClient::new(channel)
+        call_node(&endpoint, timeout, |channel| async move {
+            AdminClient::new(channel)
                 .max_decoding_message_size(crate::limits::GRPC_MESSAGE_BYTES_MAX)
                 .status(pb::StatusRequest { digests })
                 .await
-                .ok()?;
-            Some(status.into_inner())
         })
         .await
         .ok()
-        .flatten()
     }
 
     /// The status as the first up node of `region` that answers reports
@@ -229,7 +212,7 @@ impl Cluster {
             if let Some(status) = self.status(Some(region), false).await
                 && let Some(leader) = agreed_leader(&status, region)
             {
-                return Some(leader);
+                return Some(NodeId(leader.node_id));
             }
             if tokio::time::Instant::now() >= deadline {
                 return None;
@@ -239,17 +222,38 @@ impl Cluster {
     }
 }
 
-/// The leader every running node of `region` in `status` names, if they
-/// agree and it is one of them.
-pub fn agreed_leader(status: &pb::StatusResponse, region: &RegionId) -> Option<NodeId> {
+/// Connects to `endpoint` and makes one call, all within `timeout`; `Err`
+/// says, in words, what failed.
+pub async fn call_node<T, F, Fut>(endpoint: &str, timeout: Duration, call: F) -> Result<T, String>
+where
+    F: FnOnce(Channel) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let answer = tokio::time::timeout(timeout, async {
+        let channel = connect_channel(endpoint).await.map_err(|e| e.to_string())?;
+        call(channel).await.map_err(|e| e.message().to_string())
+    })
+    .await;
+    match answer {
+        Ok(answer) => answer.map(tonic::Response::into_inner),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+/// The row of the leader every running node of `region` in `status`
+/// names, if they agree and it is one of them.
+pub fn agreed_leader<'a>(
+    status: &'a pb::StatusResponse,
+    region: &RegionId,
+) -> Option<&'a pb::NodeStatus> {
     let members: Vec<&pb::NodeStatus> = status
         .nodes
         .iter()
         .filter(|n| n.region == region.as_str() && n.state == "running")
         .collect();
-    let leader = members.iter().find(|n| n.role == "leader")?.node_id;
+    let leader = *members.iter().find(|n| n.role == "leader")?;
     members
         .iter()
-        .all(|n| n.leader_id == Some(leader))
-        .then_some(NodeId(leader))
+        .all(|n| n.leader_id == Some(leader.node_id))
+        .then_some(leader)
 }

@@ -17,7 +17,8 @@ use tokio::process::{Child, Command};
 use crate::config::AccountConfig;
 use crate::fault::{FAULT_INJECTION_ENV, Faults};
 use crate::ids::NodeId;
-use crate::local::LocalOptions;
+use crate::local::{LocalOptions, endpoint_of};
+use crate::verify::cluster::call_node;
 use crate::wire::convert::link_rule_to_wire;
 use crate::wire::pb::v1 as pb;
 use crate::wire::pb::v1::faults_client::FaultsClient;
@@ -108,8 +109,7 @@ impl ProcAccount {
     }
 
     pub fn endpoint(&self, id: NodeId) -> String {
-        let addr = self.account.node(id).map(|n| n.client_addr);
-        addr.map_or_else(String::new, |a| format!("http://{a}"))
+        endpoint_of(&self.account, id)
     }
 
     /// Running, and not paused.
@@ -134,20 +134,12 @@ impl ProcAccount {
                 };
                 let endpoint = self.endpoint(id);
                 async move {
-                    let pushed = tokio::time::timeout(FAULT_PUSH_TIMEOUT, async {
-                        let channel = crate::client::connect_channel(&endpoint)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        FaultsClient::new(channel)
-                            .apply(request)
-                            .await
-                            .map_err(|e| e.message().to_string())
+                    let pushed = call_node(&endpoint, FAULT_PUSH_TIMEOUT, |channel| async move {
+                        FaultsClient::new(channel).apply(request).await
                     })
                     .await;
-                    match pushed {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::warn!(node = %id, "pushing the fault rules: {e}"),
-                        Err(_) => tracing::warn!(node = %id, "pushing the fault rules timed out"),
+                    if let Err(e) = pushed {
+                        tracing::warn!(node = %id, "pushing the fault rules: {e}");
                     }
                 }
             });

@@ -385,12 +385,12 @@ async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
     account.heal().await;
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut last_seen = String::from("no node answered");
-    loop {
-        if let Some((write_region, _)) = account.write_region().await
+    let (write_region, epoch) = loop {
+        if let Some((write_region, epoch)) = account.write_region().await
             && let Some(status) = account.status(Some(&write_region), false).await
         {
             match caught_up(&status) {
-                Ok(()) => break,
+                Ok(()) => break (write_region, epoch),
                 Err(why) => last_seen = why,
             }
         }
@@ -400,21 +400,15 @@ async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
             )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (write_region, epoch) = account
-        .write_region()
-        .await
-        .ok_or_else(|| VerifyError::Settle("no node names the write region".into()))?;
+    };
     let status = account
         .status(Some(&write_region), true)
         .await
         .ok_or_else(|| VerifyError::Settle(format!("no node of {write_region} answers")))?;
+    // Status lists the nodes of every region (never witnesses).
     let digests = status
         .nodes
         .iter()
-        .filter(|n| {
-            !n.region.is_empty() && account.account().region_of(NodeId(n.node_id)).is_some()
-        })
         .map(|n| {
             let replica = ReplicaId {
                 region: RegionId::new(n.region.clone()),
@@ -439,19 +433,12 @@ async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
 fn caught_up(status: &pb::StatusResponse) -> Result<(), String> {
     let write_region = RegionId::new(status.write_region.clone());
     let head = agreed_leader(status, &write_region)
-        .and_then(|l| status.nodes.iter().find(|n| n.node_id == l.0))
         .and_then(|l| l.applied_glsn)
         .map(Glsn::from)
         .ok_or_else(|| format!("no agreed leader in the write region {write_region}"))?;
-    let regions: BTreeSet<&str> = status
-        .nodes
-        .iter()
-        .map(|n| n.region.as_str())
-        .filter(|r| !r.is_empty())
-        .collect();
+    let regions: BTreeSet<&str> = status.nodes.iter().map(|n| n.region.as_str()).collect();
     for region in regions {
         let leader = agreed_leader(status, &RegionId::new(region))
-            .and_then(|l| status.nodes.iter().find(|n| n.node_id == l.0))
             .ok_or_else(|| format!("no agreed leader in {region}"))?;
         for n in status.nodes.iter().filter(|n| n.region == region) {
             let applied = n.applied_glsn.map(Glsn::from).unwrap_or(Glsn::ZERO);
