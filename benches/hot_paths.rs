@@ -38,6 +38,7 @@ fn put(key: usize) -> Command {
         },
         ts: 1,
         origin_region: RegionId::new("west"),
+        epoch: meridian::glsn::EPOCH_INITIAL,
     }])
 }
 

@@ -61,6 +61,13 @@ pub struct WriteCommand {
     /// Hybrid logical clock timestamp given by the proposing node.
     pub ts: u64,
     pub origin_region: RegionId,
+    /// The epoch whose write lease the write region's leader held when it
+    /// took the write (stamped under its write permit). The write applies
+    /// only while the region still writes in that epoch: a batch that was
+    /// held up (a leader cut off, then forwarding to its successor) and
+    /// lands after the region lost the writes is refused, not given a
+    /// GLSN of an epoch written elsewhere.
+    pub epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +103,9 @@ pub enum Rejection {
     NotFound,
     #[error("etag mismatch: the item's current etag is {current}")]
     EtagMismatch { current: Etag },
+    /// The region no longer writes in the epoch the write was taken in.
+    #[error("the write was taken in epoch {taken}, which this region no longer writes in")]
+    EpochEnded { taken: u64 },
 }
 
 /// The state machine's answer to one applied command.

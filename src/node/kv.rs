@@ -26,7 +26,7 @@ use crate::consistency::{Consistency, ReadPath};
 use crate::error::Error;
 use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
-use crate::ids::NodeId;
+use crate::ids::{NodeId, RegionId};
 use crate::item::{self, Etag, ItemVersion, KeyRange};
 use crate::meta::MetaState;
 use crate::mutation::{self, Mutation};
@@ -128,6 +128,8 @@ impl Kv {
                 op: op.clone(),
                 ts: self.hlc.now(),
                 origin_region: write_region.clone(),
+                // Stamped by the write region's leader under its permit.
+                epoch: 0,
             };
             let result = if self.geo.is_write_leader() {
                 self.write_at_leader(write, level, session).await
@@ -276,11 +278,11 @@ impl Kv {
         self.check_session(session)?;
         let started = Instant::now();
         let timeout = self.settings.request_timeout;
-        if self.geo.wait_for_lease(timeout).await.is_none() {
+        let Some(lease) = self.geo.wait_for_lease(timeout).await else {
             return Err(self.unavailable(
                 "the write region holds no lease: its leader cannot reach the meta group".into(),
             ));
-        }
+        };
         if level == Consistency::Strong {
             self.geo.check_strong_set()?;
         } else if self.settings.default_consistency <= Consistency::BoundedStaleness {
@@ -295,19 +297,58 @@ impl Kv {
             });
         }
         let permit = self.geo.write_permit().await?;
+        let mut write = write;
+        write.epoch = permit.epoch;
         let proposed = self.proposer.propose(write).await;
         drop(permit);
         let (glsn, etag) = match proposed? {
             WriteOutcome::Applied { glsn, etag } => (glsn, etag),
             WriteOutcome::Rejected { rejection, .. } => {
-                return Err(rejected(&container, &key, rejection));
+                return Err(self.rejected(&container, &key, rejection));
             }
         };
+        // The meta group moves the writes only after the lease expired, so
+        // a write applied while the lease taken for it (or a renewal of it)
+        // is still valid lies before any fork. Past that, the region may
+        // have been failed over while the batch waited (a leader cut off,
+        // then forwarding to its successor): the write applied, but it may
+        // lie past the fork, so its outcome is not known.
+        if lease.valid_until <= Instant::now() && self.geo.held_lease().is_none() {
+            return Err(Error::OutcomeUnknown {
+                reason: format!(
+                    "the write applied at {glsn}, after the write lease it was taken under expired; a failover may have left it past the fork"
+                ),
+            });
+        }
         if level == Consistency::Strong {
             let remaining = timeout.saturating_sub(started.elapsed());
             self.geo.wait_strong(glsn, remaining).await?;
         }
         Ok(WriteReceipt { glsn, etag })
+    }
+
+    /// A write the state machine refused, as the client sees it.
+    fn rejected(&self, container: &str, key: &str, rejection: Rejection) -> Error {
+        let (container, key) = (container.to_string(), key.to_string());
+        match rejection {
+            Rejection::AlreadyExists => Error::AlreadyExists { container, key },
+            Rejection::NotFound => Error::NotFound { container, key },
+            Rejection::EtagMismatch { current } => Error::EtagMismatch {
+                container,
+                key,
+                current,
+            },
+            // Refused before it applied, so it may go to the new write
+            // region (the taking node retries there).
+            Rejection::EpochEnded { .. } => Error::NotWriteRegion {
+                region: self.replica.region().clone(),
+                write_region: self
+                    .geo
+                    .meta_state()
+                    .write_region
+                    .unwrap_or_else(|| RegionId::new("none")),
+            },
+        }
     }
 
     /// The request's level, or the account default; never stronger than
@@ -523,17 +564,4 @@ fn session_lost(meta: &MetaState, token: Option<SessionToken>) -> Result<(), Err
 
 fn invalid(e: item::InvalidInput) -> Error {
     Error::InvalidArgument(e.0)
-}
-
-fn rejected(container: &str, key: &str, rejection: Rejection) -> Error {
-    let (container, key) = (container.to_string(), key.to_string());
-    match rejection {
-        Rejection::AlreadyExists => Error::AlreadyExists { container, key },
-        Rejection::NotFound => Error::NotFound { container, key },
-        Rejection::EtagMismatch { current } => Error::EtagMismatch {
-            container,
-            key,
-            current,
-        },
-    }
 }

@@ -169,6 +169,18 @@ impl StateMachine {
         overlay: &mut HashMap<(String, String), Option<ItemVersion>>,
         geo: &mut BatchGeo,
     ) -> Result<WriteOutcome, StorageError> {
+        // The fence that holds whatever the leases did: a write applies
+        // only in the epoch it was taken in, and only while no entry of a
+        // later epoch (written by another region) has been applied here.
+        // Otherwise it would take the next LSN of another region's epoch,
+        // an LSN that region gives a different write, and shipping (which
+        // skips LSNs it has) would never notice the divergence.
+        if write.epoch != self.write_epoch || self.glsn.epoch > self.write_epoch {
+            return Ok(WriteOutcome::Rejected {
+                rejection: command::Rejection::EpochEnded { taken: write.epoch },
+                applied_glsn: self.glsn,
+            });
+        }
         let slot = (write.container, write.key);
         let current = match overlay.get(&slot) {
             Some(v) => v.clone(),
@@ -656,6 +668,7 @@ mod tests {
             },
             ts: 1,
             origin_region: RegionId::new("west"),
+            epoch: crate::glsn::EPOCH_INITIAL,
         }])
     }
 
@@ -753,5 +766,74 @@ mod tests {
                     .is_none()
             );
         }
+    }
+
+    /// Seed 207 of `verify --nemesis failover`: west's cut-off leader took
+    /// a write under its lease; the batch reached west's next leader after
+    /// east had taken over and shipped e2 entries to west. Applied, it got
+    /// the next LSN of epoch 2 (an LSN east gave another write) and west
+    /// skipped east's entry there as a duplicate, for good.
+    #[tokio::test]
+    async fn a_write_of_an_epoch_this_region_no_longer_writes_in_is_refused() {
+        let (_dir, store, mut sm) = open_west();
+        sm.apply_commands(1, 1, vec![put("a", Precondition::None)])
+            .await
+            .unwrap();
+        let east = RegionId::new("east");
+        let version = ItemVersion {
+            value: b"east".to_vec(),
+            etag: Etag::for_write(Glsn::new(2, 2)),
+            glsn: Glsn::new(2, 2),
+            ts: 2,
+            origin_region: east.clone(),
+        };
+        let shipped = GeoEntry::record(Glsn::new(2, 2), "c", "e", 2, &east, Some(&version));
+        sm.apply_commands(2, 1, vec![Command::Ship(vec![shipped])])
+            .await
+            .unwrap();
+        assert_eq!(sm.glsn, Glsn::new(2, 2));
+
+        let late = sm
+            .apply_commands(3, 1, vec![put("late", Precondition::None)])
+            .await
+            .unwrap();
+        assert_eq!(
+            late,
+            vec![WriteOutcome::Rejected {
+                rejection: command::Rejection::EpochEnded { taken: 1 },
+                applied_glsn: Glsn::new(2, 2),
+            }]
+        );
+        assert_eq!(sm.glsn, Glsn::new(2, 2), "no LSN was taken");
+        assert!(store.state.get_item("c", "late").unwrap().is_none());
+
+        // West writes again only once it begins an epoch of its own, and
+        // only writes stamped with that epoch.
+        sm.apply_commands(4, 1, vec![Command::BeginEpoch { epoch: 3 }])
+            .await
+            .unwrap();
+        let stale = sm
+            .apply_commands(5, 1, vec![put("stale", Precondition::None)])
+            .await
+            .unwrap();
+        assert!(matches!(
+            stale[0],
+            WriteOutcome::Rejected {
+                rejection: command::Rejection::EpochEnded { taken: 1 },
+                ..
+            }
+        ));
+        let Command::Writes(mut writes) = put("fresh", Precondition::None) else {
+            unreachable!("put builds a write batch")
+        };
+        writes[0].epoch = 3;
+        let fresh = sm
+            .apply_commands(6, 1, vec![Command::Writes(writes)])
+            .await
+            .unwrap();
+        assert!(matches!(
+            fresh[0],
+            WriteOutcome::Applied { glsn, .. } if glsn == Glsn::new(3, 3)
+        ));
     }
 }

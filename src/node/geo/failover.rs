@@ -43,6 +43,8 @@ const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Held by a write from its fencing check until it has applied.
 pub struct WritePermit<'a> {
     _gate: RwLockReadGuard<'a, ()>,
+    /// The epoch this region writes in, which the write is stamped with.
+    pub epoch: u64,
 }
 
 impl Geo {
@@ -89,7 +91,10 @@ impl Geo {
             });
         }
         self.ensure_epoch(&meta).await?;
-        Ok(WritePermit { _gate: gate })
+        Ok(WritePermit {
+            _gate: gate,
+            epoch: meta.epoch,
+        })
     }
 
     /// A new write region's first write waits until its replica set has
