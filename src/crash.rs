@@ -20,12 +20,6 @@
 //!   integer, is reported once as a warning: a typo must not silently turn a
 //!   crash test into a test that never crashes.
 //!
-//! Points to add with geo-replication, when the code they sit in exists:
-//! `after_ship_before_ack` (a read region has applied shipped entries but
-//! not yet acknowledged them to the write region) and `after_epoch_change`
-//! (the meta group committed a new epoch, before the new write region
-//! accepts writes).
-
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -55,15 +49,24 @@ pub enum CrashPoint {
     /// State machine: a batch is applied to sled, before the replies go
     /// back to openraft (and so to the clients).
     AfterApplyBatch,
+    /// Read region leader: shipped entries are applied, before the write
+    /// region hears of them (the acknowledgement is about to go out).
+    AfterShipBeforeAck,
+    /// Region taking over the writes: the meta group committed the new
+    /// epoch, before this region's replica set begins it (so before it
+    /// takes any write).
+    AfterEpochChange,
 }
 
 impl CrashPoint {
-    pub const ALL: [CrashPoint; 5] = [
+    pub const ALL: [CrashPoint; 7] = [
         CrashPoint::AfterLogAppend,
         CrashPoint::MidLogPurge,
         CrashPoint::MidSnapshotInstall,
         CrashPoint::AfterSnapshotBuild,
         CrashPoint::AfterApplyBatch,
+        CrashPoint::AfterShipBeforeAck,
+        CrashPoint::AfterEpochChange,
     ];
 
     /// The name `MERIDIAN_CRASH_AT` uses.
@@ -74,6 +77,8 @@ impl CrashPoint {
             CrashPoint::MidSnapshotInstall => "mid_snapshot_install",
             CrashPoint::AfterSnapshotBuild => "after_snapshot_build",
             CrashPoint::AfterApplyBatch => "after_apply_batch",
+            CrashPoint::AfterShipBeforeAck => "after_ship_before_ack",
+            CrashPoint::AfterEpochChange => "after_epoch_change",
         }
     }
 

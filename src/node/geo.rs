@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use crate::codec::{decode, encode};
 use crate::command::Command;
 use crate::config::{AccountConfig, GeoConfig};
+use crate::crash::{CrashPoint, crash_point};
 use crate::error::Error;
 use crate::geo::acks::{AckTable, Lag, lag};
 use crate::geo::entry::GeoEntry;
@@ -1000,6 +1001,7 @@ impl Geo {
                 continue;
             }
             self.note_freshness(&replica, None);
+            crash_point(CrashPoint::AfterShipBeforeAck);
             let request = NodeRequest::GeoAck {
                 region: replica.region().clone(),
                 glsn,

@@ -39,6 +39,14 @@ impl Cluster {
         self.account().all_nodes().map(|n| n.id).collect()
     }
 
+    /// The processes, in process mode.
+    pub fn processes(&mut self) -> Option<&mut ProcAccount> {
+        match self {
+            Cluster::InProcess(_) => None,
+            Cluster::Processes(a) => Some(a),
+        }
+    }
+
     pub fn regions(&self) -> Vec<RegionId> {
         self.account()
             .regions

@@ -34,6 +34,9 @@ pub struct ProcAccount {
     faults: Faults,
     children: BTreeMap<NodeId, Child>,
     paused: BTreeSet<NodeId>,
+    /// Extra environment of a node's process (crash points), until
+    /// [`ProcAccount::disarm`].
+    env: BTreeMap<NodeId, Vec<(String, String)>>,
 }
 
 impl ProcAccount {
@@ -42,6 +45,16 @@ impl ProcAccount {
     /// before the processes bind them; another process taking one in
     /// between makes that node fail to start, loudly.
     pub async fn start(options: LocalOptions, exe: PathBuf) -> Result<ProcAccount, String> {
+        ProcAccount::start_with_env(options, exe, BTreeMap::new()).await
+    }
+
+    /// [`ProcAccount::start`], giving the nodes in `env` those variables
+    /// (e.g. armed crash points) in addition to the usual ones.
+    pub async fn start_with_env(
+        options: LocalOptions,
+        exe: PathBuf,
+        env: BTreeMap<NodeId, Vec<(String, String)>>,
+    ) -> Result<ProcAccount, String> {
         std::fs::create_dir_all(&options.data_dir)
             .map_err(|e| format!("creating {}: {e}", options.data_dir.display()))?;
         let addresses = free_addresses(options.node_count() * 2)?;
@@ -55,6 +68,7 @@ impl ProcAccount {
             exe,
             children: BTreeMap::new(),
             paused: BTreeSet::new(),
+            env,
         };
         for id in procs.node_ids() {
             let config = procs.options.node_config(&procs.account, id);
@@ -70,8 +84,13 @@ impl ProcAccount {
         self.options.data_dir.join(format!("{id}.toml"))
     }
 
+    /// Where node `id`'s process writes its log.
+    pub fn log_path(&self, id: NodeId) -> PathBuf {
+        self.options.data_dir.join(format!("{id}.log"))
+    }
+
     fn spawn(&mut self, id: NodeId) -> Result<(), String> {
-        let log_path = self.options.data_dir.join(format!("{id}.log"));
+        let log_path = self.log_path(id);
         let log = File::options()
             .create(true)
             .append(true)
@@ -86,6 +105,7 @@ impl ProcAccount {
             .arg(self.config_path(id))
             .env(FAULT_INJECTION_ENV, "1")
             .env("RUST_LOG", "warn,openraft=off")
+            .envs(self.env.get(&id).into_iter().flatten().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -163,6 +183,20 @@ impl ProcAccount {
         self.spawn(id)?;
         self.publish_faults().await;
         Ok(())
+    }
+
+    /// Node `id`'s next start gets only the usual environment.
+    pub fn disarm(&mut self, id: NodeId) {
+        self.env.remove(&id);
+    }
+
+    /// How node `id`'s process ended, if it has (without waiting); the
+    /// account forgets an exited process, so a restart starts it afresh.
+    pub fn exited(&mut self, id: NodeId) -> Option<std::process::ExitStatus> {
+        let status = self.children.get_mut(&id)?.try_wait().ok()??;
+        self.children.remove(&id);
+        self.paused.remove(&id);
+        Some(status)
     }
 
     /// SIGSTOP: the process keeps its sockets but answers nothing.

@@ -369,11 +369,11 @@ fn spawn_workloads(
 }
 
 /// The account once it has settled.
-struct Settled {
-    write_region: RegionId,
-    epoch: u64,
+pub struct Settled {
+    pub write_region: RegionId,
+    pub epoch: u64,
     /// Each replica's state digest.
-    digests: Vec<(ReplicaId, String)>,
+    pub digests: Vec<(ReplicaId, String)>,
 }
 
 /// Heals every fault and waits, through `Admin.Status` of a node of the
@@ -381,7 +381,7 @@ struct Settled {
 /// region and for every replica to apply its region's whole log and
 /// everything the write region applied; then asks for every replica's
 /// state digest.
-async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
+pub async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
     account.heal().await;
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut last_seen = String::from("no node answered");

@@ -8,12 +8,19 @@
 //! crash anywhere else (a panic, an assertion) would fail that check rather
 //! than pass as a crash.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian::consistency::Consistency;
 use meridian::crash::{ABORT_MESSAGE_PREFIX, CRASH_AFTER_ENV, CRASH_AT_ENV, CrashPoint};
+use meridian::ids::{NodeId, RegionId};
+use meridian::local::LocalOptions;
+use meridian::verify::cluster::Cluster;
+use meridian::verify::procs::ProcAccount;
+use meridian::verify::runner::{Settled, settle};
 use tokio::task::JoinHandle;
 
 use crate::procs::*;
@@ -83,7 +90,7 @@ async fn crash_armed_everywhere(point: CrashPoint, after: u64, raft: Option<&str
     wait_for_leader(&region).await;
 
     phase("write under load until a process aborts");
-    let load = Load::start(&region, &ids(&region), "load");
+    let load = Load::start(endpoints(&region, &ids(&region)), "load");
     let crashed = wait_for(&format!("a process to abort at {point}"), || {
         let found: Vec<u64> = procs
             .iter_mut()
@@ -152,7 +159,7 @@ async fn abort_mid_snapshot_install_keeps_the_old_state_and_recovers() {
     phase(&format!(
         "n{behind} restarts armed at {point} and needs a snapshot"
     ));
-    let load = Load::start(&region, &others, "load");
+    let load = Load::start(endpoints(&region, &others), "load");
     let env = [(CRASH_AT_ENV, point.name())];
     let mut armed = region.spawn_with_env(behind, &env);
     wait_for(&format!("n{behind} to abort at {point}"), || {
@@ -171,6 +178,222 @@ async fn abort_mid_snapshot_install_keeps_the_old_state_and_recovers() {
     restart_and_check(&region, behind, &acked).await;
 }
 
+// Crash points of replication between regions: three regions of real
+// processes (`verify`'s process account), the armed region's nodes only.
+
+/// East's leader applies shipped entries and aborts before acknowledging
+/// them. After east restarts unarmed, the write region's view of east and
+/// east's state must converge on exactly the write region's: nothing
+/// acknowledged is lost, nothing is applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abort_after_ship_before_ack_loses_nothing_and_the_region_converges() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let point = CrashPoint::AfterShipBeforeAck;
+    let options = geo_options(dir.path(), false);
+    let (west, east) = (region_ids(&options, 0), region_ids(&options, 1));
+    // East's leader acknowledges every 200 ms idle and on every apply
+    // under load: the 100th lands well into the load (its first seconds
+    // idle account for a few dozen).
+    let mut cluster = start_armed(options, &east, point, 100).await;
+
+    phase(&format!(
+        "load through west until an east node aborts at {point}"
+    ));
+    let load = Load::start(cluster_endpoints(&cluster, &west), "ship");
+    let crashed = wait_for_abort(&mut cluster, &east, point).await;
+    let acked = load.stop().await;
+    println!(
+        "{crashed} aborted at {point}; acknowledged writes: {}",
+        acked.len()
+    );
+    assert!(
+        !acked.is_empty(),
+        "the crash came before any acknowledged write"
+    );
+
+    restart_unarmed(&mut cluster, &east, point).await;
+    let settled = settle(&cluster).await.expect("the account settles");
+    assert_eq!(settled.write_region, RegionId::new("west"));
+    assert_converged(&settled);
+    read_back(&cluster, crashed, &acked).await;
+    cluster.stop().await;
+}
+
+/// East takes over from a cut-off west: its leader commits the new epoch
+/// in the meta group and aborts before its replica set begins it. East's
+/// next leader must begin the epoch and take writes; west, healed, must
+/// re-join with every write it acknowledged before the cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abort_after_epoch_change_the_next_leader_begins_the_epoch() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let point = CrashPoint::AfterEpochChange;
+    let options = geo_options(dir.path(), true);
+    let (west, east) = (region_ids(&options, 0), region_ids(&options, 1));
+    let mut cluster = start_armed(options, &east, point, 1).await;
+
+    phase("writes at west, shipped everywhere");
+    let mut acked = Vec::new();
+    let mut client = connect(&cluster.endpoint(west[0])).await;
+    for i in 0..40 {
+        let key = format!("before-{i}");
+        put(&mut client, "crash", &key, key.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e}"));
+        acked.push(key);
+    }
+    settle(&cluster)
+        .await
+        .expect("the account settles before the cut");
+
+    phase(&format!("cut west off; east's leader aborts at {point}"));
+    let all = cluster.node_ids();
+    cluster.faults().cut_off(&west, &all);
+    cluster.publish_faults().await;
+    let crashed = wait_for_abort(&mut cluster, &east, point).await;
+    restart_unarmed(&mut cluster, &east, point).await;
+
+    phase("east takes writes in the new epoch");
+    let via = cluster.endpoint(east[0]);
+    let after = "after-failover".to_string();
+    wait_for("a write through east after the failover", || {
+        let (via, after) = (via.clone(), after.clone());
+        async move {
+            let mut client = connect(&via).await;
+            put(&mut client, "crash", &after, after.as_bytes())
+                .await
+                .ok()
+        }
+    })
+    .await;
+    acked.push(after);
+    let (write_region, epoch) = cluster.write_region().await.expect("a write region");
+    assert_eq!(
+        write_region,
+        RegionId::new("east"),
+        "{crashed} aborted, yet the epoch stands"
+    );
+    assert!(epoch >= 2, "epoch {epoch}");
+
+    phase("heal: west re-joins with everything");
+    let settled = settle(&cluster)
+        .await
+        .expect("the account settles after the heal");
+    assert_eq!(settled.write_region, RegionId::new("east"));
+    assert_converged(&settled);
+    read_back(&cluster, west[0], &acked).await;
+    cluster.stop().await;
+}
+
+/// Three regions of four processes with short leases (failover on or off),
+/// session consistency by default so writes do not wait for every region.
+fn geo_options(dir: &std::path::Path, failover: bool) -> LocalOptions {
+    let mut options = LocalOptions::new(dir);
+    options.regions = 3;
+    options.replicas = REPLICAS;
+    options.default_consistency = Consistency::Session;
+    options.leases.ttl_ms = 1500;
+    options.leases.renew_ms = 250;
+    options.leases.safety_margin_ms = 250;
+    options.transport.request_timeout_ms = 4000;
+    options.failover.enabled = failover;
+    options
+}
+
+/// The nodes of region number `r`, as `LocalOptions` numbers them.
+fn region_ids(options: &LocalOptions, r: usize) -> Vec<NodeId> {
+    let first = r * options.replicas + 1;
+    (first..first + options.replicas)
+        .map(|i| NodeId(i as u64))
+        .collect()
+}
+
+async fn start_armed(
+    options: LocalOptions,
+    armed: &[NodeId],
+    point: CrashPoint,
+    after: u64,
+) -> Cluster {
+    let env: BTreeMap<NodeId, Vec<(String, String)>> = armed
+        .iter()
+        .map(|id| {
+            let vars = vec![
+                (CRASH_AT_ENV.to_string(), point.name().to_string()),
+                (CRASH_AFTER_ENV.to_string(), after.to_string()),
+            ];
+            (*id, vars)
+        })
+        .collect();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_meridian"));
+    let procs = ProcAccount::start_with_env(options, exe, env)
+        .await
+        .expect("the processes start");
+    let cluster = Cluster::Processes(procs);
+    for region in cluster.regions() {
+        cluster
+            .wait_for_leader(&region, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("{region} elects a leader"));
+    }
+    cluster
+}
+
+fn cluster_endpoints(cluster: &Cluster, via: &[NodeId]) -> Vec<String> {
+    via.iter().map(|id| cluster.endpoint(*id)).collect()
+}
+
+/// Waits for one of `armed` to exit, and checks it aborted at `point`.
+async fn wait_for_abort(cluster: &mut Cluster, armed: &[NodeId], point: CrashPoint) -> NodeId {
+    let procs = cluster.processes().expect("a process account");
+    let (id, status) = wait_for(&format!("a node to abort at {point}"), || {
+        let exited = armed
+            .iter()
+            .find_map(|id| procs.exited(*id).map(|status| (*id, status)));
+        async move { exited }
+    })
+    .await;
+    assert_abort_status(&id.to_string(), status, &procs.log_path(id), point);
+    id
+}
+
+/// Kills the rest of `armed` (a new leader among them would abort at the
+/// point too: any that did is checked), then starts all of them unarmed.
+async fn restart_unarmed(cluster: &mut Cluster, armed: &[NodeId], point: CrashPoint) {
+    phase("restart the armed region unarmed");
+    let procs = cluster.processes().expect("a process account");
+    for id in armed {
+        if let Some(status) = procs.exited(*id) {
+            assert_abort_status(&id.to_string(), status, &procs.log_path(*id), point);
+        }
+        procs.kill_node(*id).await;
+        procs.disarm(*id);
+    }
+    for id in armed {
+        procs.restart_node(*id).await.expect("the node restarts");
+    }
+}
+
+fn assert_converged(settled: &Settled) {
+    let (first, digest) = &settled.digests[0];
+    for (replica, other) in &settled.digests {
+        assert_eq!(other, digest, "{replica} and {first} hold different items");
+    }
+}
+
+/// Every key in `acked` reads back through `via` with its value.
+async fn read_back(cluster: &Cluster, via: NodeId, acked: &[String]) {
+    let mut client = connect(&cluster.endpoint(via)).await;
+    for key in acked {
+        let item = get(&mut client, "crash", key, Consistency::Eventual)
+            .await
+            .unwrap_or_else(|e| panic!("reading {key} through {via}: {e}"))
+            .item
+            .unwrap_or_else(|| panic!("acknowledged write {key} is missing at {via}"));
+        assert_eq!(item.value, key.as_bytes());
+    }
+}
+
 fn region(dir: &std::path::Path, raft: Option<&str>) -> ProcRegion {
     let region = ProcRegion::new(dir, REPLICAS);
     match raft {
@@ -186,18 +409,31 @@ fn ids(region: &ProcRegion) -> Vec<u64> {
 /// The process ended on SIGABRT, and its log names `point` as the reason.
 fn assert_aborted_at(region: &ProcRegion, id: u64, proc: &mut Proc, point: CrashPoint) {
     let status = proc.exited().expect("the process has exited");
+    assert_abort_status(&format!("n{id}"), status, &region.log_path(id), point);
+}
+
+fn assert_abort_status(
+    who: &str,
+    status: std::process::ExitStatus,
+    log_path: &std::path::Path,
+    point: CrashPoint,
+) {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
         const SIGABRT: i32 = 6;
-        assert_eq!(status.signal(), Some(SIGABRT), "n{id} ended with {status}");
+        assert_eq!(status.signal(), Some(SIGABRT), "{who} ended with {status}");
     }
-    let log = std::fs::read_to_string(region.log_path(id)).unwrap_or_default();
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
     let line = format!("{ABORT_MESSAGE_PREFIX} {point} reached");
     assert!(
         log.contains(&line),
-        "n{id} ended with {status} but its log does not say `{line}`:\n{log}"
+        "{who} ended with {status} but its log does not say `{line}`:\n{log}"
     );
+}
+
+fn endpoints(region: &ProcRegion, via: &[u64]) -> Vec<String> {
+    via.iter().map(|id| region.endpoint(*id)).collect()
 }
 
 /// Restarts every node without the crash variables and finds every
@@ -254,12 +490,12 @@ struct Load {
 }
 
 impl Load {
-    fn start(region: &ProcRegion, via: &[u64], prefix: &str) -> Load {
+    fn start(endpoints: Vec<String>, prefix: &str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acked: Arc<Mutex<Vec<String>>> = Arc::default();
         let writers = (0..WRITERS)
             .map(|w| {
-                let endpoint = region.endpoint(via[w % via.len()]);
+                let endpoint = endpoints[w % endpoints.len()].clone();
                 let (stop, acked) = (stop.clone(), acked.clone());
                 let prefix = format!("{prefix}-w{w}");
                 tokio::spawn(async move {

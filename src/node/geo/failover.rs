@@ -21,6 +21,7 @@ use tokio::sync::RwLockReadGuard;
 use super::{Geo, TICK, decode_entries, decode_ship};
 use crate::command::Command;
 use crate::conflict::{ConflictKind, ConflictRecord};
+use crate::crash::{CrashPoint, crash_point};
 use crate::error::Error;
 use crate::geo::ship::{ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
@@ -341,6 +342,7 @@ impl Geo {
             Err(e) => return Err(format!("committing the new epoch: {e}")),
         };
         tracing::warn!(epoch, %fork, from = %t.from, "new epoch committed");
+        crash_point(CrashPoint::AfterEpochChange);
         if let Err(e) = replica.propose(Command::BeginEpoch { epoch }).await {
             // The first write proposes it again.
             tracing::debug!("beginning epoch {epoch}: {e}");
