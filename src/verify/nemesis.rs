@@ -110,6 +110,19 @@ pub struct Kinds {
     pub pause: bool,
 }
 
+/// The faults `seed` schedules over `nodes` nodes in `regions` regions,
+/// each with the gap before it and how long it holds: what a run injects,
+/// in order, for as long as its duration allows.
+pub fn schedule(
+    seed: u64,
+    nodes: usize,
+    regions: usize,
+    kinds: Kinds,
+) -> impl Iterator<Item = (Fault, Duration, Duration)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..).map(move |index| draw_nth(&mut rng, index, nodes, regions, kinds))
+}
+
 /// The pure part: fault `index` of the schedule `rng` was seeded for,
 /// over `nodes` nodes in `regions` regions.
 pub fn draw_nth(
@@ -190,7 +203,6 @@ pub async fn run(
     started: Instant,
     deadline: Instant,
 ) -> Vec<FaultEvent> {
-    let mut rng = StdRng::seed_from_u64(seed);
     let mut events = Vec::new();
     let (topology, kinds) = {
         let account = account.lock().await;
@@ -201,8 +213,7 @@ pub async fn run(
         (Topology::of(&account), kinds)
     };
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
-    for index in 0.. {
-        let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions, kinds);
+    for (fault, gap, hold) in schedule(seed, nodes, regions, kinds) {
         if Instant::now() + gap + hold >= deadline {
             break;
         }

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use meridian::consistency::Consistency;
+use meridian::verify::nemesis::{self, Fault, Kinds};
 use meridian::verify::runner::{self, VerifyOptions, VerifyReport};
 
 use crate::support::*;
@@ -123,6 +125,71 @@ async fn three_regions_under_region_faults_keep_bounded_reads_within_k_and_t() {
             "seed {seed}: {name} served no judged bounded read"
         );
     }
+}
+
+/// The failover nemesis: the write region is cut off (and writes fail
+/// over when the cut outlasts its lease) among region and node faults,
+/// under session consistency, where a failover must neither lose an
+/// acknowledged write unaccounted nor let a session read go back. The
+/// seed is the first from the drawn one whose schedule opens with a long
+/// write region cut, so every run exercises one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_failover_nemesis_finds_no_violation_under_session_consistency() {
+    init_tracing();
+    let drawn = verify_seed();
+    let kinds = Kinds {
+        failover: true,
+        pause: false,
+    };
+    let opens_with_a_long_cut = |seed: &u64| {
+        matches!(
+            nemesis::schedule(*seed, 12, 3, kinds).next(),
+            Some((Fault::CutWriteRegion, _, hold)) if hold >= Duration::from_millis(2500)
+        )
+    };
+    let seed = (drawn..).find(opens_with_a_long_cut).expect("a seed");
+    println!("seed {seed}: the first at or after {drawn} to open with a long write region cut");
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(seed, 20, &dir);
+    options.regions = 3;
+    options.failover_faults = true;
+    options.default_consistency = Consistency::Session;
+
+    phase("three regions under the failover nemesis, session consistency");
+    let report = runner::run(&options).await.expect("verify run");
+    println!(
+        "faults: {}; epoch changes: {}; writes accounted as lost to failovers: {}",
+        report.faults.len(),
+        report.epoch_changes,
+        report.lost_to_failover
+    );
+    assert!(
+        report
+            .faults
+            .iter()
+            .any(|f| matches!(f.fault, Fault::CutWriteRegion)),
+        "the write region was never cut"
+    );
+    for check in &report.checks {
+        for v in &check.verdict.violations {
+            println!("{}: {v}", check.name);
+        }
+    }
+    for name in ["session guarantees", "durability", "convergence"] {
+        let check = report
+            .checks
+            .iter()
+            .find(|c| c.name.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} check"));
+        assert!(check.operations > 0, "{} saw no operations", check.name);
+    }
+    if report.violations() > 0 {
+        println!(
+            "history kept: {}",
+            dir.keep().join("history.jsonl").display()
+        );
+    }
+    assert_eq!(report.violations(), 0, "seed {seed}: violations found");
 }
 
 /// What CI runs of the multi-process mode: `meridian server` processes,
