@@ -2,6 +2,8 @@
 //! between nodes. Every node-to-node message of the replica transport asks
 //! it for a verdict first. Rules are directed (`from -> to`), so one-way
 //! partitions are expressible; drops use a seeded RNG so a run replays.
+//! It also skews nodes' wall clocks: each node registers its clock
+//! ([`Faults::register_clock`]) and follows the offset set for it.
 //!
 //! Who may steer it: the process that owns the nodes (tests, `meridian
 //! verify`) through a [`Faults`] handle, and, on nodes of an in-process
@@ -17,6 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::AccountConfig;
+use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,10 @@ pub struct FaultRules {
     stalled_streams: HashSet<(NodeId, NodeId)>,
     delay: HashMap<(NodeId, NodeId), Duration>,
     drop_probability: HashMap<(NodeId, NodeId), f64>,
+    /// Milliseconds each skewed node's wall clock is off by.
+    clock_offsets: HashMap<NodeId, i64>,
+    /// The clocks of the nodes that follow this layer.
+    clocks: HashMap<NodeId, Arc<Hlc>>,
     rng: StdRng,
 }
 
@@ -44,7 +51,20 @@ impl FaultRules {
             stalled_streams: HashSet::new(),
             delay: HashMap::new(),
             drop_probability: HashMap::new(),
+            clock_offsets: HashMap::new(),
+            clocks: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    fn set_clock_offset(&mut self, node: NodeId, offset_ms: i64) {
+        if offset_ms == 0 {
+            self.clock_offsets.remove(&node);
+        } else {
+            self.clock_offsets.insert(node, offset_ms);
+        }
+        if let Some(clock) = self.clocks.get(&node) {
+            clock.set_offset_ms(offset_ms);
         }
     }
 
@@ -198,7 +218,7 @@ impl Faults {
                 self.cut_off(&inside, &all);
             }
             FaultAction::Heal => self.heal(),
-            FaultAction::Replace(links) => self.replace(links),
+            FaultAction::Replace { links, clocks } => self.replace(links, clocks),
         }
         Ok(account
             .regions
@@ -238,10 +258,39 @@ impl Faults {
         })
     }
 
-    /// Replaces every rule with `links`.
-    pub fn replace(&self, links: &[LinkRule]) {
+    /// Node `node`'s wall clock follows this layer from now on (a
+    /// restarted node registers its new clock), starting at the offset
+    /// set for it.
+    pub fn register_clock(&self, node: NodeId, clock: Arc<Hlc>) {
+        self.with(|r| {
+            clock.set_offset_ms(r.clock_offsets.get(&node).copied().unwrap_or(0));
+            r.clocks.insert(node, clock);
+        });
+    }
+
+    /// Skews node `node`'s wall clock by `offset_ms` (0 undoes it).
+    pub fn set_clock_offset(&self, node: NodeId, offset_ms: i64) {
+        self.with(|r| r.set_clock_offset(node, offset_ms));
+    }
+
+    /// Every skewed node's offset, by node.
+    pub fn clock_offsets(&self) -> Vec<(NodeId, i64)> {
+        self.with(|r| {
+            let mut offsets: Vec<(NodeId, i64)> =
+                r.clock_offsets.iter().map(|(n, o)| (*n, *o)).collect();
+            offsets.sort();
+            offsets
+        })
+    }
+
+    /// Replaces every rule with `links` and every clock offset with
+    /// `clocks`.
+    pub fn replace(&self, links: &[LinkRule], clocks: &[(NodeId, i64)]) {
         self.heal();
         self.with(|r| {
+            for (node, offset_ms) in clocks {
+                r.set_clock_offset(*node, *offset_ms);
+            }
             for l in links {
                 let link = (l.from, l.to);
                 if l.cut {
@@ -260,13 +309,16 @@ impl Faults {
         });
     }
 
-    /// Removes every rule.
+    /// Removes every rule and sets every clock right.
     pub fn heal(&self) {
         self.with(|r| {
             r.cut.clear();
             r.stalled_streams.clear();
             r.delay.clear();
             r.drop_probability.clear();
+            for node in r.clock_offsets.keys().copied().collect::<Vec<_>>() {
+                r.set_clock_offset(node, 0);
+            }
         });
     }
 }
@@ -286,8 +338,11 @@ pub enum FaultAction {
     Isolate(RegionId),
     /// Remove every rule.
     Heal,
-    /// Replace every rule with these.
-    Replace(Vec<LinkRule>),
+    /// Replace every rule with these links and clock offsets.
+    Replace {
+        links: Vec<LinkRule>,
+        clocks: Vec<(NodeId, i64)>,
+    },
 }
 
 /// The rules of one directed link: what [`Faults::links`] lists and
@@ -363,6 +418,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_registered_clock_follows_its_offset_through_replace_heal_and_restart() {
+        let f = Faults::new(1);
+        let n1 = Arc::new(Hlc::default());
+        let n2 = Arc::new(Hlc::default());
+        f.register_clock(NodeId(1), n1.clone());
+        f.register_clock(NodeId(2), n2.clone());
+        let ahead = |c: &Hlc| c.wall_ms() as i64 - crate::hlc::wall_ms() as i64;
+
+        f.set_clock_offset(NodeId(1), 5_000);
+        assert!((4_900..=5_100).contains(&ahead(&n1)));
+        assert!(ahead(&n2).abs() < 100, "only n1 is skewed");
+
+        // Another layer's rules, as verify pushes them to a process.
+        let other = Faults::new(2);
+        let n2_elsewhere = Arc::new(Hlc::default());
+        other.register_clock(NodeId(2), n2_elsewhere.clone());
+        other.replace(&[], &[(NodeId(2), -3_000)]);
+        assert!((-3_100..=-2_900).contains(&ahead(&n2_elsewhere)));
+        assert_eq!(other.clock_offsets(), vec![(NodeId(2), -3_000)]);
+
+        // A node restarted while skewed starts skewed.
+        let n1_again = Arc::new(Hlc::default());
+        f.register_clock(NodeId(1), n1_again.clone());
+        assert!((4_900..=5_100).contains(&ahead(&n1_again)));
+
+        f.heal();
+        assert!(ahead(&n1_again).abs() < 100);
+        assert!(f.clock_offsets().is_empty());
+    }
+
+    #[test]
     fn links_replace_into_the_same_rules() {
         let f = Faults::new(1);
         f.partition(&[NodeId(1)], &[NodeId(2)]);
@@ -373,7 +459,7 @@ mod tests {
         assert_eq!(links.len(), 5, "{links:?}");
         let other = Faults::new(2);
         other.cut(NodeId(9), NodeId(8));
-        other.replace(&links);
+        other.replace(&links, &[]);
         assert_eq!(other.links(), links);
         assert_eq!(other.verdict(NodeId(2), NodeId(1)), Verdict::Drop);
         assert_ne!(other.verdict(NodeId(9), NodeId(8)), Verdict::Drop);

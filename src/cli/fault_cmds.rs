@@ -47,7 +47,7 @@ pub async fn run(cmd: FaultCommand) -> anyhow::Result<ExitCode> {
         .apply(pb::FaultRequest {
             action: action as i32,
             region: region.clone(),
-            links: Vec::new(),
+            ..Default::default()
         })
         .await
         .map_err(rpc_error)

@@ -38,7 +38,7 @@ use crate::geo::entry::GeoEntry;
 use crate::geo::freshness::Freshness;
 use crate::geo::ship::{ResyncMessage, SHIP_BATCH_ENTRIES_MAX, ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
-use crate::hlc;
+use crate::hlc::{self, Hlc};
 use crate::ids::{NodeId, RegionId};
 use crate::lease::LeaseTerms;
 use crate::meta::{MetaCommand, MetaReply, MetaState, RegionState};
@@ -112,6 +112,9 @@ pub struct GeoOptions {
     /// Peers of the whole account.
     pub peers: Peers,
     pub request_timeout: Duration,
+    /// This node's clock: its wall-clock readings (lag ages, transition
+    /// ages, history times) come from it.
+    pub clock: Arc<Hlc>,
 }
 
 #[derive(Clone)]
@@ -128,6 +131,7 @@ struct Inner {
     meta: MetaReplica,
     peers: Peers,
     request_timeout: Duration,
+    clock: Arc<Hlc>,
     acks: AckTable,
     held: watch::Sender<Option<HeldLease>>,
     /// The last known leader of each region. A std lock, never held
@@ -165,6 +169,7 @@ impl Geo {
                 meta: opts.meta,
                 peers: opts.peers,
                 request_timeout: opts.request_timeout,
+                clock: opts.clock,
                 acks: AckTable::default(),
                 held: watch::channel(None).0,
                 hints: Mutex::new(HashMap::new()),
@@ -537,7 +542,7 @@ impl Geo {
             .filter(|(lsn, _)| *lsn == acked.lsn + 1)
             .and_then(|(_, bytes)| decode::<GeoEntry>("geo entry", &bytes).ok())
             .map(|e| hlc::physical_ms(e.ts));
-        let now_ms = hlc::wall_ms();
+        let now_ms = self.inner.clock.wall_ms();
         lag(head, acked, oldest_missing_ms, now_ms)
     }
 

@@ -145,6 +145,7 @@ impl Node {
         let peers = account_peers(&config, faults.faults());
         let mut stores = Vec::new();
         let hlc = Arc::new(Hlc::default());
+        faults.faults().register_clock(config.node.id, hlc.clone());
         let replica = if config.is_witness() {
             None
         } else {
@@ -171,6 +172,7 @@ impl Node {
             meta: meta.clone(),
             peers,
             request_timeout,
+            clock: hlc.clone(),
         });
         let kv = replica.as_ref().map(|replica| {
             Kv::new(

@@ -36,6 +36,9 @@ const DROP_PROBABILITY: f64 = 0.3;
 /// region no longer arrive within a heartbeat, so the region loses its
 /// lease and is taken out until the delay ends, like a slow cut.
 const REGION_DELAY_MS: (u64, u64) = (10, 150);
+/// How far, either way, a skewed clock is off: from well inside the
+/// bounded-staleness T verify runs with (1 s) to three times it.
+const CLOCK_SKEW_MS: (i64, i64) = (200, 3000);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -65,6 +68,10 @@ pub enum Fault {
     /// Extra latency, in ms each way, on every link between one region
     /// and the others, geo log streams included.
     DelayRegion(usize, u64),
+    /// One node's wall clock off by this many ms (ahead or behind): its
+    /// hybrid logical clock and every wall-clock reading it makes (lag
+    /// ages, transition ages). Leases run on monotonic clocks.
+    SkewClock(usize, i64),
 }
 
 impl Fault {
@@ -108,6 +115,20 @@ pub struct Kinds {
     pub failover: bool,
     /// Pauses: the nodes are processes.
     pub pause: bool,
+    /// Clock skews.
+    pub clock: bool,
+}
+
+impl Kinds {
+    /// What a run draws: every node fault (pauses when the nodes are
+    /// processes) and clock skews, plus write region cuts with `failover`.
+    pub fn for_run(failover: bool, processes: bool) -> Kinds {
+        Kinds {
+            failover,
+            pause: processes,
+            clock: true,
+        }
+    }
 }
 
 /// The faults `seed` schedules over `nodes` nodes in `regions` regions,
@@ -135,16 +156,21 @@ pub fn draw_nth(
     if regions > 1 && index.is_multiple_of(2) {
         draw_region(rng, regions, kinds.failover)
     } else {
-        draw(rng, nodes, kinds.pause)
+        draw(rng, nodes, kinds)
     }
 }
 
-/// A node fault, with its gap and hold. Without pauses, the schedule is
-/// the one from before pauses existed.
-pub fn draw(rng: &mut StdRng, nodes: usize, pause: bool) -> (Fault, Duration, Duration) {
+/// A node fault, with its gap and hold. Without pauses or clock skews, the
+/// schedule is the one from before they existed.
+pub fn draw(rng: &mut StdRng, nodes: usize, kinds: Kinds) -> (Fault, Duration, Duration) {
     let node = rng.gen_range(0..nodes);
-    let fault = match rng.gen_range(0..6 + u32::from(pause)) {
-        6 => Fault::PauseNode(node),
+    let choices = 6 + u32::from(kinds.pause) + u32::from(kinds.clock);
+    let fault = match rng.gen_range(0..choices) {
+        6 if kinds.pause => Fault::PauseNode(node),
+        6 | 7 => {
+            let ms = rng.gen_range(CLOCK_SKEW_MS.0..=CLOCK_SKEW_MS.1);
+            Fault::SkewClock(node, if rng.gen_bool(0.5) { ms } else { -ms })
+        }
         0 => Fault::IsolateNode(node),
         1 => Fault::IsolateLeader,
         2 => Fault::SplitHalves,
@@ -206,10 +232,7 @@ pub async fn run(
     let mut events = Vec::new();
     let (topology, kinds) = {
         let account = account.lock().await;
-        let kinds = Kinds {
-            failover,
-            pause: account.can_pause(),
-        };
+        let kinds = Kinds::for_run(failover, account.can_pause());
         (Topology::of(&account), kinds)
     };
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
@@ -296,6 +319,10 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
             account.pause_node(nodes[i]);
             vec![nodes[i]]
         }
+        Fault::SkewClock(i, ms) => {
+            faults.set_clock_offset(nodes[i], ms);
+            vec![nodes[i]]
+        }
         Fault::CutRegion(r) => {
             let inside = &topology.regions[r].1;
             faults.cut_off(inside, nodes);
@@ -360,7 +387,7 @@ mod tests {
         let plan = |seed| {
             let mut rng = StdRng::seed_from_u64(seed);
             (0..20)
-                .map(|_| draw(&mut rng, 4, false))
+                .map(|_| draw(&mut rng, 4, Kinds::default()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(plan(42), plan(42));
@@ -381,7 +408,9 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let mut rng = StdRng::seed_from_u64(7);
-        let plain: Vec<_> = (0..20).map(|_| draw(&mut rng, 4, false)).collect();
+        let plain: Vec<_> = (0..20)
+            .map(|_| draw(&mut rng, 4, Kinds::default()))
+            .collect();
         assert_eq!(nth(1), plain);
         assert_ne!(nth(3), plain);
     }
@@ -394,7 +423,7 @@ mod tests {
             for i in 0..20 {
                 let kinds = Kinds {
                     failover,
-                    pause: false,
+                    ..Kinds::default()
                 };
                 let (fault, _, _) = draw_nth(&mut rng, i, 12, 3, kinds);
                 assert_eq!(
@@ -422,5 +451,31 @@ mod tests {
             "only {} write region cuts",
             write_region_cuts[1]
         );
+    }
+
+    #[test]
+    fn clock_skews_and_pauses_are_drawn_only_when_asked_for_and_skews_go_both_ways() {
+        let count = |kinds: Kinds| {
+            let mut rng = StdRng::seed_from_u64(11);
+            let (mut pauses, mut ahead, mut behind) = (0, 0, 0);
+            for _ in 0..400 {
+                match draw(&mut rng, 12, kinds).0 {
+                    Fault::PauseNode(_) => pauses += 1,
+                    Fault::SkewClock(node, ms) => {
+                        assert!(node < 12);
+                        assert!((CLOCK_SKEW_MS.0..=CLOCK_SKEW_MS.1).contains(&ms.abs()));
+                        if ms > 0 { ahead += 1 } else { behind += 1 }
+                    }
+                    _ => {}
+                }
+            }
+            (pauses, ahead, behind)
+        };
+        assert_eq!(count(Kinds::default()), (0, 0, 0));
+        let (pauses, ahead, behind) = count(Kinds::for_run(false, false));
+        assert_eq!(pauses, 0);
+        assert!(ahead > 10 && behind > 10, "{ahead} ahead, {behind} behind");
+        let (pauses, ahead, behind) = count(Kinds::for_run(false, true));
+        assert!(pauses > 10 && ahead + behind > 20);
     }
 }

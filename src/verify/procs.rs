@@ -19,7 +19,7 @@ use crate::fault::{FAULT_INJECTION_ENV, Faults};
 use crate::ids::NodeId;
 use crate::local::{LocalOptions, endpoint_of};
 use crate::verify::cluster::call_node;
-use crate::wire::convert::link_rule_to_wire;
+use crate::wire::convert::{clock_offset_to_wire, link_rule_to_wire};
 use crate::wire::pb::v1 as pb;
 use crate::wire::pb::v1::faults_client::FaultsClient;
 
@@ -142,6 +142,12 @@ impl ProcAccount {
     /// restarted one gets them when it starts).
     pub async fn publish_faults(&self) {
         let links: Vec<pb::FaultLink> = self.faults.links().iter().map(link_rule_to_wire).collect();
+        let clocks: Vec<pb::ClockOffset> = self
+            .faults
+            .clock_offsets()
+            .into_iter()
+            .map(clock_offset_to_wire)
+            .collect();
         let pushes = self
             .node_ids()
             .into_iter()
@@ -151,6 +157,7 @@ impl ProcAccount {
                     action: pb::FaultAction::Replace as i32,
                     region: String::new(),
                     links: links.clone(),
+                    clocks: clocks.clone(),
                 };
                 let endpoint = self.endpoint(id);
                 async move {

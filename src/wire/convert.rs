@@ -60,12 +60,19 @@ pub fn fault_action_from_wire(request: &pb::FaultRequest) -> Result<FaultAction,
             Ok(FaultAction::Isolate(RegionId::new(request.region.trim())))
         }
         Ok(pb::FaultAction::Heal) => Ok(FaultAction::Heal),
-        Ok(pb::FaultAction::Replace) => request
-            .links
-            .iter()
-            .map(link_rule_from_wire)
-            .collect::<Result<_, _>>()
-            .map(FaultAction::Replace),
+        Ok(pb::FaultAction::Replace) => {
+            let links = request
+                .links
+                .iter()
+                .map(link_rule_from_wire)
+                .collect::<Result<_, _>>()?;
+            let clocks = request
+                .clocks
+                .iter()
+                .map(|c| (NodeId(c.node_id), c.offset_ms))
+                .collect();
+            Ok(FaultAction::Replace { links, clocks })
+        }
         Ok(pb::FaultAction::Unspecified) => Err("no fault action given (isolate or heal)".into()),
         Err(_) => Err(format!("unknown fault action {}", request.action)),
     }
@@ -86,6 +93,13 @@ fn link_rule_from_wire(link: &pb::FaultLink) -> Result<LinkRule, String> {
         delay: Duration::from_millis(link.delay_ms),
         drop_probability: link.drop_probability,
     })
+}
+
+pub fn clock_offset_to_wire((node, offset_ms): (NodeId, i64)) -> pb::ClockOffset {
+    pb::ClockOffset {
+        node_id: node.0,
+        offset_ms,
+    }
 }
 
 pub fn link_rule_to_wire(rule: &LinkRule) -> pb::FaultLink {
@@ -118,7 +132,7 @@ mod tests {
         pb::FaultRequest {
             action: action as i32,
             region: region.into(),
-            links: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -152,9 +166,13 @@ mod tests {
         };
         let mut replace = request(pb::FaultAction::Replace, "");
         replace.links = vec![link_rule_to_wire(&rule)];
+        replace.clocks = vec![clock_offset_to_wire((NodeId(3), -1500))];
         assert_eq!(
             fault_action_from_wire(&replace),
-            Ok(FaultAction::Replace(vec![rule]))
+            Ok(FaultAction::Replace {
+                links: vec![rule],
+                clocks: vec![(NodeId(3), -1500)],
+            })
         );
         replace.links[0].drop_probability = 1.5;
         assert!(fault_action_from_wire(&replace).is_err());

@@ -137,10 +137,7 @@ async fn three_regions_under_region_faults_keep_bounded_reads_within_k_and_t() {
 async fn the_failover_nemesis_finds_no_violation_under_session_consistency() {
     init_tracing();
     let drawn = verify_seed();
-    let kinds = Kinds {
-        failover: true,
-        pause: false,
-    };
+    let kinds = Kinds::for_run(true, false);
     let opens_with_a_long_cut = |seed: &u64| {
         matches!(
             nemesis::schedule(*seed, 12, 3, kinds).next(),

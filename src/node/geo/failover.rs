@@ -25,7 +25,6 @@ use crate::crash::{CrashPoint, crash_point};
 use crate::error::Error;
 use crate::geo::ship::{ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
-use crate::hlc;
 use crate::ids::{NodeId, RegionId};
 use crate::meta::{ChangeReason, EpochChange, MetaCommand, MetaReply, MetaState};
 use crate::node::calls::{NodeReply, NodeRequest};
@@ -156,7 +155,7 @@ impl Geo {
         let Some(settings) = &meta.settings else {
             return;
         };
-        let now_ms = hlc::wall_ms();
+        let now_ms = self.inner.clock.wall_ms();
         let command = if let Some(t) = &meta.transition {
             let age = now_ms.saturating_sub(t.started_ms);
             (age > TRANSITION_TIMEOUT.as_millis() as u64).then(|| MetaCommand::AbortTransition {
@@ -231,7 +230,7 @@ impl Geo {
         let command = MetaCommand::BeginTransition {
             to: to.clone(),
             reason: ChangeReason::Switchover,
-            at_ms: hlc::wall_ms(),
+            at_ms: self.inner.clock.wall_ms(),
         };
         match self.inner.meta.propose(command, timeout).await {
             Ok(MetaReply::Refused(why)) => return Err(refusal(why)),
@@ -334,7 +333,7 @@ impl Geo {
         let command = MetaCommand::CompleteTransition {
             to: t.to.clone(),
             fork,
-            at_ms: hlc::wall_ms(),
+            at_ms: self.inner.clock.wall_ms(),
         };
         let epoch = match self.inner.meta.propose(command, REPORT_TIMEOUT * 3).await {
             Ok(MetaReply::NewEpoch(epoch)) => epoch,
