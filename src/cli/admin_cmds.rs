@@ -151,6 +151,11 @@ pub enum AdminCommand {
     Status {
         #[command(flatten)]
         output: Output,
+        /// Also ask every node for a digest of the items it holds, and say
+        /// whether all replicas hold the same (slower: each node hashes
+        /// its items).
+        #[arg(long)]
+        digests: bool,
     },
     /// Show the account configuration: write mode, default consistency,
     /// staleness bounds, leases, regions in priority order with their nodes.
@@ -218,7 +223,7 @@ pub fn parse_priority_list(text: &str) -> Result<PriorityList, String> {
 
 pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AdminCommand::Status { output } => status(&output).await,
+        AdminCommand::Status { output, digests } => status(&output, digests).await,
         AdminCommand::Account { output } => account(&output).await,
         AdminCommand::Priorities(PrioritiesArgs { output, action }) => match action {
             None => show_priorities(&output).await,
@@ -228,10 +233,10 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn status(output: &Output) -> anyhow::Result<ExitCode> {
+async fn status(output: &Output, digests: bool) -> anyhow::Result<ExitCode> {
     let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
     let response = admin
-        .status(pb::StatusRequest::default())
+        .status(pb::StatusRequest { digests })
         .await
         .map_err(rpc_error)
         .context("status")?
@@ -365,6 +370,7 @@ pub fn status_text(r: &pb::StatusResponse) -> String {
     }
     out.push('\n');
     out.push_str(&node_table(&r.nodes));
+    out.push_str(&digest_lines(&r.nodes));
     for warning in &r.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
@@ -454,7 +460,11 @@ pub fn node_table(nodes: &[pb::NodeStatus]) -> String {
                 n.region.clone(),
                 NodeId(n.node_id).to_string(),
                 n.role.clone(),
-                n.state.clone(),
+                if n.resyncing {
+                    format!("{} (re-syncing)", n.state)
+                } else {
+                    n.state.clone()
+                },
                 n.term.to_string(),
                 n.last_log_index.to_string(),
                 n.applied_index.to_string(),
@@ -464,6 +474,38 @@ pub fn node_table(nodes: &[pb::NodeStatus]) -> String {
         })
         .collect();
     render_table(&NODE_COLUMNS, &rows)
+}
+
+/// With `--digests`: whether every replica that answered holds the same
+/// items, and each replica's digest when they differ. Nothing without.
+pub fn digest_lines(nodes: &[pb::NodeStatus]) -> String {
+    let digests: Vec<(&pb::NodeStatus, &str)> = sorted_nodes(nodes)
+        .into_iter()
+        .filter_map(|n| n.items_digest.as_deref().map(|d| (n, d)))
+        .collect();
+    let Some((_, first)) = digests.first() else {
+        return String::new();
+    };
+    if digests.iter().all(|(_, d)| d == first) {
+        return format!(
+            "items: the {} replicas hold the same ({first})\n",
+            digests.len()
+        );
+    }
+    let rows: Vec<Vec<String>> = digests
+        .iter()
+        .map(|(n, d)| {
+            vec![
+                n.region.clone(),
+                NodeId(n.node_id).to_string(),
+                d.to_string(),
+            ]
+        })
+        .collect();
+    format!(
+        "items: the replicas differ\n{}",
+        render_table(&["REGION", "NODE", "ITEMS_DIGEST"], &rows)
+    )
 }
 
 /// One region in `status --json`; absent figures are `null`.
@@ -497,6 +539,10 @@ pub struct NodeOutput {
     pub client_addr: String,
     pub peer_addr: String,
     pub leader_id: Option<u64>,
+    /// Re-syncing from another region's state image: it serves no reads.
+    pub resyncing: bool,
+    /// With `--digests`.
+    pub items_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -549,6 +595,8 @@ impl StatusOutput {
                 client_addr: n.client_addr.clone(),
                 peer_addr: n.peer_addr.clone(),
                 leader_id: n.leader_id,
+                resyncing: n.resyncing,
+                items_digest: n.items_digest.clone(),
             })
             .collect();
         StatusOutput {
@@ -836,6 +884,27 @@ mod tests {
     }
 
     #[test]
+    fn digests_say_whether_the_replicas_agree_and_who_differs() {
+        let with = |id: u64, digest: Option<&str>| pb::NodeStatus {
+            items_digest: digest.map(str::to_string),
+            ..node("west", id, None)
+        };
+        assert_eq!(digest_lines(&[with(1, None), with(2, None)]), "");
+        assert_eq!(
+            digest_lines(&[with(2, Some("ab12")), with(1, Some("ab12"))]),
+            "items: the 2 replicas hold the same (ab12)\n"
+        );
+        let differ = digest_lines(&[with(1, Some("ab12")), with(2, Some("ff00"))]);
+        let lines: Vec<&str> = differ.lines().collect();
+        assert_eq!(lines[0], "items: the replicas differ");
+        assert!(lines[2].starts_with("west    n1    ab12"), "{differ}");
+        assert!(lines[3].starts_with("west    n2    ff00"), "{differ}");
+        let mut resyncing = with(3, None);
+        resyncing.resyncing = true;
+        assert!(node_table(&[resyncing]).contains("running (re-syncing)"));
+    }
+
+    #[test]
     fn the_whole_command_line_is_consistent() {
         use clap::CommandFactory;
         crate::cli::Cli::command().debug_assert();
@@ -846,8 +915,13 @@ mod tests {
         assert!(matches!(
             parse(&["status", "--json", "--region=east"]).unwrap(),
             AdminCommand::Status {
-                output: Output { json: true, .. }
+                output: Output { json: true, .. },
+                digests: false,
             }
+        ));
+        assert!(matches!(
+            parse(&["status", "--digests"]).unwrap(),
+            AdminCommand::Status { digests: true, .. }
         ));
         let AdminCommand::Account { output } = parse(&["account"]).unwrap() else {
             panic!("not account");

@@ -228,6 +228,25 @@ async fn a_new_user_cuts_the_write_region_off_watches_the_failover_heals_and_swi
         "{offline:?}"
     );
     cli.ok(&["fault", "heal"]).await;
+
+    phase("healed, the three replicas converge: status --digests says so");
+    wait_for("status --digests to find the replicas equal", || async {
+        let text = cli.ok(&["status", "--digests"]).await;
+        text.contains("items: the 3 replicas hold the same")
+            .then_some(())
+    })
+    .await;
+    let status = cli
+        .json(&["status", "--digests"])
+        .await
+        .expect("status --digests --json");
+    let nodes = status["nodes"].as_array().expect("nodes");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["items_digest"].is_string() && n["resyncing"] == false),
+        "{status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
