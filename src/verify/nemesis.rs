@@ -44,6 +44,10 @@ const CLOCK_SKEW_MS: (i64, i64) = (200, 3000);
 pub enum Fault {
     /// One node cut off from all others.
     IsolateNode(usize),
+    /// One node cut off one way: with `true` it hears nothing from the
+    /// others (deaf: its heartbeats still go out, answers never come
+    /// back), with `false` nothing it sends arrives (mute).
+    OneWayNode(usize, bool),
     /// Whoever leads when the fault starts, cut off.
     IsolateLeader,
     /// Two halves that cannot reach each other.
@@ -160,14 +164,15 @@ pub fn draw_nth(
     }
 }
 
-/// A node fault, with its gap and hold. Without pauses or clock skews, the
-/// schedule is the one from before they existed.
+/// A node fault, with its gap and hold; pauses and clock skews only when
+/// `kinds` asks for them.
 pub fn draw(rng: &mut StdRng, nodes: usize, kinds: Kinds) -> (Fault, Duration, Duration) {
     let node = rng.gen_range(0..nodes);
-    let choices = 6 + u32::from(kinds.pause) + u32::from(kinds.clock);
+    let choices = 7 + u32::from(kinds.pause) + u32::from(kinds.clock);
     let fault = match rng.gen_range(0..choices) {
-        6 if kinds.pause => Fault::PauseNode(node),
-        6 | 7 => {
+        6 => Fault::OneWayNode(node, rng.gen_bool(0.5)),
+        7 if kinds.pause => Fault::PauseNode(node),
+        7 | 8 => {
             let ms = rng.gen_range(CLOCK_SKEW_MS.0..=CLOCK_SKEW_MS.1);
             Fault::SkewClock(node, if rng.gen_bool(0.5) { ms } else { -ms })
         }
@@ -278,6 +283,16 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
     let target = match fault {
         Fault::IsolateNode(i) => {
             faults.isolate(nodes[i], nodes);
+            vec![nodes[i]]
+        }
+        Fault::OneWayNode(i, deaf) => {
+            for other in nodes.iter().filter(|n| **n != nodes[i]) {
+                if deaf {
+                    faults.cut(*other, nodes[i]);
+                } else {
+                    faults.cut(nodes[i], *other);
+                }
+            }
             vec![nodes[i]]
         }
         Fault::IsolateLeader => {
@@ -397,6 +412,17 @@ mod tests {
             .map(|(f, _, _)| std::mem::discriminant(&f))
             .collect();
         assert!(faults.len() >= 4, "a schedule mixes kinds of fault");
+        let one_way: Vec<bool> = (0..20)
+            .flat_map(|seed| plan(seed).into_iter())
+            .filter_map(|(f, _, _)| match f {
+                Fault::OneWayNode(_, deaf) => Some(deaf),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            one_way.contains(&true) && one_way.contains(&false),
+            "one-way cuts go both ways: {one_way:?}"
+        );
     }
 
     #[test]
