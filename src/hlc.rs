@@ -3,7 +3,6 @@
 //! backwards and stay close to wall time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const LOGICAL_BITS: u32 = 16;
 
@@ -23,12 +22,10 @@ pub fn physical_ms(ts: u64) -> u64 {
     ts >> LOGICAL_BITS
 }
 
-/// The wall clock in milliseconds since the Unix epoch (0 before it).
+/// The wall clock in milliseconds since the Unix epoch (0 before it),
+/// through the clock seam.
 pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::wall_ms()
 }
 
 impl Hlc {

@@ -8,6 +8,8 @@
 //! - [`consistency`]: the five levels and their rules.
 //! - [`item`]: items, etags, key ranges and input validation.
 //! - [`command`]: what the log carries and the pure rule for applying it.
+//! - [`clock`]: the clock seam: monotonic and wall time, simulated in a
+//!   simulation.
 //! - [`hlc`]: the hybrid logical clock stamping writes.
 //! - [`lease`]: lease arithmetic, pure: the holder always stops first.
 //! - [`meta`]: the meta group's state (settings, priorities, epoch, strong
@@ -38,6 +40,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod config;

@@ -14,7 +14,9 @@
 //! healed when the schedule ends.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -23,7 +23,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -67,9 +69,7 @@ impl Default for Recorder {
 impl Recorder {
     fn record(&self, mut op: Op) {
         op.mono_ns = self.started.elapsed().as_nanos() as u64;
-        op.wall_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        op.wall_ms = crate::clock::wall_ms();
         self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
     }
 
