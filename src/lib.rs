@@ -22,6 +22,8 @@
 //! - [`crash`]: named crash points a test arms through the environment.
 //! - [`fault`]: partitions, delays and drops injected into node traffic.
 //! - [`error`]: the errors a client request can end in.
+//! - [`transport`]: the transport seam: listening and dialling, over TCP or
+//!   turmoil's simulated network.
 //! - [`node`]: request logic (reads by consistency, forwarded writes) and
 //!   the assembly of a running node.
 //! - [`cli`]: the command line (`server`, `dev`, client and admin commands);
@@ -29,6 +31,8 @@
 //! - [`api`]: the gRPC services and the one error-to-status mapping.
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
+//! - `sim` (feature `simulation`): the deterministic simulation, a whole
+//!   account and `meridian verify` on turmoil's hosts in simulated time.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client: topology cache, routing, safe retries,
 //!   session tokens.
@@ -62,6 +66,9 @@ pub mod mutation;
 pub mod node;
 pub mod raft;
 pub mod shutdown;
+#[cfg(feature = "simulation")]
+pub mod sim;
 pub mod storage;
+pub mod transport;
 pub mod verify;
 pub mod wire;

@@ -70,6 +70,12 @@ pub struct VerifyArgs {
     /// pauses) instead of as `meridian server` processes.
     #[arg(long)]
     pub in_process: bool,
+    /// Run the whole account in a deterministic simulation (turmoil's
+    /// simulated network and time, in-memory storage, seeded elections):
+    /// a seed replays exactly. Only in a build with the simulation
+    /// feature.
+    #[arg(long, conflicts_with_all = ["in_process", "mutation"])]
+    pub simulate: bool,
 }
 
 fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -106,13 +112,15 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("meridian verify: mutation {m} armed; a checker should report violations");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let in_process = args.in_process || args.mutation.is_some();
+    let in_process = args.in_process || args.mutation.is_some() || args.simulate;
     println!(
         "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} region(s) x {} nodes {}, default consistency {}",
         args.duration,
         args.regions,
         args.replicas,
-        if in_process {
+        if args.simulate {
+            "simulated"
+        } else if in_process {
             "in-process"
         } else {
             "as processes"
@@ -143,7 +151,11 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let exe = std::env::current_exe().context("finding this binary to run its nodes")?;
         options.processes = Some(exe);
     }
-    let report = runner::run(&options).await?;
+    let report = if args.simulate {
+        simulate(options).await?
+    } else {
+        runner::run(&options).await?
+    };
     print_report(&report);
     if report.violations() > 0 && !in_process {
         let kept = data.keep();
@@ -154,6 +166,30 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Runs the simulation on a thread of its own: it builds its own
+/// runtimes, which cannot nest in this one.
+#[cfg(feature = "simulation")]
+async fn simulate(options: VerifyOptions) -> anyhow::Result<VerifyReport> {
+    let started = std::time::Instant::now();
+    let run = tokio::task::spawn_blocking(move || crate::sim::driver::run(&options))
+        .await
+        .context("the simulation thread panicked")??;
+    println!(
+        "simulated {:?} in {} steps, {:?} of real time",
+        run.simulated,
+        run.steps,
+        started.elapsed()
+    );
+    Ok(run.verify)
+}
+
+#[cfg(not(feature = "simulation"))]
+async fn simulate(_: VerifyOptions) -> anyhow::Result<VerifyReport> {
+    anyhow::bail!(
+        "--simulate needs a build with the simulation feature (cargo build --features simulation)"
+    )
 }
 
 fn print_report(report: &VerifyReport) {

@@ -101,7 +101,7 @@ impl VerifyOptions {
         }
     }
 
-    fn local_options(&self) -> LocalOptions {
+    pub fn local_options(&self) -> LocalOptions {
         let mut local = LocalOptions::new(&self.data_dir);
         local.regions = self.regions;
         local.replicas = self.replicas;
@@ -168,6 +168,8 @@ pub struct VerifyReport {
     /// Epoch changes during the run (failovers and switchovers).
     pub epoch_changes: u64,
     pub history_path: PathBuf,
+    /// The recorded history, as written to `history_path`.
+    pub history: Vec<Op>,
 }
 
 impl VerifyReport {
@@ -177,7 +179,13 @@ impl VerifyReport {
 }
 
 pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let account = match &options.processes {
+    let account = start(options).await?;
+    run_on(account, options).await
+}
+
+/// Starts the account `options` describe: processes or in-process nodes.
+async fn start(options: &VerifyOptions) -> Result<Cluster, VerifyError> {
+    Ok(match &options.processes {
         Some(exe) => Cluster::Processes(
             ProcAccount::start(options.local_options(), exe.clone())
                 .await
@@ -188,7 +196,16 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
                 .await
                 .map_err(|e| VerifyError::Start(e.to_string()))?,
         ),
-    };
+    })
+}
+
+/// Runs every workload under the nemesis on a started account, settles
+/// it, stops it and judges the history. The simulation (`sim`) starts its
+/// own account and comes in here.
+pub async fn run_on(
+    account: Cluster,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
     let regions = account.regions();
     let write_region = regions[0].clone();
     for region in &regions {
@@ -255,6 +272,7 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         lost_to_failover: lost.len(),
         epoch_changes,
         history_path: options.history_path.clone(),
+        history: ops,
     })
 }
 
