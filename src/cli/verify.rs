@@ -76,6 +76,15 @@ pub struct VerifyArgs {
     /// feature.
     #[arg(long, conflicts_with_all = ["in_process", "mutation"])]
     pub simulate: bool,
+    /// A pause each workload process takes before each operation, e.g.
+    /// `20ms`: fewer operations per second (a simulation's cost is its
+    /// operations).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub think_time: Duration,
+    /// Multiplies the nemesis's gaps and holds (0.01 to 100): below 1, a
+    /// short run sees more faults.
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_time_scale: f64,
 }
 
 fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -101,6 +110,14 @@ fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.wan_rtt <= WAN_RTT_MAX,
         "--wan-rtt is at most {WAN_RTT_MAX:?}"
+    );
+    anyhow::ensure!(
+        args.think_time <= Duration::from_secs(10),
+        "--think-time is at most 10s"
+    );
+    anyhow::ensure!(
+        (0.01..=100.0).contains(&args.fault_time_scale),
+        "--fault-time-scale must be 0.01 to 100"
     );
     Ok(())
 }
@@ -147,6 +164,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         lag_ms_max: args.max_staleness.as_millis() as u64,
     };
     options.wan_rtt_ms = args.wan_rtt.as_millis() as u64;
+    options.think_time = args.think_time;
+    options.fault_time_scale = args.fault_time_scale;
     if !in_process {
         let exe = std::env::current_exe().context("finding this binary to run its nodes")?;
         options.processes = Some(exe);

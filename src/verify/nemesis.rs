@@ -184,14 +184,20 @@ pub struct FaultEvent {
     pub ended_ms: u64,
 }
 
-/// Runs the schedule until `deadline`; returns what it did.
+/// Runs the schedule until `deadline`, each gap and hold multiplied by
+/// `time_scale`; returns what it did.
 pub async fn run(
     account: Arc<Mutex<Cluster>>,
     failover: bool,
     seed: u64,
+    time_scale: f64,
     started: Instant,
     deadline: Instant,
 ) -> Vec<FaultEvent> {
+    assert!(
+        time_scale > 0.0 && time_scale.is_finite(),
+        "a nemesis time scale is positive"
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let mut events = Vec::new();
     let (topology, kinds) = {
@@ -205,6 +211,7 @@ pub async fn run(
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
     for index in 0.. {
         let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions, kinds);
+        let (gap, hold) = (gap.mul_f64(time_scale), hold.mul_f64(time_scale));
         if Instant::now() + gap + hold >= deadline {
             break;
         }

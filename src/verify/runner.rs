@@ -80,6 +80,11 @@ pub struct VerifyOptions {
     /// Run each node as a `meridian server` process of this binary;
     /// `None` runs them all in this process.
     pub processes: Option<PathBuf>,
+    /// Each workload process pauses this long before each operation.
+    pub think_time: Duration,
+    /// The nemesis's gaps and holds are multiplied by this (1: as drawn):
+    /// a short simulated run still sees several faults.
+    pub fault_time_scale: f64,
 }
 
 impl VerifyOptions {
@@ -98,6 +103,8 @@ impl VerifyOptions {
             data_dir,
             history_path,
             processes: None,
+            think_time: Duration::ZERO,
+            fault_time_scale: 1.0,
         }
     }
 
@@ -221,12 +228,13 @@ pub async fn run_on(
     let deadline = started + options.duration;
     let recorder = Arc::new(Recorder::default());
     let plan = Plan::for_default(options.default_consistency);
-    let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options.seed);
+    let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options);
     let faults = if options.nemesis {
         nemesis::run(
             account.clone(),
             options.failover_faults,
             options.seed,
+            options.fault_time_scale,
             started,
             deadline,
         )
@@ -344,9 +352,19 @@ fn spawn_workloads(
     clients: &Clients,
     recorder: &Arc<Recorder>,
     deadline: Instant,
-    seed: u64,
+    options: &VerifyOptions,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let process = |id| Process::new(id, clients.clone(), recorder.clone(), deadline, seed);
+    let process = |id| {
+        let mut p = Process::new(
+            id,
+            clients.clone(),
+            recorder.clone(),
+            deadline,
+            options.seed,
+        );
+        p.think_time = options.think_time;
+        p
+    };
     let mut tasks = Vec::new();
     if plan.runs(Consistency::Strong) {
         for id in 1..=3 {

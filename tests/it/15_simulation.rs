@@ -1,0 +1,156 @@
+//! The deterministic simulation (`meridian::sim`): a whole account, the
+//! verify workloads, the nemesis and the checkers on turmoil's simulated
+//! hosts and time. A seed replays bit for bit; many seeds find no
+//! violation.
+//!
+//! Bit-for-bit replay needs tokio's own random choices (`select!`) seeded,
+//! which tokio allows only when built with `--cfg tokio_unstable`: the
+//! replay test is ignored without it, and CI runs it with it
+//! (docs/VERIFICATION.md).
+
+use std::time::{Duration, Instant};
+
+use meridian::sim::driver::{self, SimReport};
+use meridian::verify::runner::VerifyOptions;
+
+/// Seeds CI runs, in shards of this many (nextest runs shards side by
+/// side).
+const SEEDS: u64 = 200;
+const SHARD_SEEDS: u64 = 25;
+
+/// A short run: 3 s of workload in simulated time, a pause before each
+/// operation (the cost of a run is its operations), and the nemesis at
+/// twice its pace so that most seeds see a fault or two.
+fn options(seed: u64, dir: &tempfile::TempDir) -> VerifyOptions {
+    let mut options = VerifyOptions::new(
+        seed,
+        Duration::from_secs(3),
+        dir.path().join("data"),
+        dir.path().join(format!("history-{seed}.jsonl")),
+    );
+    options.think_time = Duration::from_millis(50);
+    options.fault_time_scale = 0.5;
+    options
+}
+
+fn simulate(options: &VerifyOptions) -> SimReport {
+    match driver::run(options) {
+        Ok(report) => report,
+        Err(e) => panic!("seed {}: {e}", options.seed),
+    }
+}
+
+/// The first line where two traces part, for the failure message.
+fn first_difference(a: &str, b: &str) -> String {
+    let line = a
+        .lines()
+        .zip(b.lines())
+        .position(|(x, y)| x != y)
+        .unwrap_or_else(|| a.lines().count().min(b.lines().count()));
+    format!(
+        "line {}:\n  first:  {}\n  second: {}",
+        line + 1,
+        a.lines().nth(line).unwrap_or("<end>"),
+        b.lines().nth(line).unwrap_or("<end>")
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(tokio_unstable),
+    ignore = "bit-for-bit replay needs tokio's select! seeded: build with RUSTFLAGS='--cfg tokio_unstable'"
+)]
+fn a_seed_replays_bit_for_bit() {
+    let seed = 20_260_101;
+    println!("simulation seed {seed}");
+    let dir = tempfile::tempdir().unwrap();
+    let first = simulate(&options(seed, &dir));
+    let second = simulate(&options(seed, &dir));
+    assert!(
+        first.verify.operations > 100,
+        "only {} operations",
+        first.verify.operations
+    );
+    assert_eq!(first.simulated, second.simulated);
+    assert!(
+        first.trace == second.trace,
+        "seed {seed} did not replay: {}",
+        first_difference(&first.trace, &second.trace)
+    );
+    println!(
+        "{} operations, {} faults, {:?} simulated: identical twice",
+        first.verify.operations,
+        first.verify.faults.len(),
+        first.simulated
+    );
+}
+
+#[test]
+fn different_seeds_run_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = simulate(&options(1, &dir));
+    let b = simulate(&options(2, &dir));
+    assert!(a.trace != b.trace, "seeds 1 and 2 gave the same trace");
+    assert_eq!(a.verify.violations() + b.verify.violations(), 0);
+}
+
+/// Runs shard `shard` of the CI seeds (`MERIDIAN_SIM_FIRST_SEED` moves
+/// the range, to explore beyond it) and fails naming every seed with a
+/// violation.
+fn run_shard(shard: u64) {
+    let first: u64 = std::env::var("MERIDIAN_SIM_FIRST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let seeds = first + shard * SHARD_SEEDS..first + (shard + 1) * SHARD_SEEDS;
+    println!(
+        "simulation seeds {seeds:?} (replay one: meridian verify --simulate --seed S, see docs/VERIFICATION.md)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (mut failed, mut operations, mut faults) = (Vec::new(), 0, 0);
+    for seed in seeds.clone() {
+        let report = simulate(&options(seed, &dir));
+        operations += report.verify.operations;
+        faults += report.verify.faults.len();
+        if report.verify.violations() > 0 {
+            for check in &report.verify.checks {
+                for v in &check.verdict.violations {
+                    println!("seed {seed}: {}: {v}", check.name);
+                }
+            }
+            failed.push(seed);
+        }
+        let _ = std::fs::remove_file(&report.verify.history_path);
+    }
+    println!(
+        "seeds {seeds:?}: {operations} operations, {faults} faults, {:?} of real time",
+        started.elapsed()
+    );
+    assert!(faults > 0, "the nemesis injected nothing in {seeds:?}");
+    assert!(failed.is_empty(), "seeds with violations: {failed:?}");
+}
+
+macro_rules! shards {
+    ($($name:ident = $shard:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_shard($shard);
+            }
+        )*
+        // The shards cover exactly the CI seeds.
+        const _: () = assert!([$($shard),*].len() as u64 * SHARD_SEEDS == SEEDS);
+    };
+}
+
+shards!(
+    seeds_shard_0 = 0,
+    seeds_shard_1 = 1,
+    seeds_shard_2 = 2,
+    seeds_shard_3 = 3,
+    seeds_shard_4 = 4,
+    seeds_shard_5 = 5,
+    seeds_shard_6 = 6,
+    seeds_shard_7 = 7,
+);
