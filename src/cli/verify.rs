@@ -76,6 +76,11 @@ pub struct VerifyArgs {
     /// feature.
     #[arg(long, conflicts_with_all = ["in_process", "mutation"])]
     pub simulate: bool,
+    /// With --simulate: run this many seeds, from --seed on, one line
+    /// each; a seed with a violation prints its whole report and keeps its
+    /// history. Exits 1 if any seed has a violation.
+    #[arg(long, default_value_t = 1, requires = "simulate")]
+    pub seeds: u64,
     /// A pause each workload process takes before each operation, e.g.
     /// `20ms`: fewer operations per second (a simulation's cost is its
     /// operations).
@@ -170,6 +175,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let exe = std::env::current_exe().context("finding this binary to run its nodes")?;
         options.processes = Some(exe);
     }
+    if args.simulate && args.seeds > 1 {
+        return simulate_many(options, args.seeds).await;
+    }
     let report = if args.simulate {
         simulate(options).await?
     } else {
@@ -204,8 +212,67 @@ async fn simulate(options: VerifyOptions) -> anyhow::Result<VerifyReport> {
     Ok(run.verify)
 }
 
+/// Runs `seeds` seeds from `options.seed` on, one after the other.
+#[cfg(feature = "simulation")]
+async fn simulate_many(options: VerifyOptions, seeds: u64) -> anyhow::Result<ExitCode> {
+    let first = options.seed;
+    let failed = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut failed = Vec::new();
+        for seed in first..first.saturating_add(seeds) {
+            let mut options = options.clone();
+            options.seed = seed;
+            options.history_path = PathBuf::from(format!("meridian-verify-{seed}.jsonl"));
+            match crate::sim::driver::run(&options) {
+                Ok(run) => {
+                    let report = &run.verify;
+                    println!(
+                        "seed {seed}: {} operations, {} faults, {} violation(s), {:?} simulated",
+                        report.operations,
+                        report.faults.len(),
+                        report.violations(),
+                        run.simulated
+                    );
+                    if report.violations() > 0 {
+                        print_report(report);
+                        failed.push(seed);
+                    } else {
+                        let _ = std::fs::remove_file(&report.history_path);
+                    }
+                }
+                Err(e) => {
+                    println!("seed {seed}: {e}");
+                    failed.push(seed);
+                }
+            }
+        }
+        println!(
+            "{seeds} seeds from {first} in {:?}; seeds with violations or errors: {failed:?}",
+            started.elapsed()
+        );
+        failed
+    })
+    .await
+    .context("the simulation thread panicked")?;
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[cfg(not(feature = "simulation"))]
+async fn simulate_many(_: VerifyOptions, _: u64) -> anyhow::Result<ExitCode> {
+    simulate_unavailable()
+}
+
 #[cfg(not(feature = "simulation"))]
 async fn simulate(_: VerifyOptions) -> anyhow::Result<VerifyReport> {
+    simulate_unavailable()
+}
+
+#[cfg(not(feature = "simulation"))]
+fn simulate_unavailable<T>() -> anyhow::Result<T> {
     anyhow::bail!(
         "--simulate needs a build with the simulation feature (cargo build --features simulation)"
     )
