@@ -5,8 +5,12 @@
 //! Crashing and restarting a host is the simulation's to do (`Sim::crash`,
 //! `Sim::bounce`), between two of its steps: the runner, on its own
 //! simulated host, only asks for it here and the driver carries it out at
-//! the next step. A pause holds every link of the node's host (turmoil's
-//! `hold`), which the runner can do itself.
+//! the next step. The runner holds links itself (turmoil's `hold`): every
+//! link of a paused node's host, and every link between two nodes' hosts
+//! that the fault layer cuts, so a cut is a network partition as well as
+//! the fault layer's refusal. A held link delivers what it held once
+//! released, as TCP's retransmissions do after a real partition heals
+//! (turmoil's own partitions drop segments, which its TCP never resends).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -49,8 +53,11 @@ pub struct SimAccount {
     /// The host the runner itself runs on (the workloads' clients).
     runner_host: IpAddr,
     actions: HostActions,
-    /// Nodes crashed or paused, not yet back.
-    down: BTreeSet<NodeId>,
+    /// Nodes crashed and not yet restarted.
+    crashed: BTreeSet<NodeId>,
+    paused: BTreeSet<NodeId>,
+    /// Host pairs (lower address first) whose link is held.
+    held: BTreeSet<(IpAddr, IpAddr)>,
 }
 
 impl SimAccount {
@@ -67,7 +74,9 @@ impl SimAccount {
             hosts,
             runner_host,
             actions,
-            down: BTreeSet::new(),
+            crashed: BTreeSet::new(),
+            paused: BTreeSet::new(),
+            held: BTreeSet::new(),
         }
     }
 
@@ -80,7 +89,7 @@ impl SimAccount {
     }
 
     pub fn is_up(&self, id: NodeId) -> bool {
-        self.hosts.contains_key(&id) && !self.down.contains(&id)
+        self.hosts.contains_key(&id) && !self.crashed.contains(&id) && !self.paused.contains(&id)
     }
 
     /// The node's host stops at once, as if the machine lost power: its
@@ -88,7 +97,7 @@ impl SimAccount {
     pub fn crash_node(&mut self, id: NodeId) {
         if let Some(host) = self.hosts.get(&id) {
             self.actions.push(HostAction::Crash(*host));
-            self.down.insert(id);
+            self.crashed.insert(id);
         }
     }
 
@@ -96,36 +105,52 @@ impl SimAccount {
     pub fn restart_node(&mut self, id: NodeId) {
         if let Some(host) = self.hosts.get(&id) {
             self.actions.push(HostAction::Restart(*host));
-            self.down.remove(&id);
+            self.crashed.remove(&id);
         }
     }
 
     /// Every message to or from the node's host waits until it resumes.
     pub fn pause_node(&mut self, id: NodeId) {
-        if let Some(host) = self.hosts.get(&id) {
-            for other in self.others(*host) {
-                turmoil::hold(*host, other);
-            }
-            self.down.insert(id);
+        if self.hosts.contains_key(&id) {
+            self.paused.insert(id);
+            self.sync_holds();
         }
     }
 
     pub fn resume_node(&mut self, id: NodeId) {
-        if let Some(host) = self.hosts.get(&id) {
-            for other in self.others(*host) {
-                turmoil::release(*host, other);
-            }
-            self.down.remove(&id);
-        }
+        self.paused.remove(&id);
+        self.sync_holds();
     }
 
-    /// Every other host, the runner's included.
-    fn others(&self, host: IpAddr) -> Vec<IpAddr> {
-        self.hosts
-            .values()
-            .copied()
-            .chain([self.runner_host])
-            .filter(|h| *h != host)
-            .collect()
+    /// Holds the links the fault layer cuts and those of paused nodes,
+    /// and releases every other: called after each change of either.
+    pub fn sync_holds(&mut self) {
+        let wanted = self.links_to_hold();
+        for (a, b) in wanted.difference(&self.held) {
+            turmoil::hold(*a, *b);
+        }
+        for (a, b) in self.held.difference(&wanted) {
+            turmoil::release(*a, *b);
+        }
+        self.held = wanted;
+    }
+
+    fn links_to_hold(&self) -> BTreeSet<(IpAddr, IpAddr)> {
+        let pair = |a: IpAddr, b: IpAddr| (a.min(b), a.max(b));
+        let mut held: BTreeSet<(IpAddr, IpAddr)> = self
+            .faults
+            .links()
+            .iter()
+            .filter(|l| l.cut)
+            .filter_map(|l| Some(pair(*self.hosts.get(&l.from)?, *self.hosts.get(&l.to)?)))
+            .collect();
+        let all = self.hosts.values().copied().chain([self.runner_host]);
+        for node in &self.paused {
+            let Some(host) = self.hosts.get(node) else {
+                continue;
+            };
+            held.extend(all.clone().filter(|h| h != host).map(|h| pair(*host, h)));
+        }
+        held
     }
 }

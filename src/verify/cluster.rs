@@ -86,15 +86,18 @@ impl Cluster {
     }
 
     /// In-process nodes share the layer itself; each process gets a copy
-    /// of the rules.
-    pub async fn publish_faults(&self) {
-        if let Cluster::Processes(a) = self {
-            a.publish_faults().await;
+    /// of the rules; a simulation also holds the links the rules cut.
+    pub async fn publish_faults(&mut self) {
+        match self {
+            Cluster::InProcess(_) => {}
+            Cluster::Processes(a) => a.publish_faults().await,
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.sync_holds(),
         }
     }
 
     /// Removes every rule.
-    pub async fn heal(&self) {
+    pub async fn heal(&mut self) {
         self.faults().heal();
         self.publish_faults().await;
     }

@@ -246,10 +246,10 @@ pub async fn run_on(
         let _ = w.await;
     }
 
-    let account = Arc::try_unwrap(account)
+    let mut account = Arc::try_unwrap(account)
         .map_err(|_| VerifyError::Settle("the nemesis still holds the account".into()))?
         .into_inner();
-    let settled = settle(&account).await;
+    let settled = settle(&mut account).await;
     let read_out = match settled {
         Ok(settled) => {
             let final_state =
@@ -419,7 +419,7 @@ struct Settled {
 /// region and for every replica to apply its region's whole log and
 /// everything the write region applied; then asks for every replica's
 /// state digest.
-async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
+async fn settle(account: &mut Cluster) -> Result<Settled, VerifyError> {
     account.heal().await;
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut last_seen = String::from("no node answered");
