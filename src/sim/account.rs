@@ -154,3 +154,47 @@ impl SimAccount {
         held
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn host(i: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 168, 0, i))
+    }
+
+    fn account(faults: &Faults) -> SimAccount {
+        let hosts = (1..=4).map(|i| (NodeId(u64::from(i)), host(i))).collect();
+        let config =
+            crate::local::LocalOptions::new(std::path::Path::new("/unused")).account_config(&[]);
+        SimAccount::new(
+            config,
+            faults.clone(),
+            hosts,
+            host(100),
+            HostActions::default(),
+        )
+    }
+
+    #[test]
+    fn cut_links_and_every_link_of_a_paused_node_are_held() {
+        let faults = Faults::new(1);
+        let mut sim = account(&faults);
+        let nodes: Vec<NodeId> = (1..=4).map(NodeId).collect();
+        faults.isolate(NodeId(1), &nodes);
+        let isolated: BTreeSet<_> = (2..=4).map(|i| (host(1), host(i))).collect();
+        assert_eq!(sim.links_to_hold(), isolated);
+
+        sim.paused.insert(NodeId(3));
+        let mut both = isolated.clone();
+        both.extend([(host(2), host(3)), (host(3), host(4)), (host(3), host(100))]);
+        assert_eq!(sim.links_to_hold(), both);
+
+        faults.heal();
+        sim.paused.clear();
+        assert!(sim.links_to_hold().is_empty());
+        assert!(sim.is_up(NodeId(3)));
+    }
+}

@@ -100,8 +100,9 @@ pub struct Process {
     pub recorder: Arc<Recorder>,
     pub deadline: Instant,
     pub rng: StdRng,
-    /// A pause before each operation: zero (as fast as answers come) but
-    /// in a simulation, whose cost is the operations it runs.
+    /// A pause before each operation. Zero by default (as fast as answers
+    /// come); a simulation sets one, since its cost is the operations it
+    /// runs.
     pub think_time: Duration,
 }
 
