@@ -211,7 +211,7 @@ pub async fn run(
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
     for index in 0.. {
         let (fault, gap, hold) = draw_nth(&mut rng, index, nodes, regions, kinds);
-        let (gap, hold) = (gap.mul_f64(time_scale), hold.mul_f64(time_scale));
+        let (gap, hold) = (scaled(gap, time_scale), scaled(hold, time_scale));
         if Instant::now() + gap + hold >= deadline {
             break;
         }
@@ -232,6 +232,12 @@ pub async fn run(
         });
     }
     events
+}
+
+/// `d` times `scale`, in whole milliseconds (as the schedule draws
+/// them), so a scale of 1 keeps the drawn times exactly.
+fn scaled(d: Duration, scale: f64) -> Duration {
+    Duration::from_millis((d.as_millis() as f64 * scale).round() as u64)
 }
 
 fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<RegionId> {

@@ -230,3 +230,42 @@ shards!(
     seeds_shard_18 = 18,
     seeds_shard_19 = 19,
 );
+
+/// `meridian verify --simulate --seeds 2`: one line per seed, a summary
+/// naming no failed seed, exit 0, and no history left behind for a clean
+/// seed.
+#[test]
+fn the_command_runs_seeds_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .current_dir(dir.path())
+        .args(["verify", "--simulate", "--seed", "40", "--seeds", "2"])
+        .args([
+            "--regions",
+            "1",
+            "--duration",
+            "2s",
+            "--think-time",
+            "100ms",
+        ])
+        .output()
+        .expect("run meridian verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}");
+    for seed in [40, 41] {
+        assert!(
+            stdout.contains(&format!("seed {seed}: ")) && stdout.contains("0 violation(s)"),
+            "no line for seed {seed}"
+        );
+        assert!(
+            !dir.path()
+                .join(format!("meridian-verify-{seed}.jsonl"))
+                .exists()
+        );
+    }
+    assert!(
+        stdout.contains("2 seeds from 40") && stdout.contains("violations or errors: []"),
+        "{stdout}"
+    );
+}
