@@ -7,7 +7,6 @@
 //! nemesis can skew one node's clock among others in the same process.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const LOGICAL_BITS: u32 = 16;
 
@@ -29,12 +28,10 @@ pub fn physical_ms(ts: u64) -> u64 {
     ts >> LOGICAL_BITS
 }
 
-/// The wall clock in milliseconds since the Unix epoch (0 before it).
+/// The wall clock in milliseconds since the Unix epoch (0 before it),
+/// through the clock seam.
 pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::wall_ms()
 }
 
 /// `ms` shifted by `offset_ms`, clamped to the representable range.

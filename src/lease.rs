@@ -14,7 +14,9 @@
 //! hands its write role away) while the region still believes it holds the
 //! lease.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 /// The settings both sides use; validated by `config` (renew + margin <
 /// ttl).

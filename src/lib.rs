@@ -8,6 +8,8 @@
 //! - [`consistency`]: the five levels and their rules.
 //! - [`item`]: items, etags, key ranges and input validation.
 //! - [`command`]: what the log carries and the pure rule for applying it.
+//! - [`clock`]: the clock seam: monotonic and wall time, simulated in a
+//!   simulation.
 //! - [`hlc`]: the hybrid logical clock stamping writes.
 //! - [`lease`]: lease arithmetic, pure: the holder always stops first.
 //! - [`meta`]: the meta group's state (settings, priorities, epoch, strong
@@ -20,6 +22,8 @@
 //! - [`crash`]: named crash points a test arms through the environment.
 //! - [`fault`]: partitions, delays and drops injected into node traffic.
 //! - [`error`]: the errors a client request can end in.
+//! - [`transport`]: the transport seam: listening and dialling, over TCP or
+//!   turmoil's simulated network.
 //! - [`node`]: request logic (reads by consistency, forwarded writes) and
 //!   the assembly of a running node.
 //! - [`cli`]: the command line (`server`, `dev`, client and admin commands);
@@ -27,6 +31,8 @@
 //! - [`api`]: the gRPC services and the one error-to-status mapping.
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
+//! - `sim` (feature `simulation`): the deterministic simulation, a whole
+//!   account and `meridian verify` on turmoil's hosts in simulated time.
 //! - [`wire`]: generated protobuf code and conversions (the edge).
 //! - [`client`]: the Rust client: topology cache, routing, safe retries,
 //!   session tokens.
@@ -38,6 +44,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod config;
@@ -59,6 +66,9 @@ pub mod mutation;
 pub mod node;
 pub mod raft;
 pub mod shutdown;
+#[cfg(feature = "simulation")]
+pub mod sim;
 pub mod storage;
+pub mod transport;
 pub mod verify;
 pub mod wire;

@@ -332,7 +332,7 @@ impl LocalAccount {
     }
 }
 
-fn addr_of(listener: &tokio::net::TcpListener) -> Result<SocketAddr, StartError> {
+fn addr_of(listener: &crate::transport::Listener) -> Result<SocketAddr, StartError> {
     listener.local_addr().map_err(|e| StartError::Bind {
         what: "loopback",
         addr: loopback(0),

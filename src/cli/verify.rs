@@ -70,6 +70,26 @@ pub struct VerifyArgs {
     /// pauses) instead of as `meridian server` processes.
     #[arg(long)]
     pub in_process: bool,
+    /// Run the whole account in a deterministic simulation (turmoil's
+    /// simulated network and time, in-memory storage, seeded elections):
+    /// a seed replays exactly. Only in a build with the simulation
+    /// feature.
+    #[arg(long, conflicts_with_all = ["in_process", "mutation"])]
+    pub simulate: bool,
+    /// With --simulate: run this many seeds, from --seed on, one line
+    /// each; a seed with a violation prints its whole report and keeps its
+    /// history. Exits 1 if any seed has a violation.
+    #[arg(long, default_value_t = 1, requires = "simulate")]
+    pub seeds: u64,
+    /// A pause each workload process takes before each operation, e.g.
+    /// `20ms`: fewer operations per second (a simulation's cost is its
+    /// operations).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub think_time: Duration,
+    /// Multiplies the nemesis's gaps and holds (0.01 to 100): below 1, a
+    /// short run sees more faults.
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_time_scale: f64,
 }
 
 fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -96,6 +116,14 @@ fn check_args(args: &VerifyArgs) -> anyhow::Result<()> {
         args.wan_rtt <= WAN_RTT_MAX,
         "--wan-rtt is at most {WAN_RTT_MAX:?}"
     );
+    anyhow::ensure!(
+        args.think_time <= Duration::from_secs(10),
+        "--think-time is at most 10s"
+    );
+    anyhow::ensure!(
+        (0.01..=100.0).contains(&args.fault_time_scale),
+        "--fault-time-scale must be 0.01 to 100"
+    );
     Ok(())
 }
 
@@ -106,13 +134,15 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("meridian verify: mutation {m} armed; a checker should report violations");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let in_process = args.in_process || args.mutation.is_some();
+    let in_process = args.in_process || args.mutation.is_some() || args.simulate;
     println!(
         "meridian verify: seed {seed} (replay with --seed {seed}), {:?}, {} region(s) x {} nodes {}, default consistency {}",
         args.duration,
         args.regions,
         args.replicas,
-        if in_process {
+        if args.simulate {
+            "simulated"
+        } else if in_process {
             "in-process"
         } else {
             "as processes"
@@ -139,11 +169,20 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         lag_ms_max: args.max_staleness.as_millis() as u64,
     };
     options.wan_rtt_ms = args.wan_rtt.as_millis() as u64;
+    options.think_time = args.think_time;
+    options.fault_time_scale = args.fault_time_scale;
     if !in_process {
         let exe = std::env::current_exe().context("finding this binary to run its nodes")?;
         options.processes = Some(exe);
     }
-    let report = runner::run(&options).await?;
+    if args.simulate && args.seeds > 1 {
+        return simulate_many(options, args.seeds).await;
+    }
+    let report = if args.simulate {
+        simulate(options).await?
+    } else {
+        runner::run(&options).await?
+    };
     print_report(&report);
     if report.violations() > 0 && !in_process {
         let kept = data.keep();
@@ -154,6 +193,89 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Runs the simulation on a thread of its own: it builds its own
+/// runtimes, which cannot nest in this one.
+#[cfg(feature = "simulation")]
+async fn simulate(options: VerifyOptions) -> anyhow::Result<VerifyReport> {
+    let started = std::time::Instant::now();
+    let run = tokio::task::spawn_blocking(move || crate::sim::driver::run(&options))
+        .await
+        .context("the simulation thread panicked")??;
+    println!(
+        "simulated {:?} in {} steps, {:?} of real time",
+        run.simulated,
+        run.steps,
+        started.elapsed()
+    );
+    Ok(run.verify)
+}
+
+/// Runs `seeds` seeds from `options.seed` on, one after the other.
+#[cfg(feature = "simulation")]
+async fn simulate_many(options: VerifyOptions, seeds: u64) -> anyhow::Result<ExitCode> {
+    let first = options.seed;
+    let failed = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut failed = Vec::new();
+        for seed in first..first.saturating_add(seeds) {
+            let mut options = options.clone();
+            options.seed = seed;
+            options.history_path = PathBuf::from(format!("meridian-verify-{seed}.jsonl"));
+            match crate::sim::driver::run(&options) {
+                Ok(run) => {
+                    let report = &run.verify;
+                    println!(
+                        "seed {seed}: {} operations, {} faults, {} violation(s), {:?} simulated",
+                        report.operations,
+                        report.faults.len(),
+                        report.violations(),
+                        run.simulated
+                    );
+                    if report.violations() > 0 {
+                        print_report(report);
+                        failed.push(seed);
+                    } else {
+                        let _ = std::fs::remove_file(&report.history_path);
+                    }
+                }
+                Err(e) => {
+                    println!("seed {seed}: {e}");
+                    failed.push(seed);
+                }
+            }
+        }
+        println!(
+            "{seeds} seeds from {first} in {:?}; seeds with violations or errors: {failed:?}",
+            started.elapsed()
+        );
+        failed
+    })
+    .await
+    .context("the simulation thread panicked")?;
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[cfg(not(feature = "simulation"))]
+async fn simulate_many(_: VerifyOptions, _: u64) -> anyhow::Result<ExitCode> {
+    simulate_unavailable()
+}
+
+#[cfg(not(feature = "simulation"))]
+async fn simulate(_: VerifyOptions) -> anyhow::Result<VerifyReport> {
+    simulate_unavailable()
+}
+
+#[cfg(not(feature = "simulation"))]
+fn simulate_unavailable<T>() -> anyhow::Result<T> {
+    anyhow::bail!(
+        "--simulate needs a build with the simulation feature (cargo build --features simulation)"
+    )
 }
 
 fn print_report(report: &VerifyReport) {

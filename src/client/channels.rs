@@ -33,8 +33,7 @@ const CHANNELS_MAX: usize = 256;
 /// Opens one channel to `endpoint` with meridian's timeouts, eagerly. The
 /// bench opens several and shares each among many tasks.
 pub async fn connect_channel(endpoint: &str) -> Result<Channel, ClientError> {
-    endpoint_config(endpoint, CONNECT_TIMEOUT)?
-        .connect()
+    crate::transport::connect(endpoint_config(endpoint, CONNECT_TIMEOUT)?)
         .await
         .map_err(|e| ClientError::Unavailable {
             code: Code::Unavailable,
@@ -100,7 +99,8 @@ impl Channels {
         if map.len() >= CHANNELS_MAX {
             map.clear();
         }
-        let channel = endpoint_config(endpoint, ROUTED_CONNECT_TIMEOUT)?.connect_lazy();
+        let channel =
+            crate::transport::connect_lazy(endpoint_config(endpoint, ROUTED_CONNECT_TIMEOUT)?);
         map.insert(endpoint.to_string(), channel.clone());
         Ok(channel)
     }

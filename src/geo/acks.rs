@@ -3,9 +3,9 @@
 //! follows, in operations and milliseconds. Strong writes wait on it and
 //! bounded staleness throttles on it.
 
+use crate::clock::Instant;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;

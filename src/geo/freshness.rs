@@ -21,7 +21,9 @@
 //! monotonic clock: it needs no agreement between the regions' clocks.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use crate::glsn::Glsn;
 

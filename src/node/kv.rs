@@ -18,7 +18,9 @@
 //! No level reads a replica in the middle of a re-sync.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use crate::command::{Command, Rejection, WriteCommand, WriteOp, WriteOutcome};
 use crate::conflict::ConflictRecord;

@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tracing::Instrument;
 
 use crate::api::admin::AdminService;
@@ -34,6 +32,7 @@ use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::Identity;
 use crate::storage::error::StorageError;
 use crate::storage::store::Store;
+use crate::transport::{self, Listener};
 use crate::wire::pb::FILE_DESCRIPTOR_SET;
 use crate::wire::pb::internal::replica_server::ReplicaServer;
 use crate::wire::pb::v1::kv_server::KvServer;
@@ -64,14 +63,14 @@ pub enum StartError {
 /// The two sockets a node serves. Bound before start so a caller (the dev
 /// account, tests) can use port 0 and learn the ports first.
 pub struct Listeners {
-    pub client: TcpListener,
-    pub peer: TcpListener,
+    pub client: Listener,
+    pub peer: Listener,
 }
 
 impl Listeners {
     pub async fn bind(client: SocketAddr, peer: SocketAddr) -> Result<Listeners, StartError> {
         let bind = |what, addr| async move {
-            TcpListener::bind(addr).await.map_err(|e| StartError::Bind {
+            Listener::bind(addr).await.map_err(|e| StartError::Bind {
                 what,
                 addr,
                 reason: e.to_string(),
@@ -298,15 +297,7 @@ impl Node {
     }
 }
 
-/// Accepted connections with TCP_NODELAY. `Server::tcp_nodelay` applies
-/// only to listeners tonic binds itself; ours are bound beforehand, and
-/// without it Nagle's algorithm meets delayed ACKs and adds ~40 ms to a
-/// small response.
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
-fn local_addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, StartError> {
+fn local_addr(listener: &Listener, what: &'static str) -> Result<SocketAddr, StartError> {
     listener.local_addr().map_err(|e| StartError::Bind {
         what,
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -409,22 +400,19 @@ async fn start_meta(
 }
 
 async fn serve_peers(
-    listener: TcpListener,
+    listener: Listener,
     service: ReplicaServer<ReplicaService>,
     shutdown: Shutdown,
 ) {
-    let result = Server::builder()
-        .tcp_nodelay(true)
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming(listener), shutdown.signalled())
-        .await;
+    let router = Server::builder().tcp_nodelay(true).add_service(service);
+    let result = transport::serve(router, listener, shutdown.signalled()).await;
     if let Err(e) = result {
         tracing::error!("replica transport server failed: {e}");
     }
 }
 
 async fn serve_clients(
-    listener: TcpListener,
+    listener: Listener,
     kv: Option<Kv>,
     geo: Geo,
     faults: Option<Faults>,
@@ -459,9 +447,7 @@ async fn serve_clients(
         .add_service(health_service)
         .add_service(reflection);
     Ok(async move {
-        let result = router
-            .serve_with_incoming_shutdown(incoming(listener), shutdown.signalled())
-            .await;
+        let result = transport::serve(router, listener, shutdown.signalled()).await;
         if let Err(e) = result {
             tracing::error!("client API server failed: {e}");
         }

@@ -15,7 +15,9 @@
 //! happened; a lost answer after it is `OutcomeUnknown`, never retried.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 

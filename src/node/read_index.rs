@@ -7,7 +7,9 @@
 //! result; reads arriving meanwhile wait for the next request. So every
 //! read still observes every write acknowledged before it arrived.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 

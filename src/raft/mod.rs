@@ -14,6 +14,7 @@ pub mod meta_machine;
 pub mod meta_replica;
 pub mod network;
 pub mod replica;
+pub mod runtime;
 pub mod service;
 pub mod state_machine;
 pub mod types;

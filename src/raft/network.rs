@@ -159,7 +159,7 @@ impl Peers {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5));
-        let client = ReplicaClient::new(endpoint.connect_lazy())
+        let client = ReplicaClient::new(crate::transport::connect_lazy(endpoint))
             .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
             .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
         channels.insert(to, client.clone());

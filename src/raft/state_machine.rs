@@ -621,9 +621,7 @@ impl<C: Group> RaftSnapshotBuilder<C> for SnapshotBuilder {
             image_value(&image, MEMBERSHIP)?.unwrap_or_default();
         // Unique enough: a node builds at most one snapshot per log position
         // per millisecond, and openraft only compares ids for equality.
-        let built_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+        let built_ms = crate::clock::wall_ms();
         let snapshot_id = match last_log_id {
             Some(l) => format!("{}-{}-{built_ms}", l.leader_id.term, l.index),
             None => format!("empty-{built_ms}"),

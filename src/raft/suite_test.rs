@@ -1,4 +1,5 @@
-//! openraft's own storage conformance suite, run on the sled store.
+//! openraft's own storage conformance suite, run on the sled store and on
+//! the in-memory one the simulation uses.
 
 use std::sync::Arc;
 
@@ -13,18 +14,24 @@ use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::Identity;
 use crate::storage::store::Store;
 
-struct SledBuilder;
+/// Builds stores on sled, or in memory when `in_memory`.
+struct Builder {
+    in_memory: bool,
+}
 
-impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::TempDir>
-    for SledBuilder
-{
+impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::TempDir> for Builder {
     async fn build(
         &self,
     ) -> Result<(tempfile::TempDir, LogStore<TypeConfig>, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let identity = Identity::new("suite", RegionId::new("west"), NodeId(1));
-        let store =
-            Store::open(dir.path(), &StorageConfig::default(), &identity).expect("open store");
+        let config = StorageConfig {
+            in_memory: self.in_memory,
+            ..StorageConfig::default()
+        };
+        // Each build has a directory of its own, so in memory too each
+        // store starts empty.
+        let store = Store::open(dir.path(), &config, &identity).expect("open store");
         let sm = StateMachine::open(store.clone(), Arc::new(Hlc::default()), u64::MAX)?;
         Ok((dir, LogStore::open(store)?, sm))
     }
@@ -32,5 +39,10 @@ impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::Temp
 
 #[test]
 fn sled_store_passes_the_openraft_storage_suite() {
-    Suite::test_all(SledBuilder).expect("openraft storage suite");
+    Suite::test_all(Builder { in_memory: false }).expect("openraft storage suite");
+}
+
+#[test]
+fn in_memory_store_passes_the_openraft_storage_suite() {
+    Suite::test_all(Builder { in_memory: true }).expect("openraft storage suite");
 }

@@ -18,7 +18,7 @@ openraft::declare_raft_types!(
         Node = openraft::EmptyNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = crate::raft::runtime::MeridianRuntime,
 );
 
 openraft::declare_raft_types!(
@@ -30,7 +30,7 @@ openraft::declare_raft_types!(
         Node = openraft::EmptyNode,
         Entry = openraft::Entry<MetaTypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = crate::raft::runtime::MeridianRuntime,
 );
 
 /// What the storage adapters and the transport need of a raft group's

@@ -13,6 +13,10 @@ pub struct StorageConfig {
     /// appends and votes are flushed explicitly); it bounds how much state
     /// machine work a crash can make a node re-apply from its log.
     pub flush_every_ms: u64,
+    /// Keep everything in memory instead of on sled (`storage::backend`),
+    /// for the deterministic simulation; never read from a file.
+    #[serde(skip)]
+    pub in_memory: bool,
 }
 
 impl Default for StorageConfig {
@@ -20,6 +24,7 @@ impl Default for StorageConfig {
         Self {
             cache_capacity_bytes: 128 * 1024 * 1024,
             flush_every_ms: 500,
+            in_memory: false,
         }
     }
 }

@@ -50,12 +50,12 @@ pub(crate) fn be_u64(bytes: &[u8], what: &str) -> Result<u64> {
 
 /// A throwaway sled database for unit tests of the storage parts.
 #[cfg(test)]
-pub(crate) fn temp_db() -> (tempfile::TempDir, sled::Db) {
+pub(crate) fn temp_db() -> (tempfile::TempDir, crate::storage::backend::Db) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = sled::Config::new()
         .path(dir.path())
         .temporary(true)
         .open()
         .expect("open sled");
-    (dir, db)
+    (dir, crate::storage::backend::Db::Sled(db))
 }

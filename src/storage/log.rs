@@ -1,11 +1,12 @@
 //! The raft log as a sled tree: index (big-endian, so sled's order is log
 //! order) to an encoded entry. Entries are opaque bytes here.
 
+use crate::storage::backend::{Batch, Db, Iter, Tree};
 use crate::storage::error::{Result, be_u64};
 
 #[derive(Clone)]
 pub struct LogTree {
-    tree: sled::Tree,
+    tree: Tree,
 }
 
 fn key(index: u64) -> [u8; 8] {
@@ -17,7 +18,7 @@ fn index_of(k: &[u8]) -> Result<u64> {
 }
 
 impl LogTree {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self> {
+    pub(crate) fn open(db: &Db) -> Result<Self> {
         Ok(Self {
             tree: db.open_tree("log")?,
         })
@@ -25,7 +26,7 @@ impl LogTree {
 
     /// Writes entries in one atomic batch. Not yet durable: see `LogWriter`.
     pub fn append(&self, entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for (index, bytes) in entries {
             batch.insert(&key(index), bytes);
         }
@@ -75,10 +76,10 @@ impl LogTree {
     }
 
     fn remove_range(&self, from: Vec<u8>, to: Option<Vec<u8>>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match to {
-            Some(to) => Box::new(self.tree.range(from..to)),
-            None => Box::new(self.tree.range(from..)),
+        let mut batch = Batch::default();
+        let keys: Iter = match to {
+            Some(to) => self.tree.range(from..to),
+            None => self.tree.range(from..),
         };
         for kv in keys {
             batch.remove(kv?.0);

@@ -20,14 +20,20 @@
 //!   leaves a purge point past the snapshot, which openraft refuses to
 //!   start from. A purge not yet covered waits (without blocking other
 //!   jobs) and is dropped at stop: the entries simply stay.
+//!
+//! On an in-memory database (the deterministic simulation) there is no
+//! thread: `submit` applies the job and runs its callback before it
+//! returns, since an OS thread would wake the simulation at moments no
+//! seed decides. The order and durability invariants hold the same way.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, watch};
 
 use crate::crash::{CrashPoint, crash_point};
+use crate::storage::backend::Db;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::log::LogTree;
 use crate::storage::meta::MetaTree;
@@ -63,45 +69,71 @@ pub struct LogWriterStats {
 }
 
 pub struct LogWriter {
-    tx: mpsc::Sender<(LogJob, Option<Done>)>,
-    thread: JoinHandle<()>,
+    mode: Mode,
     pub stats: Arc<LogWriterStats>,
+}
+
+enum Mode {
+    Thread {
+        tx: mpsc::Sender<(LogJob, Option<Done>)>,
+        thread: JoinHandle<()>,
+    },
+    /// A std lock: held for one job, which never awaits.
+    Inline(Mutex<Worker>),
 }
 
 impl LogWriter {
     /// `snapshot_covers` is the last log index the snapshot file covers.
+    /// On an in-memory database, the writer works inline (no thread).
     pub fn spawn(
-        db: sled::Db,
+        db: Db,
         log: LogTree,
         meta: MetaTree,
         snapshot_covers: watch::Receiver<Option<u64>>,
     ) -> Result<LogWriter> {
-        let (tx, rx) = mpsc::channel(LOG_JOBS_QUEUED_MAX);
         let stats = Arc::new(LogWriterStats::default());
+        let inline = db.is_memory();
         let worker = Worker {
             db,
             log,
             meta,
-            rx,
             stats: stats.clone(),
             snapshot_covers,
             purge_target: None,
             purge_recorded: false,
             purged_upto: None,
         };
+        if inline {
+            return Ok(LogWriter {
+                mode: Mode::Inline(Mutex::new(worker)),
+                stats,
+            });
+        }
+        let (tx, rx) = mpsc::channel(LOG_JOBS_QUEUED_MAX);
         let thread = std::thread::Builder::new()
             .name("meridian-log-writer".into())
-            .spawn(move || worker.run())
+            .spawn(move || worker.run(rx))
             .map_err(|e| StorageError::Io(format!("starting the log writer thread: {e}")))?;
-        Ok(LogWriter { tx, thread, stats })
+        Ok(LogWriter {
+            mode: Mode::Thread { tx, thread },
+            stats,
+        })
     }
 
     /// Queues `job`; `done` runs once it is applied and durable.
     pub async fn submit(&self, job: LogJob, done: Option<Done>) -> Result<()> {
-        self.tx
-            .send((job, done))
-            .await
-            .map_err(|_| StorageError::Io("the log writer has stopped".into()))
+        match &self.mode {
+            Mode::Thread { tx, .. } => tx
+                .send((job, done))
+                .await
+                .map_err(|_| StorageError::Io("the log writer has stopped".into())),
+            Mode::Inline(worker) => {
+                let mut worker = worker.lock().unwrap_or_else(|p| p.into_inner());
+                worker.apply_and_flush(&mut vec![(job, done)]);
+                worker.purge_while_pending();
+                Ok(())
+            }
+        }
     }
 
     /// Queues `job` and waits until it is durable.
@@ -121,8 +153,11 @@ impl LogWriter {
 
     /// Finishes every queued job (and a pending purge), then ends the thread.
     pub async fn stop(self) {
-        drop(self.tx);
-        let thread = self.thread;
+        let Mode::Thread { tx, thread } = self.mode else {
+            // Inline: every job finished within its `submit`.
+            return;
+        };
+        drop(tx);
         if let Err(e) = tokio::task::spawn_blocking(move || thread.join()).await {
             tracing::warn!("log writer did not stop cleanly: {e}");
         }
@@ -130,10 +165,9 @@ impl LogWriter {
 }
 
 struct Worker {
-    db: sled::Db,
+    db: Db,
     log: LogTree,
     meta: MetaTree,
-    rx: mpsc::Receiver<(LogJob, Option<Done>)>,
     stats: Arc<LogWriterStats>,
     snapshot_covers: watch::Receiver<Option<u64>>,
     /// The highest purge asked for, with its purge point to record.
@@ -144,18 +178,18 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) {
+    fn run(mut self, mut rx: mpsc::Receiver<(LogJob, Option<Done>)>) {
         let mut batch: Vec<(LogJob, Option<Done>)> = Vec::with_capacity(JOBS_PER_FLUSH_MAX);
         loop {
             // Block for work only when no purge is pending.
             if batch.is_empty() && !self.purge_pending() {
-                match self.rx.blocking_recv() {
+                match rx.blocking_recv() {
                     Some(job) => batch.push(job),
                     None => return,
                 }
             }
             while batch.len() < JOBS_PER_FLUSH_MAX {
-                match self.rx.try_recv() {
+                match rx.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
@@ -165,12 +199,23 @@ impl Worker {
                     tracing::error!("purging the raft log: {e}");
                     self.purge_target = None;
                 }
-                if self.rx.is_closed() && self.rx.is_empty() && !self.purge_pending() {
+                if rx.is_closed() && rx.is_empty() && !self.purge_pending() {
                     return;
                 }
                 continue;
             }
             self.apply_and_flush(&mut batch);
+        }
+    }
+
+    /// Purges while a covered purge is pending (the inline writer's
+    /// stand-in for the thread's idle steps).
+    fn purge_while_pending(&mut self) {
+        while self.purge_pending() {
+            if let Err(e) = self.purge_step() {
+                tracing::error!("purging the raft log: {e}");
+                self.purge_target = None;
+            }
         }
     }
 
@@ -194,7 +239,7 @@ impl Worker {
         }
         let needs_flush = batch.iter().any(|(_, done)| done.is_some());
         if result.is_ok() && needs_flush {
-            result = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+            result = self.db.flush().map_err(|e| e.to_string());
             self.stats.flushes.fetch_add(1, Ordering::Relaxed);
         }
         self.stats

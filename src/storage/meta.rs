@@ -1,15 +1,16 @@
 //! Small named values of a node (vote, committed position, purge point,
 //! state generation) in their own sled tree.
 
+use crate::storage::backend::{Db, Tree};
 use crate::storage::error::Result;
 
 #[derive(Clone)]
 pub struct MetaTree {
-    tree: sled::Tree,
+    tree: Tree,
 }
 
 impl MetaTree {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self> {
+    pub(crate) fn open(db: &Db) -> Result<Self> {
         Ok(Self {
             tree: db.open_tree("meta")?,
         })
@@ -21,7 +22,6 @@ impl MetaTree {
 
     /// Stores a value; it survives a crash only once sled flushes.
     pub fn set(&self, name: &str, value: &[u8]) -> Result<()> {
-        self.tree.insert(name, value)?;
-        Ok(())
+        self.tree.insert(name, value)
     }
 }

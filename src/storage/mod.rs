@@ -1,7 +1,9 @@
 //! Storage on sled: one `sled::Db` per node holding the raft log, the vote
 //! and the state machine's items. Only this module imports sled; it speaks
-//! in bytes and domain types, and `raft/` adapts it to openraft.
+//! in bytes and domain types, and `raft/` adapts it to openraft. `backend`
+//! is the seam that puts the same parts in memory for the simulation.
 
+pub mod backend;
 pub mod config;
 pub mod data_dir;
 pub mod error;

@@ -15,6 +15,7 @@ use crate::codec;
 use crate::crash::{CrashPoint, crash_point};
 use crate::glsn::Glsn;
 use crate::item::{ItemVersion, KeyRange};
+use crate::storage::backend::{Batch, Db, Tree};
 use crate::storage::error::{Result, StorageError, be_u64};
 use crate::storage::meta::MetaTree;
 
@@ -100,11 +101,11 @@ impl StateImage {
 
 #[derive(Clone)]
 pub struct StateStore {
-    db: sled::Db,
+    db: Db,
     meta: MetaTree,
     /// The current generation's tree. A std lock: held only to clone the
     /// handle or swap it, never across an `.await`.
-    tree: Arc<RwLock<sled::Tree>>,
+    tree: Arc<RwLock<Tree>>,
     /// Serialises applies with exports and scan pages so each sees one
     /// point in time. Held across sled calls only, never across an `.await`.
     apply_lock: Arc<Mutex<()>>,
@@ -145,12 +146,12 @@ fn lost_key(glsn: Glsn) -> [u8; 17] {
     k
 }
 
-fn generation_tree(db: &sled::Db, generation: u64) -> Result<sled::Tree> {
-    Ok(db.open_tree(format!("state.{generation}"))?)
+fn generation_tree(db: &Db, generation: u64) -> Result<Tree> {
+    db.open_tree(&format!("state.{generation}"))
 }
 
 impl StateStore {
-    pub(crate) fn open(db: &sled::Db, meta: &MetaTree) -> Result<Self> {
+    pub(crate) fn open(db: &Db, meta: &MetaTree) -> Result<Self> {
         let generation = read_generation(meta)?;
         Ok(Self {
             db: db.clone(),
@@ -160,7 +161,7 @@ impl StateStore {
         })
     }
 
-    fn current(&self) -> sled::Tree {
+    fn current(&self) -> Tree {
         self.tree.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -286,12 +287,12 @@ impl StateStore {
 
     /// Whether the feed ever recorded the write lost at `glsn`.
     pub fn feed_recorded(&self, glsn: Glsn) -> Result<bool> {
-        Ok(self.current().contains_key(lost_key(glsn))?)
+        self.current().contains_key(lost_key(glsn))
     }
 
     /// Whether the feed holds an entry `id`.
     pub fn feed_contains(&self, id: u64) -> Result<bool> {
-        Ok(self.current().contains_key(feed_key(id))?)
+        self.current().contains_key(feed_key(id))
     }
 
     /// The LSN of the oldest geo log entry kept.
@@ -302,43 +303,43 @@ impl StateStore {
         }
     }
 
-    /// Applies items and values in one atomic sled batch.
+    /// Applies items and values in one atomic batch.
     pub fn apply(&self, batch: StateBatch) -> Result<()> {
-        let mut sled_batch = sled::Batch::default();
+        let mut writes = Batch::default();
         let tree = self.current();
         if batch.clear_data {
             for tag in [ITEM_TAG, GEO_TAG, FEED_TAG, LOST_TAG] {
                 for k in tree.scan_prefix([tag]).keys() {
-                    sled_batch.remove(k?);
+                    writes.remove(k?);
                 }
             }
         }
         if let Some(upto) = batch.geo_remove_upto {
             for k in tree.range(geo_key(0)..=geo_key(upto)).keys() {
-                sled_batch.remove(k?);
+                writes.remove(k?);
             }
         }
         for (lsn, entry) in batch.geo_append {
-            sled_batch.insert(&geo_key(lsn)[..], entry);
+            writes.insert(&geo_key(lsn)[..], entry);
         }
         for (id, lost, entry) in batch.feed_put {
-            sled_batch.insert(&feed_key(id)[..], entry);
-            sled_batch.insert(&lost_key(lost)[..], &id.to_be_bytes()[..]);
+            writes.insert(&feed_key(id)[..], entry);
+            writes.insert(&lost_key(lost)[..], &id.to_be_bytes()[..]);
         }
         for id in batch.feed_remove {
-            sled_batch.remove(&feed_key(id)[..]);
+            writes.remove(&feed_key(id)[..]);
         }
         for (container, key, item) in batch.items {
             match item {
-                Some(item) => sled_batch.insert(item_key(&container, &key), codec::encode(&item)),
-                None => sled_batch.remove(item_key(&container, &key)),
+                Some(item) => writes.insert(item_key(&container, &key), codec::encode(&item)),
+                None => writes.remove(item_key(&container, &key)),
             }
         }
         for (name, value) in batch.values {
-            sled_batch.insert(value_key(name), value);
+            writes.insert(value_key(name), value);
         }
         let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-        tree.apply_batch(sled_batch)?;
+        tree.apply_batch(writes)?;
         Ok(())
     }
 
@@ -361,7 +362,7 @@ impl StateStore {
         let next = old + 1;
         let fresh = generation_tree(&self.db, next)?;
         fresh.clear()?;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for (k, v) in image.entries {
             batch.insert(k.into_vec(), v.into_vec());
         }
@@ -371,7 +372,7 @@ impl StateStore {
         self.meta.set(GENERATION, &next.to_be_bytes())?;
         self.db.flush()?;
         *self.tree.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        self.db.drop_tree(format!("state.{old}"))?;
+        self.db.drop_tree(&format!("state.{old}"))?;
         Ok(())
     }
 }
@@ -491,10 +492,12 @@ mod tests {
     fn import_replaces_state_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let image = {
-            let db = sled::Config::new()
-                .path(dir.path().join("one"))
-                .open()
-                .unwrap();
+            let db = Db::Sled(
+                sled::Config::new()
+                    .path(dir.path().join("one"))
+                    .open()
+                    .unwrap(),
+            );
             let meta = MetaTree::open(&db).unwrap();
             let s = StateStore::open(&db, &meta).unwrap();
             put_all(&s, "c", &["k1", "k2"]);
@@ -502,14 +505,14 @@ mod tests {
         };
         let path = dir.path().join("two");
         {
-            let db = sled::Config::new().path(&path).open().unwrap();
+            let db = Db::Sled(sled::Config::new().path(&path).open().unwrap());
             let meta = MetaTree::open(&db).unwrap();
             let s = StateStore::open(&db, &meta).unwrap();
             put_all(&s, "c", &["stale"]);
             s.import(image.clone()).unwrap();
             assert!(s.get_item("c", "stale").unwrap().is_none());
         }
-        let db = sled::Config::new().path(&path).open().unwrap();
+        let db = Db::Sled(sled::Config::new().path(&path).open().unwrap());
         let meta = MetaTree::open(&db).unwrap();
         let s = StateStore::open(&db, &meta).unwrap();
         assert_eq!(s.export().unwrap(), image);

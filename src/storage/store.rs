@@ -2,6 +2,10 @@
 //! explicit settings, and hand out the trees; closing it so the directory
 //! is free again when `close` returns.
 //!
+//! With `StorageConfig::in_memory` the database is an in-memory one
+//! (`storage::backend`), kept under the data directory's path and never
+//! touching the disk: the deterministic simulation's storage.
+//!
 //! `Store` is a cheap handle (an `Arc`). Every part that holds sled alive
 //! (trees, the log writer thread) hangs off the one `StoreParts`, so "the last handle
 //! is gone" is observable and `close` can wait for it.
@@ -13,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::storage::backend::{self, Db};
 use crate::storage::config::StorageConfig;
 use crate::storage::data_dir::{self, Identity};
 use crate::storage::error::{Result, StorageError};
@@ -24,7 +29,7 @@ use crate::storage::state::StateStore;
 
 /// Everything one node keeps on disk.
 pub struct StoreParts {
-    db: sled::Db,
+    db: Db,
     pub log: LogTree,
     pub meta: MetaTree,
     pub state: StateStore,
@@ -54,6 +59,11 @@ impl Store {
     /// Opens (or creates) the node's storage. Must run inside a tokio
     /// runtime (the log writer is submitted to from async code).
     pub fn open(data_dir: &Path, config: &StorageConfig, identity: &Identity) -> Result<Store> {
+        if config.in_memory {
+            let memory = backend::open_memory(data_dir);
+            let snapshot = SnapshotFile::Memory(memory.snapshot.clone());
+            return Self::open_parts(Db::Memory(memory), snapshot);
+        }
         let db_path = data_dir::claim(data_dir, identity)?;
         let db = sled::Config::new()
             .path(&db_path)
@@ -62,6 +72,10 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| open_error(data_dir, e))?;
+        Self::open_parts(Db::Sled(db), SnapshotFile::new(data_dir))
+    }
+
+    fn open_parts(db: Db, snapshot: SnapshotFile) -> Result<Store> {
         let meta = MetaTree::open(&db)?;
         let log = LogTree::open(&db)?;
         let snapshot_covers = watch::channel(None).0;
@@ -74,7 +88,7 @@ impl Store {
             )?,
             log,
             state: StateStore::open(&db, &meta)?,
-            snapshot: SnapshotFile::new(data_dir),
+            snapshot,
             snapshot_covers,
             meta,
             db,
@@ -116,6 +130,9 @@ impl Store {
         } = parts;
         log_writer.stop().await;
         drop((log, meta, state));
+        if db.is_memory() {
+            return Ok(());
+        }
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StorageError::Io(e.to_string()))??;

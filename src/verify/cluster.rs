@@ -1,5 +1,6 @@
 //! The account a verify run drives: real `meridian server` processes (the
-//! default) or nodes in this process (`--in-process`). The runner and the
+//! default), nodes in this process (`--in-process`), or nodes on the hosts
+//! of a deterministic simulation (`--simulate`, `sim`). The runner and the
 //! nemesis reach it through this for what only its owner can do: its nodes
 //! and endpoints, the fault layer, stopping, pausing and restarting nodes.
 //! Everything they read about it (status, leaders, the write region, state
@@ -25,6 +26,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum Cluster {
     InProcess(LocalAccount),
     Processes(ProcAccount),
+    #[cfg(feature = "simulation")]
+    Simulated(crate::sim::account::SimAccount),
 }
 
 impl Cluster {
@@ -32,6 +35,8 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.account(),
             Cluster::Processes(a) => a.account(),
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.account(),
         }
     }
 
@@ -42,8 +47,8 @@ impl Cluster {
     /// The processes, in process mode.
     pub fn processes(&mut self) -> Option<&mut ProcAccount> {
         match self {
-            Cluster::InProcess(_) => None,
             Cluster::Processes(a) => Some(a),
+            _ => None,
         }
     }
 
@@ -72,6 +77,8 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.node(id).is_some(),
             Cluster::Processes(a) => a.is_up(id),
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.is_up(id),
         }
     }
 
@@ -81,28 +88,36 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.faults(),
             Cluster::Processes(a) => a.faults(),
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.faults(),
         }
     }
 
     /// In-process nodes share the layer itself; each process gets a copy
-    /// of the rules.
-    pub async fn publish_faults(&self) {
-        if let Cluster::Processes(a) = self {
-            a.publish_faults().await;
+    /// of the rules; a simulation also holds the links the rules cut.
+    pub async fn publish_faults(&mut self) {
+        match self {
+            Cluster::InProcess(_) => {}
+            Cluster::Processes(a) => a.publish_faults().await,
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.sync_holds(),
         }
     }
 
     /// Removes every rule.
-    pub async fn heal(&self) {
+    pub async fn heal(&mut self) {
         self.faults().heal();
         self.publish_faults().await;
     }
 
-    /// A clean stop in-process; SIGKILL for a process.
+    /// A clean stop in-process; SIGKILL for a process; a crash of its
+    /// host in a simulation.
     pub async fn stop_node(&mut self, id: NodeId) {
         match self {
             Cluster::InProcess(a) => a.stop_node(id).await,
             Cluster::Processes(a) => a.kill_node(id).await,
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.crash_node(id),
         }
     }
 
@@ -110,24 +125,40 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.restart_node(id).await.map_err(|e| e.to_string()),
             Cluster::Processes(a) => a.restart_node(id).await,
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => {
+                a.restart_node(id);
+                Ok(())
+            }
         }
     }
 
-    /// Only a process can be paused (SIGSTOP); in-process nodes share
-    /// this process.
+    /// A process can be paused (SIGSTOP), and a simulated host (its links
+    /// held); in-process nodes share this process.
     pub fn can_pause(&self) -> bool {
-        matches!(self, Cluster::Processes(_))
+        match self {
+            Cluster::InProcess(_) => false,
+            Cluster::Processes(_) => true,
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(_) => true,
+        }
     }
 
     pub fn pause_node(&mut self, id: NodeId) {
-        if let Cluster::Processes(a) = self {
-            a.pause_node(id);
+        match self {
+            Cluster::InProcess(_) => {}
+            Cluster::Processes(a) => a.pause_node(id),
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.pause_node(id),
         }
     }
 
     pub fn resume_node(&mut self, id: NodeId) {
-        if let Cluster::Processes(a) = self {
-            a.resume_node(id);
+        match self {
+            Cluster::InProcess(_) => {}
+            Cluster::Processes(a) => a.resume_node(id),
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(a) => a.resume_node(id),
         }
     }
 
@@ -135,6 +166,9 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.stop().await,
             Cluster::Processes(a) => a.stop().await,
+            // The simulation ends its hosts when the run is over.
+            #[cfg(feature = "simulation")]
+            Cluster::Simulated(_) => {}
         }
     }
 

@@ -14,7 +14,9 @@
 //! healed when the schedule ends.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -226,14 +228,20 @@ pub struct FaultEvent {
     pub ended_ms: u64,
 }
 
-/// Runs the schedule until `deadline`; returns what it did.
+/// Runs the schedule until `deadline`, each gap and hold multiplied by
+/// `time_scale`; returns what it did.
 pub async fn run(
     account: Arc<Mutex<Cluster>>,
     failover: bool,
     seed: u64,
+    time_scale: f64,
     started: Instant,
     deadline: Instant,
 ) -> Vec<FaultEvent> {
+    assert!(
+        time_scale > 0.0 && time_scale.is_finite(),
+        "a nemesis time scale is positive"
+    );
     let mut events = Vec::new();
     let (topology, kinds) = {
         let account = account.lock().await;
@@ -242,6 +250,7 @@ pub async fn run(
     };
     let (nodes, regions) = (topology.nodes.len(), topology.regions.len());
     for (fault, gap, hold) in schedule(seed, nodes, regions, kinds) {
+        let (gap, hold) = (scaled(gap, time_scale), scaled(hold, time_scale));
         if Instant::now() + gap + hold >= deadline {
             break;
         }
@@ -262,6 +271,12 @@ pub async fn run(
         });
     }
     events
+}
+
+/// `d` times `scale`, in whole milliseconds (as the schedule draws
+/// them), so a scale of 1 keeps the drawn times exactly.
+fn scaled(d: Duration, scale: f64) -> Duration {
+    Duration::from_millis((d.as_millis() as f64 * scale).round() as u64)
 }
 
 fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<RegionId> {

@@ -15,7 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use tokio::sync::Mutex;
 
@@ -78,6 +80,11 @@ pub struct VerifyOptions {
     /// Run each node as a `meridian server` process of this binary;
     /// `None` runs them all in this process.
     pub processes: Option<PathBuf>,
+    /// Each workload process pauses this long before each operation.
+    pub think_time: Duration,
+    /// The nemesis's gaps and holds are multiplied by this (1: as drawn):
+    /// a short simulated run still sees several faults.
+    pub fault_time_scale: f64,
 }
 
 impl VerifyOptions {
@@ -96,10 +103,12 @@ impl VerifyOptions {
             data_dir,
             history_path,
             processes: None,
+            think_time: Duration::ZERO,
+            fault_time_scale: 1.0,
         }
     }
 
-    fn local_options(&self) -> LocalOptions {
+    pub fn local_options(&self) -> LocalOptions {
         let mut local = LocalOptions::new(&self.data_dir);
         local.regions = self.regions;
         local.replicas = self.replicas;
@@ -166,6 +175,8 @@ pub struct VerifyReport {
     /// Epoch changes during the run (failovers and switchovers).
     pub epoch_changes: u64,
     pub history_path: PathBuf,
+    /// The recorded history, as written to `history_path`.
+    pub history: Vec<Op>,
 }
 
 impl VerifyReport {
@@ -175,7 +186,13 @@ impl VerifyReport {
 }
 
 pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let account = match &options.processes {
+    let account = start(options).await?;
+    run_on(account, options).await
+}
+
+/// Starts the account `options` describe: processes or in-process nodes.
+async fn start(options: &VerifyOptions) -> Result<Cluster, VerifyError> {
+    Ok(match &options.processes {
         Some(exe) => Cluster::Processes(
             ProcAccount::start(options.local_options(), exe.clone())
                 .await
@@ -186,7 +203,16 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
                 .await
                 .map_err(|e| VerifyError::Start(e.to_string()))?,
         ),
-    };
+    })
+}
+
+/// Runs every workload under the nemesis on a started account, settles
+/// it, stops it and judges the history. The simulation (`sim`) starts its
+/// own account and comes in here.
+pub async fn run_on(
+    account: Cluster,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
     let regions = account.regions();
     let write_region = regions[0].clone();
     for region in &regions {
@@ -202,12 +228,13 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let deadline = started + options.duration;
     let recorder = Arc::new(Recorder::default());
     let plan = Plan::for_default(options.default_consistency);
-    let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options.seed);
+    let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options);
     let faults = if options.nemesis {
         nemesis::run(
             account.clone(),
             options.failover_faults,
             options.seed,
+            options.fault_time_scale,
             started,
             deadline,
         )
@@ -219,10 +246,10 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         let _ = w.await;
     }
 
-    let account = Arc::try_unwrap(account)
+    let mut account = Arc::try_unwrap(account)
         .map_err(|_| VerifyError::Settle("the nemesis still holds the account".into()))?
         .into_inner();
-    let settled = settle(&account).await;
+    let settled = settle(&mut account).await;
     let read_out = match settled {
         Ok(settled) => {
             let final_state =
@@ -253,6 +280,7 @@ pub async fn run(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         lost_to_failover: lost.len(),
         epoch_changes,
         history_path: options.history_path.clone(),
+        history: ops,
     })
 }
 
@@ -324,9 +352,19 @@ fn spawn_workloads(
     clients: &Clients,
     recorder: &Arc<Recorder>,
     deadline: Instant,
-    seed: u64,
+    options: &VerifyOptions,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let process = |id| Process::new(id, clients.clone(), recorder.clone(), deadline, seed);
+    let process = |id| {
+        let mut p = Process::new(
+            id,
+            clients.clone(),
+            recorder.clone(),
+            deadline,
+            options.seed,
+        );
+        p.think_time = options.think_time;
+        p
+    };
     let mut tasks = Vec::new();
     if plan.runs(Consistency::Strong) {
         for id in 1..=3 {
@@ -381,7 +419,7 @@ pub struct Settled {
 /// region and for every replica to apply its region's whole log and
 /// everything the write region applied; then asks for every replica's
 /// state digest.
-pub async fn settle(account: &Cluster) -> Result<Settled, VerifyError> {
+pub async fn settle(account: &mut Cluster) -> Result<Settled, VerifyError> {
     account.heal().await;
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut last_seen = String::from("no node answered");

@@ -23,7 +23,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -67,9 +69,7 @@ impl Default for Recorder {
 impl Recorder {
     fn record(&self, mut op: Op) {
         op.mono_ns = self.started.elapsed().as_nanos() as u64;
-        op.wall_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        op.wall_ms = crate::clock::wall_ms();
         self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
     }
 
@@ -100,6 +100,10 @@ pub struct Process {
     pub recorder: Arc<Recorder>,
     pub deadline: Instant,
     pub rng: StdRng,
+    /// A pause before each operation. Zero by default (as fast as answers
+    /// come); a simulation sets one, since its cost is the operations it
+    /// runs.
+    pub think_time: Duration,
 }
 
 impl Process {
@@ -130,6 +134,7 @@ impl Process {
             recorder,
             deadline,
             rng: StdRng::seed_from_u64(seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            think_time: Duration::ZERO,
         }
     }
 
@@ -155,7 +160,11 @@ impl Process {
         }
     }
 
-    fn running(&self) -> bool {
+    /// Whether to go on, after the think time.
+    async fn running(&self) -> bool {
+        if !self.think_time.is_zero() {
+            tokio::time::sleep(self.think_time).await;
+        }
         Instant::now() < self.deadline
     }
 
@@ -211,7 +220,7 @@ pub async fn registers(mut p: Process) {
     let mut seq = 0u64;
     // The last (value, etag) this process read per key: a cas expects it.
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
-    while p.running() {
+    while p.running().await {
         let key = register_key(p.rng.gen_range(0..REGISTER_KEYS));
         let roll = p.rng.gen_range(0..10);
         if roll < 4 || (roll >= 8 && !seen.contains_key(&key)) {
@@ -387,7 +396,7 @@ fn throttled_wait_ms(e: &ClientError) -> u64 {
 pub async fn session(mut p: Process) {
     let mut seq = 0u64;
     let mut token: Option<SessionToken> = None;
-    while p.running() {
+    while p.running().await {
         let key = format!("sess/p{}/{}", p.id, p.rng.gen_range(0..SESSION_KEYS));
         if p.rng.gen_bool(0.4) {
             seq += 1;
@@ -414,7 +423,7 @@ pub fn prefix_of(writer: u64) -> String {
 /// Writes `a=n` then `b=n`, n = 1, 2, 3 …, under its own prefix.
 pub async fn prefix_writer(mut p: Process) {
     let mut n = 0u64;
-    while p.running() {
+    while p.running().await {
         n += 1;
         for suffix in ["a", "b"] {
             let key = format!("{}{suffix}", prefix_of(p.id));
@@ -426,7 +435,7 @@ pub async fn prefix_writer(mut p: Process) {
 
 /// Scans a writer's prefix at CONSISTENT_PREFIX on random nodes.
 pub async fn prefix_reader(mut p: Process, writers: Vec<u64>) {
-    while p.running() {
+    while p.running().await {
         let prefix = prefix_of(writers[p.rng.gen_range(0..writers.len())]);
         let mut invoke = p.op(OpKind::Invoke, Function::Scan, &prefix);
         invoke.consistency = Some(Consistency::ConsistentPrefix);
@@ -468,7 +477,7 @@ pub const SET_PREFIX: &str = "set/";
 /// Adds unique members to the set (one item per member).
 pub async fn appender(mut p: Process) {
     let mut seq = 0u64;
-    while p.running() {
+    while p.running().await {
         seq += 1;
         let member = format!("p{}-{seq}", p.id);
         let mut invoke = p.op(OpKind::Invoke, Function::Append, SET_KEY);
@@ -500,7 +509,7 @@ pub async fn bounded_writer(mut p: Process) {
     let key = bounded_key(p.id);
     let level = Consistency::BoundedStaleness;
     let mut n = 0u64;
-    while p.running() {
+    while p.running().await {
         n += 1;
         // The history records the outcome.
         let _ = write(&mut p, &key, n.to_string(), level, None).await;
@@ -510,7 +519,7 @@ pub async fn bounded_writer(mut p: Process) {
 /// Reads the bounded writers' keys at BOUNDED_STALENESS on random nodes of
 /// every region; the answer records the region and node that served it.
 pub async fn bounded_reader(mut p: Process, writers: Vec<u64>) {
-    while p.running() {
+    while p.running().await {
         let key = bounded_key(writers[p.rng.gen_range(0..writers.len())]);
         // The history records the outcome.
         let _ = read(&mut p, &key, Consistency::BoundedStaleness, None).await;

@@ -213,7 +213,7 @@ async fn abort_after_ship_before_ack_loses_nothing_and_the_region_converges() {
     );
 
     restart_unarmed(&mut cluster, &east, point).await;
-    let settled = settle(&cluster).await.expect("the account settles");
+    let settled = settle(&mut cluster).await.expect("the account settles");
     assert_eq!(settled.write_region, RegionId::new("west"));
     assert_converged(&settled);
     read_back(&cluster, crashed, &acked).await;
@@ -243,7 +243,7 @@ async fn abort_after_epoch_change_the_next_leader_begins_the_epoch() {
             .unwrap_or_else(|e| panic!("put {key}: {e}"));
         acked.push(key);
     }
-    settle(&cluster)
+    settle(&mut cluster)
         .await
         .expect("the account settles before the cut");
 
@@ -277,7 +277,7 @@ async fn abort_after_epoch_change_the_next_leader_begins_the_epoch() {
     assert!(epoch >= 2, "epoch {epoch}");
 
     phase("heal: west re-joins with everything");
-    let settled = settle(&cluster)
+    let settled = settle(&mut cluster)
         .await
         .expect("the account settles after the heal");
     assert_eq!(settled.write_region, RegionId::new("east"));

@@ -31,5 +31,7 @@ mod geo;
 mod mutations;
 #[path = "01_region.rs"]
 mod region;
+#[path = "15_simulation.rs"]
+mod simulation;
 #[path = "08_verify.rs"]
 mod verify;

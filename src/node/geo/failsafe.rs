@@ -18,7 +18,9 @@
 //! given.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use futures::future::join_all;
 
@@ -103,7 +105,7 @@ impl Geo {
                 wait_ms = after.saturating_duration_since(Instant::now()).as_millis() as u64,
                 "waiting out the failsafe promises this region may have given"
             );
-            tokio::time::sleep_until(after.into()).await;
+            tokio::time::sleep_until(after).await;
         }
     }
 
