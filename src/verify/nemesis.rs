@@ -71,6 +71,10 @@ pub enum Fault {
     /// Whichever region takes the writes when the fault starts, cut off:
     /// if it stays cut off longer than its lease, writes fail over.
     CutWriteRegion,
+    /// Whichever region takes the writes, cut off from the meta group's
+    /// voters only: it cannot renew its lease, while its links to the
+    /// other regions' remaining nodes still carry the geo log.
+    CutWriteRegionFromMeta,
     /// Extra latency, in ms each way, on every link between one region
     /// and the others, geo log streams included.
     DelayRegion(usize, u64),
@@ -84,7 +88,10 @@ impl Fault {
     pub fn is_region_fault(&self) -> bool {
         matches!(
             self,
-            Fault::CutRegion(_) | Fault::DelayRegion(..) | Fault::CutWriteRegion
+            Fault::CutRegion(_)
+                | Fault::DelayRegion(..)
+                | Fault::CutWriteRegion
+                | Fault::CutWriteRegionFromMeta
         )
     }
 }
@@ -200,7 +207,8 @@ fn draw_region(rng: &mut StdRng, regions: usize, failover: bool) -> (Fault, Dura
     };
     let fault = match kind {
         0 => Fault::CutRegion(rng.gen_range(1..regions)),
-        1 => Fault::CutWriteRegion,
+        1 if rng.gen_bool(0.5) => Fault::CutWriteRegion,
+        1 => Fault::CutWriteRegionFromMeta,
         _ => {
             let ms = rng.gen_range(REGION_DELAY_MS.0..=REGION_DELAY_MS.1);
             Fault::DelayRegion(rng.gen_range(0..regions), ms)
@@ -282,7 +290,7 @@ fn scaled(d: Duration, scale: f64) -> Duration {
 fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<RegionId> {
     match fault {
         Fault::CutRegion(r) | Fault::DelayRegion(r, _) => Some(topology.regions[r].0.clone()),
-        Fault::CutWriteRegion => topology
+        Fault::CutWriteRegion | Fault::CutWriteRegionFromMeta => topology
             .regions
             .iter()
             .find(|(_, nodes)| target.first().is_some_and(|t| nodes.contains(t)))
@@ -367,6 +375,23 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
             {
                 Some((_, inside)) => {
                     faults.cut_off(inside, nodes);
+                    inside.clone()
+                }
+                None => Vec::new(),
+            }
+        }
+        Fault::CutWriteRegionFromMeta => {
+            let write_region = account.write_region().await.map(|(r, _)| r);
+            let voters = account.account().meta_voters();
+            match topology
+                .regions
+                .iter()
+                .find(|(name, _)| Some(name) == write_region.as_ref())
+            {
+                Some((_, inside)) => {
+                    let outside: Vec<NodeId> =
+                        voters.into_iter().filter(|v| !inside.contains(v)).collect();
+                    faults.partition(inside, &outside);
                     inside.clone()
                 }
                 None => Vec::new(),
@@ -474,7 +499,9 @@ mod tests {
                 );
                 match fault {
                     Fault::CutRegion(r) => assert!((1..3).contains(&r), "{fault:?}"),
-                    Fault::CutWriteRegion => write_region_cuts[usize::from(failover)] += 1,
+                    Fault::CutWriteRegion | Fault::CutWriteRegionFromMeta => {
+                        write_region_cuts[usize::from(failover)] += 1
+                    }
                     Fault::DelayRegion(r, ms) => {
                         assert!(r < 3, "{fault:?}");
                         assert!((REGION_DELAY_MS.0..=REGION_DELAY_MS.1).contains(&ms));
@@ -492,6 +519,29 @@ mod tests {
             "only {} write region cuts",
             write_region_cuts[1]
         );
+    }
+
+    #[test]
+    fn failover_faults_cut_the_write_region_off_whole_and_from_the_meta_group_alone() {
+        let (mut whole, mut from_meta) = (0, 0);
+        for seed in 0..50 {
+            for (fault, _, _) in schedule(seed, 12, 3, Kinds::for_run(true, false)).take(20) {
+                match fault {
+                    Fault::CutWriteRegion => whole += 1,
+                    Fault::CutWriteRegionFromMeta => from_meta += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            whole > 20 && from_meta > 20,
+            "{whole} whole, {from_meta} from the meta group"
+        );
+        let without: usize = (0..50)
+            .flat_map(|seed| schedule(seed, 12, 3, Kinds::for_run(false, false)).take(20))
+            .filter(|(f, _, _)| matches!(f, Fault::CutWriteRegionFromMeta))
+            .count();
+        assert_eq!(without, 0);
     }
 
     #[test]
