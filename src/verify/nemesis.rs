@@ -38,6 +38,9 @@ const DROP_PROBABILITY: f64 = 0.3;
 /// region no longer arrive within a heartbeat, so the region loses its
 /// lease and is taken out until the delay ends, like a slow cut.
 const REGION_DELAY_MS: (u64, u64) = (10, 150);
+/// Share of messages lost, each way, between a degraded region and the
+/// others (beside its delay).
+const REGION_DROP_PROBABILITY: f64 = 0.1;
 /// How far, either way, a skewed clock is off: from well inside the
 /// bounded-staleness T verify runs with (1 s) to three times it.
 const CLOCK_SKEW_MS: (i64, i64) = (200, 3000);
@@ -75,9 +78,9 @@ pub enum Fault {
     /// voters only: it cannot renew its lease, while its links to the
     /// other regions' remaining nodes still carry the geo log.
     CutWriteRegionFromMeta,
-    /// Extra latency, in ms each way, on every link between one region
-    /// and the others, geo log streams included.
-    DelayRegion(usize, u64),
+    /// Extra latency, in ms each way, and 10% message loss on every link
+    /// between one region and the others, geo log streams included.
+    DegradeRegion(usize, u64),
     /// One node's wall clock off by this many ms (ahead or behind): its
     /// hybrid logical clock and every wall-clock reading it makes (lag
     /// ages, transition ages). Leases run on monotonic clocks.
@@ -89,7 +92,7 @@ impl Fault {
         matches!(
             self,
             Fault::CutRegion(_)
-                | Fault::DelayRegion(..)
+                | Fault::DegradeRegion(..)
                 | Fault::CutWriteRegion
                 | Fault::CutWriteRegionFromMeta
         )
@@ -211,7 +214,7 @@ fn draw_region(rng: &mut StdRng, regions: usize, failover: bool) -> (Fault, Dura
         1 => Fault::CutWriteRegionFromMeta,
         _ => {
             let ms = rng.gen_range(REGION_DELAY_MS.0..=REGION_DELAY_MS.1);
-            Fault::DelayRegion(rng.gen_range(0..regions), ms)
+            Fault::DegradeRegion(rng.gen_range(0..regions), ms)
         }
     };
     (fault, draw_gap(rng), draw_hold(rng))
@@ -289,7 +292,7 @@ fn scaled(d: Duration, scale: f64) -> Duration {
 
 fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<RegionId> {
     match fault {
-        Fault::CutRegion(r) | Fault::DelayRegion(r, _) => Some(topology.regions[r].0.clone()),
+        Fault::CutRegion(r) | Fault::DegradeRegion(r, _) => Some(topology.regions[r].0.clone()),
         Fault::CutWriteRegion | Fault::CutWriteRegionFromMeta => topology
             .regions
             .iter()
@@ -397,13 +400,15 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
                 None => Vec::new(),
             }
         }
-        Fault::DelayRegion(r, ms) => {
+        Fault::DegradeRegion(r, ms) => {
             let inside = &topology.regions[r].1;
             let delay = Duration::from_millis(ms);
             for x in inside {
                 for y in nodes.iter().filter(|n| !inside.contains(n)) {
-                    faults.delay(*x, *y, delay);
-                    faults.delay(*y, *x, delay);
+                    for (from, to) in [(*x, *y), (*y, *x)] {
+                        faults.delay(from, to, delay);
+                        faults.drop_messages(from, to, REGION_DROP_PROBABILITY);
+                    }
                 }
             }
             inside.clone()
@@ -502,7 +507,7 @@ mod tests {
                     Fault::CutWriteRegion | Fault::CutWriteRegionFromMeta => {
                         write_region_cuts[usize::from(failover)] += 1
                     }
-                    Fault::DelayRegion(r, ms) => {
+                    Fault::DegradeRegion(r, ms) => {
                         assert!(r < 3, "{fault:?}");
                         assert!((REGION_DELAY_MS.0..=REGION_DELAY_MS.1).contains(&ms));
                     }
