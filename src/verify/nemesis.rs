@@ -370,35 +370,20 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
             inside.clone()
         }
         Fault::CutWriteRegion => {
-            let write_region = account.write_region().await.map(|(r, _)| r);
-            match topology
-                .regions
-                .iter()
-                .find(|(name, _)| Some(name) == write_region.as_ref())
-            {
-                Some((_, inside)) => {
-                    faults.cut_off(inside, nodes);
-                    inside.clone()
-                }
-                None => Vec::new(),
-            }
+            let inside = write_region_nodes(&account, topology).await;
+            faults.cut_off(&inside, nodes);
+            inside
         }
         Fault::CutWriteRegionFromMeta => {
-            let write_region = account.write_region().await.map(|(r, _)| r);
-            let voters = account.account().meta_voters();
-            match topology
-                .regions
-                .iter()
-                .find(|(name, _)| Some(name) == write_region.as_ref())
-            {
-                Some((_, inside)) => {
-                    let outside: Vec<NodeId> =
-                        voters.into_iter().filter(|v| !inside.contains(v)).collect();
-                    faults.partition(inside, &outside);
-                    inside.clone()
-                }
-                None => Vec::new(),
-            }
+            let inside = write_region_nodes(&account, topology).await;
+            let voters: Vec<NodeId> = account
+                .account()
+                .meta_voters()
+                .into_iter()
+                .filter(|v| !inside.contains(v))
+                .collect();
+            faults.partition(&inside, &voters);
+            inside
         }
         Fault::DegradeRegion(r, ms) => {
             let inside = &topology.regions[r].1;
@@ -416,6 +401,18 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
     };
     account.publish_faults().await;
     target
+}
+
+/// The nodes of the region the newest meta view names as the write
+/// region (none when no node answers).
+async fn write_region_nodes(account: &Cluster, topology: &Topology) -> Vec<NodeId> {
+    let write_region = account.write_region().await.map(|(r, _)| r);
+    topology
+        .regions
+        .iter()
+        .find(|(name, _)| Some(name) == write_region.as_ref())
+        .map(|(_, inside)| inside.clone())
+        .unwrap_or_default()
 }
 
 async fn undo(account: &Arc<Mutex<Cluster>>, fault: Fault, target: &[NodeId]) {
