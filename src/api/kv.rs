@@ -45,21 +45,48 @@ impl KvService {
 
     async fn write(
         &self,
-        container: &str,
-        key: &str,
+        target: WriteTarget,
         op: WriteOp,
-        consistency: i32,
-        session_token: &str,
-        no_forward: bool,
     ) -> Result<Response<pb::WriteResponse>, Status> {
-        let level = level(consistency)?;
-        let seen = token(session_token)?;
+        let level = level(target.consistency)?;
+        let seen = token(&target.session_token)?;
         let receipt = self
             .kv
-            .write(container, key, op, level, seen, no_forward)
+            .write(
+                &target.container,
+                &target.key,
+                op,
+                level,
+                seen,
+                target.no_forward,
+            )
             .await?;
         Ok(Response::new(self.write_response(receipt, seen)))
     }
+}
+
+/// What every write request (put, create, replace, delete) carries besides
+/// its operation.
+struct WriteTarget {
+    container: String,
+    key: String,
+    consistency: i32,
+    session_token: String,
+    no_forward: bool,
+}
+
+/// The [`WriteTarget`] of a write request, whichever of the four it is
+/// (their messages share these fields but no type).
+macro_rules! write_target {
+    ($r:expr) => {
+        WriteTarget {
+            container: $r.container,
+            key: $r.key,
+            consistency: $r.consistency,
+            session_token: $r.session_token,
+            no_forward: $r.no_forward,
+        }
+    };
 }
 
 fn token(raw: &str) -> Result<Option<SessionToken>, Error> {
@@ -103,15 +130,7 @@ impl KvRpc for KvService {
             value: r.value,
             precondition: Precondition::None,
         };
-        self.write(
-            &r.container,
-            &r.key,
-            op,
-            r.consistency,
-            &r.session_token,
-            r.no_forward,
-        )
-        .await
+        self.write(write_target!(r), op).await
     }
 
     async fn create(
@@ -123,15 +142,7 @@ impl KvRpc for KvService {
             value: r.value,
             precondition: Precondition::Absent,
         };
-        self.write(
-            &r.container,
-            &r.key,
-            op,
-            r.consistency,
-            &r.session_token,
-            r.no_forward,
-        )
-        .await
+        self.write(write_target!(r), op).await
     }
 
     async fn replace(
@@ -146,15 +157,7 @@ impl KvRpc for KvService {
             value: r.value,
             precondition,
         };
-        self.write(
-            &r.container,
-            &r.key,
-            op,
-            r.consistency,
-            &r.session_token,
-            r.no_forward,
-        )
-        .await
+        self.write(write_target!(r), op).await
     }
 
     async fn delete(
@@ -165,15 +168,7 @@ impl KvRpc for KvService {
         let op = WriteOp::Delete {
             if_match: if_match(r.if_match),
         };
-        self.write(
-            &r.container,
-            &r.key,
-            op,
-            r.consistency,
-            &r.session_token,
-            r.no_forward,
-        )
-        .await
+        self.write(write_target!(r), op).await
     }
 
     async fn get(

@@ -270,7 +270,7 @@ impl Kv {
     /// set's acknowledgements.
     pub async fn write_at_leader(
         &self,
-        write: WriteCommand,
+        mut write: WriteCommand,
         level: Consistency,
         session: Option<SessionToken>,
     ) -> Result<WriteReceipt, Error> {
@@ -299,7 +299,6 @@ impl Kv {
             });
         }
         let permit = self.geo.write_permit().await?;
-        let mut write = write;
         write.epoch = permit.epoch;
         let proposed = self.proposer.propose(write).await;
         drop(permit);
