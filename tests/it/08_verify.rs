@@ -42,11 +42,31 @@ fn options(seed: u64, seconds: u64, dir: &tempfile::TempDir) -> VerifyOptions {
 /// was written, and nothing was violated. A run with violations keeps its
 /// directory, so the history lines its report names can still be read.
 fn assert_clean(report: &VerifyReport, seed: u64, dir: tempfile::TempDir) {
+    assert_clean_skipping(report, seed, dir, &[]);
+}
+
+/// [`assert_clean`], except that the checkers whose names start with one
+/// of `skippable` may be skipped (their workload needs a level stronger
+/// than the account's default); a checker that ran must still have seen
+/// operations.
+fn assert_clean_skipping(
+    report: &VerifyReport,
+    seed: u64,
+    dir: tempfile::TempDir,
+    skippable: &[&str],
+) {
     for check in &report.checks {
         for v in &check.verdict.violations {
             println!("{}: {v}", check.name);
         }
-        assert!(check.skipped.is_none(), "{} was skipped", check.name);
+        if check.skipped.is_some() {
+            assert!(
+                skippable.iter().any(|s| check.name.starts_with(s)),
+                "{} was skipped",
+                check.name
+            );
+            continue;
+        }
         assert!(check.operations > 0, "{} saw no operations", check.name);
     }
     assert!(!report.faults.is_empty(), "the nemesis injected nothing");
@@ -167,26 +187,9 @@ async fn the_failover_nemesis_finds_no_violation_under_session_consistency() {
             .any(|f| matches!(f.fault, Fault::CutWriteRegion)),
         "the write region was never cut"
     );
-    for check in &report.checks {
-        for v in &check.verdict.violations {
-            println!("{}: {v}", check.name);
-        }
-    }
-    for name in ["session guarantees", "durability", "convergence"] {
-        let check = report
-            .checks
-            .iter()
-            .find(|c| c.name.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} check"));
-        assert!(check.operations > 0, "{} saw no operations", check.name);
-    }
-    if report.violations() > 0 {
-        println!(
-            "history kept: {}",
-            dir.keep().join("history.jsonl").display()
-        );
-    }
-    assert_eq!(report.violations(), 0, "seed {seed}: violations found");
+    // Session consistency by default: the strong registers and the
+    // bounded reads are skipped, every other checker must have judged.
+    assert_clean_skipping(&report, seed, dir, &["linearizable", "bounded staleness"]);
 }
 
 /// What CI runs of the multi-process mode: `meridian server` processes,
