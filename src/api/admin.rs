@@ -284,12 +284,7 @@ impl AdminRpc for AdminService {
                 META_WRITE_TIMEOUT,
             )
             .await
-            .map_err(|e| {
-                Status::from(Error::Unavailable {
-                    region: RegionId::new("meta"),
-                    reason: e.to_string(),
-                })
-            })?;
+            .map_err(|e| Status::from(Error::meta_unavailable(e)))?;
         if let MetaReply::Refused(why) = reply {
             return Err(Status::from(Error::InvalidArgument(why)));
         }
@@ -396,10 +391,7 @@ impl AdminService {
         match self.geo.meta().propose(command, META_WRITE_TIMEOUT).await {
             Ok(MetaReply::Refused(why)) => Err(Status::from(Error::Refused(why))),
             Ok(_) => Ok(()),
-            Err(e) => Err(Status::from(Error::Unavailable {
-                region: RegionId::new("meta"),
-                reason: e.to_string(),
-            })),
+            Err(e) => Err(Status::from(Error::meta_unavailable(e))),
         }
     }
 }
