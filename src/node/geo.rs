@@ -449,7 +449,7 @@ impl Geo {
                     .insert(region, expires);
                 Ok(NodeReply::Renewed { state, fenced })
             }
-            Ok(MetaReply::Refused(why)) => Err(Error::InvalidArgument(why)),
+            Ok(MetaReply::Refused(why)) => Err(Error::from(why)),
             Ok(other) => Err(Error::Internal(format!("unexpected meta reply {other:?}"))),
             Err(ReplicaError::NotLeader { leader, .. }) => Ok(NodeReply::NotLeader { leader }),
             Err(e) => Err(Error::meta_unavailable(e)),

@@ -216,21 +216,14 @@ impl Geo {
     /// given up, for at most `timeout`.
     pub async fn switchover(&self, to: &RegionId, timeout: Duration) -> Result<EpochChange, Error> {
         let before = self.meta_state();
-        let refusal = |why: String| {
-            if before.regions.contains_key(to) {
-                Error::Refused(why)
-            } else {
-                Error::InvalidArgument(why)
-            }
-        };
-        before.check_target(to).map_err(refusal)?;
+        before.check_target(to).map_err(Error::from)?;
         let command = MetaCommand::BeginTransition {
             to: to.clone(),
             reason: ChangeReason::Switchover,
             at_ms: self.inner.clock.wall_ms(),
         };
         match self.inner.meta.propose(command, timeout).await {
-            Ok(MetaReply::Refused(why)) => return Err(refusal(why)),
+            Ok(MetaReply::Refused(why)) => return Err(Error::from(why)),
             Ok(_) => {}
             Err(e) => return Err(meta_unavailable(e.to_string())),
         }
