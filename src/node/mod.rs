@@ -8,3 +8,4 @@ pub mod kv;
 pub mod launch;
 pub mod proposer;
 pub mod read_index;
+pub mod ship_source;
