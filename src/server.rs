@@ -1,6 +1,8 @@
 //! Starting and stopping one node: claim the data directory, open storage,
 //! start the replica, serve the replica transport and the client API, and
-//! form the replica set if it is new.
+//! form the replica set if it is new. This is the assembly: it sits above
+//! the request logic (`node`) and the gRPC services (`api`), which do not
+//! know it.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
