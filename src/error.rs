@@ -50,11 +50,12 @@ pub enum Error {
     )]
     SessionLost { token: Glsn, fork: Glsn, epoch: u64 },
     /// A write reached a read region with forwarding turned off: send it
-    /// to `write_region`.
-    #[error("region {region} is not the write region; send writes to {write_region}")]
+    /// to `write_region` (`None`: the account has no write region now,
+    /// for example in the middle of a failover).
+    #[error("{}", not_write_region_text(region, write_region.as_ref()))]
     NotWriteRegion {
         region: RegionId,
-        write_region: RegionId,
+        write_region: Option<RegionId>,
     },
     /// Bounded staleness: a region lags more than the account allows, so
     /// new writes wait. Nothing was done; retry after `retry_after_ms`.
@@ -69,9 +70,14 @@ pub enum Error {
         max_ms: u64,
         retry_after_ms: u64,
     },
-    /// Nothing was done; retrying later is safe.
-    #[error("region {region} unavailable: {reason}")]
-    Unavailable { region: RegionId, reason: String },
+    /// Nothing was done; retrying later is safe. `region` names the region
+    /// at fault; `None` when no one region is (the meta group, an account
+    /// with no write region yet, a witness), and then `reason` says who.
+    #[error("{}", unavailable_text(region.as_ref(), reason))]
+    Unavailable {
+        region: Option<RegionId>,
+        reason: String,
+    },
     /// A write that may or may not have been applied: never retry it
     /// blindly (read first, or use an etag precondition).
     #[error("write outcome unknown: {reason}")]
@@ -83,6 +89,39 @@ pub enum Error {
 }
 
 impl Error {
+    /// Nothing was done because `region` is unavailable.
+    pub fn unavailable(region: &RegionId, reason: impl Into<String>) -> Error {
+        Error::Unavailable {
+            region: Some(region.clone()),
+            reason: reason.into(),
+        }
+    }
+
+    /// Names `region` as the one at fault in an `Unavailable` that names
+    /// none yet (a `ReplicaError` does not know its region, its caller
+    /// does); any other error is returned as it is.
+    pub fn in_region(self, region: &RegionId) -> Error {
+        match self {
+            Error::Unavailable {
+                region: None,
+                reason,
+            } => Error::Unavailable {
+                region: Some(region.clone()),
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    /// Nothing was done because the meta group could not be reached or
+    /// did not answer in time.
+    pub fn meta_unavailable(why: impl std::fmt::Display) -> Error {
+        Error::Unavailable {
+            region: None,
+            reason: format!("the meta group is unavailable: {why}"),
+        }
+    }
+
     /// A stable, machine-readable name, sent beside the gRPC status.
     pub fn code_name(&self) -> &'static str {
         match self {
@@ -101,5 +140,57 @@ impl Error {
             Error::ShuttingDown => "SHUTTING_DOWN",
             Error::Internal(_) => "INTERNAL",
         }
+    }
+}
+
+fn unavailable_text(region: Option<&RegionId>, reason: &str) -> String {
+    match region {
+        Some(region) => format!("region {region} unavailable: {reason}"),
+        None => reason.to_string(),
+    }
+}
+
+fn not_write_region_text(region: &RegionId, write_region: Option<&RegionId>) -> String {
+    match write_region {
+        Some(to) => format!("region {region} is not the write region; send writes to {to}"),
+        None => format!(
+            "region {region} is not the write region, and the account has no write region now; retry shortly"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_region_is_named_and_the_meta_group_says_so() {
+        let west = RegionId::new("west");
+        assert_eq!(
+            Error::unavailable(&west, "no leader found").to_string(),
+            "region west unavailable: no leader found"
+        );
+        assert_eq!(
+            Error::meta_unavailable("no quorum").to_string(),
+            "the meta group is unavailable: no quorum"
+        );
+    }
+
+    #[test]
+    fn not_write_region_names_the_write_region_when_there_is_one() {
+        let west = RegionId::new("west");
+        let to = Error::NotWriteRegion {
+            region: west.clone(),
+            write_region: Some(RegionId::new("east")),
+        };
+        assert_eq!(
+            to.to_string(),
+            "region west is not the write region; send writes to east"
+        );
+        let none = Error::NotWriteRegion {
+            region: west,
+            write_region: None,
+        };
+        assert!(none.to_string().contains("no write region now"), "{none}");
     }
 }

@@ -24,11 +24,13 @@
 //! - [`error`]: the errors a client request can end in.
 //! - [`transport`]: the transport seam: listening and dialling, over TCP or
 //!   turmoil's simulated network.
-//! - [`node`]: request logic (reads by consistency, forwarded writes) and
-//!   the assembly of a running node.
+//! - [`node`]: request logic (reads by consistency, forwarded writes), the
+//!   cross-region runtime and the serving side of geo shipping.
 //! - [`cli`]: the command line (`server`, `dev`, client and admin commands);
 //!   `main.rs` only parses and dispatches.
 //! - [`api`]: the gRPC services and the one error-to-status mapping.
+//! - [`server`]: the assembly of a running node (`Node::start`/`stop`):
+//!   storage, raft, the node logic and the gRPC servers.
 //! - [`local`]: a whole account in one process (`meridian dev`, tests).
 //! - [`shutdown`]: the one shutdown signal every task listens to.
 //! - `sim` (feature `simulation`): the deterministic simulation, a whole
@@ -65,6 +67,7 @@ pub mod meta;
 pub mod mutation;
 pub mod node;
 pub mod raft;
+pub mod server;
 pub mod shutdown;
 #[cfg(feature = "simulation")]
 pub mod sim;

@@ -15,8 +15,8 @@ use crate::config::{
 use crate::consistency::Consistency;
 use crate::fault::{FaultInjection, Faults};
 use crate::ids::{NodeId, RegionId};
-use crate::node::launch::{Listeners, Node, StartError};
 use crate::raft::replica::Role;
+use crate::server::{Listeners, Node, StartError};
 use crate::storage::config::StorageConfig;
 
 /// Region names `meridian dev` uses, in priority order.

@@ -16,9 +16,13 @@
 //! old epoch that any reachable region holds, commits `CompleteTransition`
 //! with that fork GLSN: epoch + 1, the new write region, a history record.
 
+pub mod refusal;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use refusal::{MetaRefusal, PriorityProblem};
 
 use crate::config::{AccountConfig, WriteMode};
 use crate::consistency::Consistency;
@@ -207,7 +211,7 @@ pub enum MetaReply {
     },
     /// A transition completed: the epoch that began.
     NewEpoch(u64),
-    Refused(String),
+    Refused(MetaRefusal),
 }
 
 impl MetaState {
@@ -294,8 +298,9 @@ impl MetaState {
                 applied,
             } => {
                 let fenced = self.transition.as_ref().is_some_and(|t| t.from == region);
+                let known = self.region_names();
                 let Some(meta) = self.regions.get_mut(&region) else {
-                    return MetaReply::Refused(format!("unknown region {region}"));
+                    return MetaReply::Refused(MetaRefusal::UnknownRegion { region, known });
                 };
                 if meta.state == RegionState::Offline {
                     meta.state = RegionState::Joining;
@@ -327,7 +332,7 @@ impl MetaState {
             }
             MetaCommand::CompleteTransition { to, fork, at_ms } => {
                 let Some(t) = self.transition.take_if(|t| t.to == to) else {
-                    return MetaReply::Refused(format!("no transition to {to} is under way"));
+                    return MetaReply::Refused(MetaRefusal::NoTransition { to });
                 };
                 self.epoch += 1;
                 if t.reason == ChangeReason::Failover
@@ -351,7 +356,7 @@ impl MetaState {
             }
             MetaCommand::AbortTransition { to, why } => {
                 if self.transition.take_if(|t| t.to == to).is_none() {
-                    return MetaReply::Refused(format!("no transition to {to} is under way"));
+                    return MetaReply::Refused(MetaRefusal::NoTransition { to });
                 }
                 self.failover_blocked = Some(why);
                 MetaReply::Done
@@ -382,17 +387,18 @@ impl MetaState {
             },
             MetaCommand::SetRegionState { region, from, to } => {
                 if self.is_write_region(&region) && to != RegionState::Online {
-                    return MetaReply::Refused(format!(
-                        "{region} is the write region; it leaves the strong set only by failover"
-                    ));
+                    return MetaReply::Refused(MetaRefusal::WriteRegionStaysOnline { region });
                 }
+                let known = self.region_names();
                 match self.regions.get_mut(&region) {
-                    None => MetaReply::Refused(format!("unknown region {region}")),
-                    Some(meta) if meta.state != from => MetaReply::Refused(format!(
-                        "{region} is {}, not {}",
-                        meta.state.as_str(),
-                        from.as_str()
-                    )),
+                    None => MetaReply::Refused(MetaRefusal::UnknownRegion { region, known }),
+                    Some(meta) if meta.state != from => {
+                        MetaReply::Refused(MetaRefusal::StateChanged {
+                            region,
+                            state: meta.state,
+                            expected: from,
+                        })
+                    }
                     Some(meta) => {
                         meta.state = to;
                         MetaReply::Done
@@ -404,35 +410,38 @@ impl MetaState {
 
     /// Whether `to` may take over writes now: it exists, is online, is not
     /// already the write region, and no other transition is under way.
-    pub fn check_target(&self, to: &RegionId) -> Result<(), String> {
+    pub fn check_target(&self, to: &RegionId) -> Result<(), MetaRefusal> {
         let Some(from) = &self.write_region else {
-            return Err("the account is not formed yet".into());
+            return Err(MetaRefusal::NotFormed);
         };
         let Some(meta) = self.regions.get(to) else {
-            let known: Vec<&str> = self.regions.keys().map(RegionId::as_str).collect();
-            return Err(format!(
-                "{to} is not a region of the account (the regions are {})",
-                known.join(", ")
-            ));
+            return Err(MetaRefusal::UnknownRegion {
+                region: to.clone(),
+                known: self.region_names(),
+            });
         };
         if let Some(t) = &self.transition {
-            return Err(format!(
-                "a {} from {} to {} is already under way",
-                t.reason.as_str(),
-                t.from,
-                t.to
-            ));
+            return Err(MetaRefusal::TransitionUnderWay {
+                reason: t.reason,
+                from: t.from.clone(),
+                to: t.to.clone(),
+            });
         }
         if from == to {
-            return Err(format!("{to} is already the write region"));
+            return Err(MetaRefusal::AlreadyWriteRegion { region: to.clone() });
         }
         if meta.state != RegionState::Online {
-            return Err(format!(
-                "{to} is {}: only an online region can take over writes",
-                meta.state.as_str()
-            ));
+            return Err(MetaRefusal::NotOnline {
+                region: to.clone(),
+                state: meta.state,
+            });
         }
         Ok(())
+    }
+
+    /// The account's regions, in name order.
+    fn region_names(&self) -> Vec<RegionId> {
+        self.regions.keys().cloned().collect()
     }
 
     /// The region service-managed failover moves writes to: the first
@@ -496,29 +505,27 @@ impl MetaState {
     }
 
     /// A priority order must name every region of the account exactly once.
-    pub fn check_priorities(&self, order: &[RegionId]) -> Result<(), String> {
+    pub fn check_priorities(&self, order: &[RegionId]) -> Result<(), MetaRefusal> {
         let mut problems = Vec::new();
         for (i, r) in order.iter().enumerate() {
             if !self.regions.contains_key(r) {
-                problems.push(format!("{r} is not a region of the account"));
+                problems.push(PriorityProblem::NotARegion(r.clone()));
             } else if order[..i].contains(r) {
-                problems.push(format!("{r} is listed twice"));
+                problems.push(PriorityProblem::ListedTwice(r.clone()));
             }
         }
         for r in self.regions.keys() {
             if !order.contains(r) {
-                problems.push(format!("{r} is missing"));
+                problems.push(PriorityProblem::Missing(r.clone()));
             }
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            let known: Vec<&str> = self.regions.keys().map(RegionId::as_str).collect();
-            Err(format!(
-                "invalid priorities: {} (the regions are {}; name each exactly once)",
-                problems.join("; "),
-                known.join(", ")
-            ))
+            Err(MetaRefusal::BadPriorities {
+                problems,
+                known: self.region_names(),
+            })
         }
     }
 }
@@ -648,6 +655,7 @@ mod tests {
         ])) else {
             panic!("accepted a bad order");
         };
+        let why = why.to_string();
         assert!(why.contains("mars is not a region"), "{why}");
         assert!(why.contains("east is listed twice"), "{why}");
         assert!(why.contains("west is missing"), "{why}");
@@ -839,7 +847,9 @@ mod tests {
             reason: ChangeReason::Switchover,
             at_ms: 2,
         });
-        assert!(matches!(refused, MetaReply::Refused(ref w) if w.contains("already under way")));
+        assert!(
+            matches!(refused, MetaReply::Refused(ref w) if w.to_string().contains("already under way"))
+        );
         // Only the named region can complete it.
         assert!(matches!(
             s.apply(MetaCommand::CompleteTransition {
@@ -915,13 +925,20 @@ mod tests {
         assert!(
             s.check_target(&r("west"))
                 .unwrap_err()
+                .to_string()
                 .contains("already the write region")
         );
         set_state(&mut s, "east", RegionState::Offline);
-        assert!(s.check_target(&r("east")).unwrap_err().contains("offline"));
+        assert!(
+            s.check_target(&r("east"))
+                .unwrap_err()
+                .to_string()
+                .contains("offline")
+        );
         assert!(
             s.check_target(&r("mars"))
                 .unwrap_err()
+                .to_string()
                 .contains("not a region")
         );
         assert!(s.check_target(&r("north")).is_ok());

@@ -274,8 +274,7 @@ impl AdminRpc for AdminService {
             .map(RegionId::new)
             .collect();
         let meta = self.geo.meta_state();
-        meta.check_priorities(&order)
-            .map_err(|why| Status::from(Error::InvalidArgument(why)))?;
+        meta.check_priorities(&order).map_err(Error::from)?;
         let reply = self
             .geo
             .meta()
@@ -284,14 +283,9 @@ impl AdminRpc for AdminService {
                 META_WRITE_TIMEOUT,
             )
             .await
-            .map_err(|e| {
-                Status::from(Error::Unavailable {
-                    region: RegionId::new("meta"),
-                    reason: e.to_string(),
-                })
-            })?;
+            .map_err(|e| Status::from(Error::meta_unavailable(e)))?;
         if let MetaReply::Refused(why) = reply {
-            return Err(Status::from(Error::InvalidArgument(why)));
+            return Err(Error::from(why).into());
         }
         // A new first choice is a switchover to it.
         if !meta.is_write_region(&order[0]) {
@@ -394,12 +388,9 @@ impl AdminService {
     /// caller's mistake.
     async fn meta_write(&self, command: MetaCommand) -> Result<(), Status> {
         match self.geo.meta().propose(command, META_WRITE_TIMEOUT).await {
-            Ok(MetaReply::Refused(why)) => Err(Status::from(Error::Refused(why))),
+            Ok(MetaReply::Refused(why)) => Err(Error::from(why).into()),
             Ok(_) => Ok(()),
-            Err(e) => Err(Status::from(Error::Unavailable {
-                region: RegionId::new("meta"),
-                reason: e.to_string(),
-            })),
+            Err(e) => Err(Status::from(Error::meta_unavailable(e))),
         }
     }
 }

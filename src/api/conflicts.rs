@@ -89,7 +89,7 @@ impl ConflictsRpc for ConflictsService {
                 let page = match replica.state().feed_read(after, FEED_PAGE) {
                     Ok(page) => page,
                     Err(e) => {
-                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                        let _ = tx.send(Err(internal(e))).await;
                         return;
                     }
                 };
@@ -101,7 +101,7 @@ impl ConflictsRpc for ConflictsService {
                             continuation: id.to_string(),
                             served_by: Some(served_by.clone()),
                         })
-                        .map_err(|e| Status::internal(e.to_string()));
+                        .map_err(internal);
                     if tx.send(message).await.is_err() {
                         return;
                     }
@@ -134,6 +134,11 @@ impl ConflictsRpc for ConflictsService {
             glsn: Some(glsn.into()),
         }))
     }
+}
+
+/// A failure reading the conflict feed, through the one status mapping.
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::from(Error::Internal(e.to_string()))
 }
 
 #[cfg(test)]

@@ -43,13 +43,12 @@ impl FaultsRpc for FaultsService {
         request: Request<pb::FaultRequest>,
     ) -> Result<Response<pb::FaultResponse>, Status> {
         let Some(faults) = &self.faults else {
-            return Err(Status::from(Error::Refused(FAULTS_NOT_SERVED.into())));
+            return Err(Error::Refused(FAULTS_NOT_SERVED.into()).into());
         };
-        let action = fault_action_from_wire(request.get_ref())
-            .map_err(|why| Status::from(Error::InvalidArgument(why)))?;
+        let action = fault_action_from_wire(request.get_ref()).map_err(Error::InvalidArgument)?;
         let isolated = faults
             .apply(&self.account, &action)
-            .map_err(|why| Status::from(Error::InvalidArgument(why)))?;
+            .map_err(Error::InvalidArgument)?;
         tracing::info!(?action, ?isolated, "a client changed the fault layer");
         Ok(Response::new(pb::FaultResponse {
             isolated: isolated.iter().map(ToString::to_string).collect(),

@@ -41,7 +41,10 @@ impl From<Error> for Status {
                 tonic::metadata::MetadataValue::from(*retry_after_ms),
             );
         }
-        if let Error::NotWriteRegion { write_region, .. } = &e
+        if let Error::NotWriteRegion {
+            write_region: Some(write_region),
+            ..
+        } = &e
             && let Ok(v) = write_region.as_str().parse()
         {
             status.metadata_mut().insert(WRITE_REGION_METADATA_KEY, v);
@@ -77,5 +80,22 @@ mod tests {
             reason: "leader lost".into(),
         });
         assert_eq!(status.code(), Code::DeadlineExceeded);
+    }
+
+    #[test]
+    fn a_replica_error_keeps_an_unknown_outcome_all_the_way_to_the_client() {
+        use crate::raft::replica::ReplicaError;
+        let status = Status::from(Error::from(ReplicaError::OutcomeUnknown {
+            reason: "w1 stopped before answering".into(),
+        }));
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert_eq!(
+            status.metadata().get(ERROR_METADATA_KEY).unwrap(),
+            "OUTCOME_UNKNOWN"
+        );
+        let refused = Status::from(Error::from(ReplicaError::NoQuorum {
+            reason: "1 of 3".into(),
+        }));
+        assert_eq!(refused.code(), Code::Unavailable);
     }
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::fault::FaultInjection;
-use crate::node::launch::Node;
+use crate::server::Node;
 
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {

@@ -379,7 +379,7 @@ mod tests {
             (
                 Error::NotWriteRegion {
                     region: west.clone(),
-                    write_region: west.clone(),
+                    write_region: Some(west.clone()),
                 },
                 names::NOT_WRITE_REGION,
             ),
@@ -396,7 +396,7 @@ mod tests {
             ),
             (
                 Error::Unavailable {
-                    region: west,
+                    region: Some(west),
                     reason: String::new(),
                 },
                 names::UNAVAILABLE,

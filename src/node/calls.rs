@@ -4,20 +4,20 @@
 //! region reports for status, and the geo streams.
 
 use serde::{Deserialize, Serialize};
-use tonic::Status;
 
 use crate::codec::{decode, encode};
 use crate::command::WriteCommand;
 use crate::conflict::ConflictRecord;
 use crate::consistency::Consistency;
 use crate::error::Error;
-use crate::geo::ship::{StreamRequest, resync_stream, ship_stream};
+use crate::geo::ship::StreamRequest;
 use crate::glsn::{Glsn, SessionToken};
 use crate::ids::{NodeId, RegionId};
 use crate::meta::RegionState;
 use crate::node::geo::{Geo, RegionReport};
 use crate::node::kv::{Kv, WriteReceipt};
-use crate::raft::service::{NodeCalls, ReplyStream};
+use crate::node::ship_source::{resync_stream, ship_stream};
+use crate::raft::service::{MessageStream, NodeCalls};
 use crate::shutdown::Shutdown;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,16 +176,16 @@ impl Calls {
 
 #[tonic::async_trait]
 impl NodeCalls for Calls {
-    async fn call(&self, _from: NodeId, payload: Vec<u8>) -> Result<Vec<u8>, Status> {
-        let request: NodeRequest = decode("node request", &payload)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    async fn call(&self, _from: NodeId, payload: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let request: NodeRequest =
+            decode("node request", &payload).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         Ok(encode(&self.answer(request).await))
     }
 
-    async fn stream(&self, _from: NodeId, payload: Vec<u8>) -> Result<ReplyStream, Status> {
+    async fn stream(&self, _from: NodeId, payload: Vec<u8>) -> Result<MessageStream, Error> {
         let request: StreamRequest = decode("stream request", &payload)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let kv = self.kv().map_err(Status::from)?;
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let kv = self.kv()?;
         let replica = kv.replica().clone();
         let batch_bytes = self.geo.geo_config().ship_batch_bytes as usize;
         if let StreamRequest::Fetch { from_lsn, .. } = request {
@@ -198,7 +198,7 @@ impl NodeCalls for Calls {
             ));
         }
         if !self.geo.meta_state().is_write_region(replica.region()) {
-            return Err(Status::failed_precondition(format!(
+            return Err(Error::Refused(format!(
                 "{} is not in the write region",
                 replica.id()
             )));

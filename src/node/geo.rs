@@ -333,11 +333,8 @@ impl Geo {
             .map_err(|e| Error::Internal(e.to_string()))?
     }
 
-    fn region_of(&self, node: NodeId) -> RegionId {
-        self.inner
-            .account
-            .region_of(node)
-            .map_or_else(|| RegionId::new("witness"), |r| r.name.clone())
+    fn region_of(&self, node: NodeId) -> Option<RegionId> {
+        self.inner.account.region_of(node).map(|r| r.name.clone())
     }
 
     /// Sends `request` to the leader of `region`, trying the last known
@@ -358,7 +355,7 @@ impl Geo {
         let hint = self.hint(region);
         let mut order: Vec<NodeId> = hint.into_iter().chain(nodes.iter().copied()).collect();
         let mut last = Error::Unavailable {
-            region: region.clone(),
+            region: Some(region.clone()),
             reason: "no leader found".into(),
         };
         let mut i = 0;
@@ -370,7 +367,7 @@ impl Geo {
                 {
                     return Err(Error::NotWriteRegion {
                         region: region.clone(),
-                        write_region: moved_to,
+                        write_region: Some(moved_to),
                     });
                 }
             }
@@ -452,13 +449,10 @@ impl Geo {
                     .insert(region, expires);
                 Ok(NodeReply::Renewed { state, fenced })
             }
-            Ok(MetaReply::Refused(why)) => Err(Error::InvalidArgument(why)),
+            Ok(MetaReply::Refused(why)) => Err(Error::from(why)),
             Ok(other) => Err(Error::Internal(format!("unexpected meta reply {other:?}"))),
             Err(ReplicaError::NotLeader { leader, .. }) => Ok(NodeReply::NotLeader { leader }),
-            Err(e) => Err(Error::Unavailable {
-                region: RegionId::new("meta"),
-                reason: e.to_string(),
-            }),
+            Err(e) => Err(Error::meta_unavailable(e)),
         }
     }
 
@@ -598,10 +592,7 @@ impl Geo {
             .map(|(r, _)| r.as_str())
             .collect();
         Err(Error::Unavailable {
-            region: meta
-                .write_region
-                .clone()
-                .unwrap_or_else(|| RegionId::new("none")),
+            region: meta.write_region.clone(),
             reason: format!(
                 "strong writes need a majority of the {} regions online; online: {}",
                 meta.regions.len(),
@@ -625,7 +616,7 @@ impl Geo {
         } else {
             let Some(write_region) = self.meta_state().write_region else {
                 return Err(Error::Unavailable {
-                    region: RegionId::new("none"),
+                    region: None,
                     reason: "the meta group has not formed the account yet".into(),
                 });
             };
@@ -645,9 +636,7 @@ impl Geo {
     /// At the write region leader: `wait_strong` for a read, whose failure
     /// is a refusal (UNAVAILABLE), not a write's unknown outcome.
     pub async fn confirm_strong_held(&self, glsn: Glsn) -> Result<(), Error> {
-        let region = self
-            .replica()
-            .map_or_else(|| RegionId::new("witness"), |r| r.region().clone());
+        let region = self.replica().map(|r| r.region().clone());
         match self.wait_strong(glsn, self.inner.request_timeout).await {
             Ok(()) => {
                 self.note_strong_held(glsn);
@@ -835,10 +824,7 @@ impl Geo {
                 other => return other,
             }
         }
-        Err(Error::Unavailable {
-            region: RegionId::new("meta"),
-            reason: "no meta leader answered".into(),
-        })
+        Err(Error::meta_unavailable("no meta leader answered"))
     }
 
     /// Meta leader: take a region out of the strong set once the lease the

@@ -36,7 +36,7 @@ use crate::node::calls::{NodeReply, NodeRequest};
 use crate::node::geo::Geo;
 use crate::node::proposer::Proposer;
 use crate::node::read_index::ReadIndexer;
-use crate::raft::replica::Replica;
+use crate::raft::replica::{Replica, ReplicaError};
 
 #[derive(Debug, Clone)]
 pub struct KvSettings {
@@ -114,14 +114,15 @@ impl Kv {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let Some(write_region) = self.geo.wait_for_write_region(remaining).await else {
-                return Err(self.unavailable(
-                    "the meta group has not formed the account yet; retry shortly".into(),
-                ));
+                return Err(Error::Unavailable {
+                    region: None,
+                    reason: "the meta group has not formed the account yet; retry shortly".into(),
+                });
             };
             if no_forward && &write_region != self.replica.region() {
                 return Err(Error::NotWriteRegion {
                     region: self.replica.region().clone(),
-                    write_region,
+                    write_region: Some(write_region),
                 });
             }
             let write = WriteCommand {
@@ -201,7 +202,7 @@ impl Kv {
             })
             .await;
         drop(permit);
-        proposed.map_err(|e| self.unavailable(e.to_string()))?;
+        feed_proposed(self.replica.region(), proposed)?;
         Ok(())
     }
 
@@ -224,16 +225,7 @@ impl Kv {
             })
             .await;
         drop(permit);
-        match proposed
-            .map_err(|e| self.unavailable(e.to_string()))?
-            .first()
-        {
-            Some(WriteOutcome::Applied { glsn, .. }) => Ok(*glsn),
-            _ => Err(Error::NotFound {
-                container: "(conflict feed)".into(),
-                key: id.to_string(),
-            }),
-        }
+        feed_deleted(self.replica.region(), id, proposed)
     }
 
     /// Deletes conflict feed entry `id`: at the write region's leader,
@@ -247,7 +239,10 @@ impl Kv {
             .wait_for_write_region(self.settings.request_timeout)
             .await
         else {
-            return Err(self.unavailable("the account has no write region yet".into()));
+            return Err(Error::Unavailable {
+                region: None,
+                reason: "the account has no write region yet".into(),
+            });
         };
         match self
             .geo
@@ -343,11 +338,7 @@ impl Kv {
             // region (the taking node retries there).
             Rejection::EpochEnded { .. } => Error::NotWriteRegion {
                 region: self.replica.region().clone(),
-                write_region: self
-                    .geo
-                    .meta_state()
-                    .write_region
-                    .unwrap_or_else(|| RegionId::new("none")),
+                write_region: self.geo.meta_state().write_region,
             },
         }
     }
@@ -544,10 +535,7 @@ impl Kv {
     }
 
     fn unavailable(&self, reason: String) -> Error {
-        Error::Unavailable {
-            region: self.replica.region().clone(),
-            reason,
-        }
+        Error::unavailable(self.replica.region(), reason)
     }
 }
 
@@ -563,6 +551,101 @@ fn session_lost(meta: &MetaState, token: Option<SessionToken>) -> Result<(), Err
     }
 }
 
+/// A conflict feed proposal's result as the client hears it: through the
+/// one replica error mapping, so a feed change whose outcome is unknown
+/// is never reported as safe to retry.
+fn feed_proposed(
+    region: &RegionId,
+    proposed: Result<Vec<WriteOutcome>, ReplicaError>,
+) -> Result<Vec<WriteOutcome>, Error> {
+    proposed.map_err(|e| Error::from(e).in_region(region))
+}
+
+/// A feed delete's result: the GLSN of the delete, or NOT_FOUND when the
+/// entry was not there.
+fn feed_deleted(
+    region: &RegionId,
+    id: u64,
+    proposed: Result<Vec<WriteOutcome>, ReplicaError>,
+) -> Result<Glsn, Error> {
+    match feed_proposed(region, proposed)?.first() {
+        Some(WriteOutcome::Applied { glsn, .. }) => Ok(*glsn),
+        _ => Err(Error::NotFound {
+            container: "(conflict feed)".into(),
+            key: id.to_string(),
+        }),
+    }
+}
+
 fn invalid(e: item::InvalidInput) -> Error {
     Error::InvalidArgument(e.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::{Code, Status};
+
+    use super::*;
+    use crate::api::status::ERROR_METADATA_KEY;
+    use crate::ids::NodeId;
+
+    fn west() -> RegionId {
+        RegionId::new("west")
+    }
+
+    fn unknown() -> ReplicaError {
+        ReplicaError::OutcomeUnknown {
+            reason: "w1 stopped before answering".into(),
+        }
+    }
+
+    /// What a client receives for a conflict feed write that failed so.
+    fn status_of(e: Error) -> (Code, String) {
+        let status = Status::from(e);
+        let name = status
+            .metadata()
+            .get(ERROR_METADATA_KEY)
+            .expect("every status carries its error name")
+            .to_str()
+            .expect("error names are ASCII")
+            .to_string();
+        (status.code(), name)
+    }
+
+    #[test]
+    fn a_feed_write_of_unknown_outcome_reaches_the_client_as_outcome_unknown() {
+        let recorded = feed_proposed(&west(), Err(unknown())).unwrap_err();
+        assert_eq!(
+            status_of(recorded),
+            (Code::DeadlineExceeded, "OUTCOME_UNKNOWN".to_string())
+        );
+        let deleted = feed_deleted(&west(), 7, Err(unknown())).unwrap_err();
+        assert_eq!(
+            status_of(deleted),
+            (Code::DeadlineExceeded, "OUTCOME_UNKNOWN".to_string())
+        );
+    }
+
+    #[test]
+    fn a_feed_write_refused_before_it_was_appended_is_retryable_in_its_region() {
+        let refused = ReplicaError::NotLeader {
+            node: NodeId(2),
+            leader: None,
+        };
+        let e = feed_deleted(&west(), 7, Err(refused)).unwrap_err();
+        assert!(
+            matches!(&e, Error::Unavailable { region: Some(r), .. } if r == &west()),
+            "{e:?}"
+        );
+        assert_eq!(status_of(e), (Code::Unavailable, "UNAVAILABLE".to_string()));
+    }
+
+    #[test]
+    fn a_feed_delete_of_a_missing_entry_is_not_found() {
+        let glsn = Glsn::new(1, 9);
+        let applied = WriteOutcome::Applied { glsn, etag: None };
+        assert_eq!(feed_deleted(&west(), 7, Ok(vec![applied])), Ok(glsn));
+        let e = feed_deleted(&west(), 7, Ok(vec![])).unwrap_err();
+        assert_eq!(status_of(e), (Code::NotFound, "NOT_FOUND".to_string()));
+    }
 }

@@ -187,13 +187,5 @@ pub fn is_retryable(e: &ReplicaError) -> bool {
 
 /// A replica error as the client sees it.
 pub fn to_error(replica: &Replica, e: ReplicaError) -> Error {
-    match e {
-        ReplicaError::OutcomeUnknown { reason } => Error::OutcomeUnknown { reason },
-        ReplicaError::ShuttingDown => Error::ShuttingDown,
-        ReplicaError::Storage(reason) => Error::Internal(reason),
-        other => Error::Unavailable {
-            region: replica.region().clone(),
-            reason: other.to_string(),
-        },
-    }
+    Error::from(e).in_region(replica.region())
 }

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::command::{Command, WriteOutcome};
 use crate::config::RaftConfig;
+use crate::error::Error;
 use crate::glsn::Glsn;
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId};
@@ -112,6 +113,30 @@ pub enum ReplicaError {
     ShuttingDown,
     #[error("storage error: {0}")]
     Storage(String),
+}
+
+/// The one mapping of a replica error to what a client hears. A write
+/// whose outcome is unknown stays unknown, so no client retries it
+/// blindly; after the other errors nothing was done, so they are
+/// `Unavailable` (retry later), with the region left for the caller to
+/// name (`Error::in_region`).
+impl From<ReplicaError> for Error {
+    fn from(e: ReplicaError) -> Error {
+        match e {
+            ReplicaError::OutcomeUnknown { reason } => Error::OutcomeUnknown { reason },
+            ReplicaError::ShuttingDown => Error::ShuttingDown,
+            ReplicaError::Storage(reason) => Error::Internal(reason),
+            other @ (ReplicaError::NotLeader { .. }
+            | ReplicaError::Unreachable { .. }
+            | ReplicaError::CallFailed { .. }
+            | ReplicaError::NoQuorum { .. }
+            | ReplicaError::Timeout { .. }
+            | ReplicaError::NoReadLease { .. }) => Error::Unavailable {
+                region: None,
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 pub struct ReplicaOptions {

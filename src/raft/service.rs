@@ -1,25 +1,34 @@
 //! The server side of the replica transport: decodes envelopes, hands raft
 //! messages to the group they name (the region's replica set or the meta
 //! group), and node-level requests and streams to the node (`NodeCalls`).
+//! This is the gRPC edge of node-to-node traffic: what the node answers is
+//! domain values and `Error`s, encoded and mapped to statuses here.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use crate::codec::decode;
 use crate::command::Command;
+use crate::error::Error;
+use crate::geo::ship::StreamMessage;
 use crate::ids::NodeId;
 use crate::limits::PEER_MESSAGE_BYTES_MAX;
 use crate::meta::MetaCommand;
-use crate::raft::codec::{decode, encode};
+use crate::raft::codec::encode;
 use crate::raft::meta_replica::MetaReplica;
 use crate::raft::replica::{Replica, ReplicaError, StatusQuery};
 use crate::raft::types::{GROUP_META, GROUP_REGION};
 use crate::wire::pb::internal::replica_server::{Replica as ReplicaRpc, ReplicaServer};
 use crate::wire::pb::internal::{Envelope, Reply};
 
-/// A stream of encoded messages, as a node answers `Stream`.
+/// The messages of a stream a node serves, as the node produces them: an
+/// error ends the stream.
+pub type MessageStream = Pin<Box<dyn Stream<Item = Result<StreamMessage, Error>> + Send>>;
+
+/// A stream of encoded messages, as `Stream` answers on the wire.
 pub type ReplyStream = Pin<Box<dyn Stream<Item = Result<Reply, Status>> + Send>>;
 
 /// Node-level requests: the node answers them (leases, forwarded writes,
@@ -27,8 +36,22 @@ pub type ReplyStream = Pin<Box<dyn Stream<Item = Result<Reply, Status>> + Send>>
 /// `raft::codec`; `node::calls` implements this.
 #[tonic::async_trait]
 pub trait NodeCalls: Send + Sync + 'static {
-    async fn call(&self, from: NodeId, payload: Vec<u8>) -> Result<Vec<u8>, Status>;
-    async fn stream(&self, from: NodeId, payload: Vec<u8>) -> Result<ReplyStream, Status>;
+    async fn call(&self, from: NodeId, payload: Vec<u8>) -> Result<Vec<u8>, Error>;
+    async fn stream(&self, from: NodeId, payload: Vec<u8>) -> Result<MessageStream, Error>;
+}
+
+/// Each message encoded on its own: a reader decodes the kind of message
+/// it asked for.
+fn encode_stream(stream: MessageStream) -> ReplyStream {
+    Box::pin(stream.map(|item| match item {
+        Ok(StreamMessage::Ship(m)) => Ok(Reply {
+            payload: encode(&m),
+        }),
+        Ok(StreamMessage::Resync(m)) => Ok(Reply {
+            payload: encode(&m),
+        }),
+        Err(e) => Err(Status::from(e)),
+    }))
 }
 
 pub struct ReplicaService {
@@ -57,17 +80,17 @@ impl ReplicaService {
 
     /// Refuses a message meant for another node: a stale address book must
     /// fail loudly rather than feed one replica's traffic to another.
-    fn open(&self, request: Request<Envelope>) -> Result<Envelope, Status> {
+    fn open(&self, request: Request<Envelope>) -> Result<Envelope, Error> {
         let envelope = request.into_inner();
         if NodeId(envelope.to_node_id) != self.me {
-            return Err(Status::failed_precondition(format!(
+            return Err(Error::Refused(format!(
                 "message for {} reached {}",
                 NodeId(envelope.to_node_id),
                 self.me
             )));
         }
         if envelope.group != GROUP_REGION && envelope.group != GROUP_META {
-            return Err(Status::invalid_argument(format!(
+            return Err(Error::InvalidArgument(format!(
                 "unknown raft group {}",
                 envelope.group
             )));
@@ -75,9 +98,9 @@ impl ReplicaService {
         Ok(envelope)
     }
 
-    fn region(&self) -> Result<&Replica, Status> {
+    fn region(&self) -> Result<&Replica, Error> {
         self.region.as_ref().ok_or_else(|| {
-            Status::failed_precondition(format!(
+            Error::Refused(format!(
                 "{} is a witness: it holds no replica of a region",
                 self.me
             ))
@@ -88,8 +111,8 @@ impl ReplicaService {
 fn decode_payload<T: serde::de::DeserializeOwned>(
     what: &'static str,
     envelope: &Envelope,
-) -> Result<T, Status> {
-    decode(what, &envelope.payload).map_err(|e| Status::invalid_argument(e.to_string()))
+) -> Result<T, Error> {
+    decode(what, &envelope.payload).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Result<Response<Reply>, Status> {
@@ -175,6 +198,6 @@ impl ReplicaRpc for ReplicaService {
             .calls
             .stream(NodeId(envelope.from_node_id), envelope.payload)
             .await?;
-        Ok(Response::new(stream))
+        Ok(Response::new(encode_stream(stream)))
     }
 }

@@ -3,7 +3,7 @@
 
 use meridian::consistency::Consistency;
 use meridian::fault::FaultInjection;
-use meridian::node::launch::{Node, StartError};
+use meridian::server::{Node, StartError};
 use meridian::storage::error::StorageError;
 
 use crate::procs::*;

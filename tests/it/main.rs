@@ -27,6 +27,8 @@ mod failover_cli;
 mod faults;
 #[path = "10_geo.rs"]
 mod geo;
+#[path = "16_modules.rs"]
+mod modules;
 #[path = "14_mutations.rs"]
 mod mutations;
 #[path = "01_region.rs"]

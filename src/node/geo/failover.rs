@@ -77,17 +77,14 @@ impl Geo {
                 .as_ref()
                 .map_or_else(|| "another region".to_string(), |t| t.to.to_string());
             return Err(Error::Unavailable {
-                region,
+                region: Some(region),
                 reason: format!("writes are moving to {to}; retry there shortly"),
             });
         }
         if !meta.is_write_region(&region) {
             return Err(Error::NotWriteRegion {
                 region,
-                write_region: meta
-                    .write_region
-                    .clone()
-                    .unwrap_or_else(|| RegionId::new("none")),
+                write_region: meta.write_region.clone(),
             });
         }
         self.ensure_epoch(&meta).await?;
@@ -108,7 +105,7 @@ impl Geo {
             .propose(Command::BeginEpoch { epoch: meta.epoch })
             .await
             .map_err(|e| Error::Unavailable {
-                region: replica.region().clone(),
+                region: Some(replica.region().clone()),
                 reason: format!("beginning epoch {}: {e}", meta.epoch),
             })?;
         Ok(())
@@ -138,7 +135,7 @@ impl Geo {
         );
         if !seen {
             return Err(Error::Unavailable {
-                region,
+                region: Some(region),
                 reason: "no transition away from this region is under way here yet".into(),
             });
         }
@@ -219,21 +216,14 @@ impl Geo {
     /// given up, for at most `timeout`.
     pub async fn switchover(&self, to: &RegionId, timeout: Duration) -> Result<EpochChange, Error> {
         let before = self.meta_state();
-        let refusal = |why: String| {
-            if before.regions.contains_key(to) {
-                Error::Refused(why)
-            } else {
-                Error::InvalidArgument(why)
-            }
-        };
-        before.check_target(to).map_err(refusal)?;
+        before.check_target(to).map_err(Error::from)?;
         let command = MetaCommand::BeginTransition {
             to: to.clone(),
             reason: ChangeReason::Switchover,
             at_ms: self.inner.clock.wall_ms(),
         };
         match self.inner.meta.propose(command, timeout).await {
-            Ok(MetaReply::Refused(why)) => return Err(refusal(why)),
+            Ok(MetaReply::Refused(why)) => return Err(Error::from(why)),
             Ok(_) => {}
             Err(e) => return Err(meta_unavailable(e.to_string())),
         }
@@ -249,7 +239,7 @@ impl Geo {
                 .is_ok_and(|r| r.is_ok());
             if !seen {
                 return Err(Error::Unavailable {
-                    region: to.clone(),
+                    region: Some(to.clone()),
                     reason: format!("the switchover did not complete within {timeout:?}"),
                 });
             }
@@ -258,7 +248,7 @@ impl Geo {
         match after.history.last() {
             Some(change) if after.epoch > before.epoch => Ok(change.clone()),
             _ => Err(Error::Unavailable {
-                region: to.clone(),
+                region: Some(to.clone()),
                 reason: after
                     .failover_blocked
                     .unwrap_or_else(|| "the switchover was given up".into()),
@@ -482,8 +472,5 @@ impl Geo {
 }
 
 fn meta_unavailable(reason: String) -> Error {
-    Error::Unavailable {
-        region: RegionId::new("meta"),
-        reason,
-    }
+    Error::meta_unavailable(reason)
 }

@@ -135,7 +135,7 @@ impl Geo {
             .confirm_leadership()
             .await
             .map_err(|e| Error::Unavailable {
-                region: here.clone(),
+                region: Some(here.clone()),
                 reason: format!("confirming leadership: {e}"),
             })?;
         let mut promises = self.promises();

@@ -1,6 +1,8 @@
 //! Starting and stopping one node: claim the data directory, open storage,
 //! start the replica, serve the replica transport and the client API, and
-//! form the replica set if it is new.
+//! form the replica set if it is new. This is the assembly: it sits above
+//! the request logic (`node`) and the gRPC services (`api`), which do not
+//! know it.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -140,72 +142,31 @@ impl Node {
             node: config.node.id,
         };
         let span = tracing::info_span!("node", id = %id);
-        let identity = Identity::new(&config.account.name, id.region.clone(), id.node);
         let peers = account_peers(&config, faults.faults());
-        let mut stores = Vec::new();
         let hlc = Arc::new(Hlc::default());
         faults.faults().register_clock(config.node.id, hlc.clone());
-        let replica = if config.is_witness() {
-            None
-        } else {
-            let store = Store::open(&config.node.data_dir, &config.storage, &identity)?;
-            stores.push(store.clone());
-            Some(start_replica(&config, &id, store, hlc.clone(), peers.clone()).await?)
-        };
-        let meta_storage = StorageConfig {
-            cache_capacity_bytes: META_CACHE_BYTES,
-            ..config.storage.clone()
-        };
-        let meta_store = Store::open(&config.node.data_dir.join("meta"), &meta_storage, &identity)?;
-        stores.push(meta_store.clone());
-        let meta = start_meta(&config, meta_store, peers.clone()).await?;
+        let Groups {
+            replica,
+            meta,
+            stores,
+        } = open_groups(&config, &id, &hlc, &peers).await?;
         let client_addr = local_addr(&listeners.client, "clients")?;
         let peer_addr = local_addr(&listeners.peer, "replicas")?;
         let shutdown = Shutdown::new();
-        let request_timeout = Duration::from_millis(config.transport.request_timeout_ms);
-        let account = Arc::new(config.account.clone());
-        let geo = Geo::new(GeoOptions {
-            account: account.clone(),
-            geo: config.geo.clone(),
-            replica: replica.clone(),
-            meta: meta.clone(),
-            peers,
-            request_timeout,
-            clock: hlc.clone(),
-        });
-        let kv = replica.as_ref().map(|replica| {
-            Kv::new(
-                replica.clone(),
-                geo.clone(),
-                hlc,
-                KvSettings {
-                    default_consistency: config.account.default_consistency,
-                    session_wait: Duration::from_millis(config.reads.session_wait_ms),
-                    request_timeout,
-                },
-            )
-        });
-        let calls = Arc::new(Calls {
-            geo: geo.clone(),
-            kv: kv.clone(),
-            shutdown: shutdown.clone(),
-        });
-        let peer_server = serve_peers(
-            listeners.peer,
-            ReplicaService::server(replica.clone(), meta.clone(), calls),
-            shutdown.clone(),
+        let (geo, kv) = node_logic(&config, &replica, &meta, peers, hlc);
+        let servers = start_servers(
+            listeners,
+            Serving {
+                replica: replica.clone(),
+                meta: meta.clone(),
+                geo: geo.clone(),
+                kv,
+                faults: faults.steerable(),
+            },
+            &shutdown,
+            &span,
         )
-        .instrument(span.clone());
-        let client_server = serve_clients(
-            listeners.client,
-            kv,
-            geo.clone(),
-            faults.steerable(),
-            shutdown.clone(),
-        )
-        .await?
-        .instrument(span.clone());
-        let servers = vec![tokio::spawn(peer_server), tokio::spawn(client_server)];
+        .await?;
         if let Some(replica) = &replica {
             replica.bootstrap_if_new().instrument(span.clone()).await?;
         }
@@ -295,6 +256,119 @@ impl Node {
         }
         tracing::info!(node = %id, "node stopped");
     }
+}
+
+/// A node's two raft groups over their stores: its region's replica (none
+/// on a witness) and its meta replica.
+struct Groups {
+    replica: Option<Replica>,
+    meta: MetaReplica,
+    stores: Vec<Store>,
+}
+
+async fn open_groups(
+    config: &Config,
+    id: &ReplicaId,
+    hlc: &Arc<Hlc>,
+    peers: &Peers,
+) -> Result<Groups, StartError> {
+    let identity = Identity::new(&config.account.name, id.region.clone(), id.node);
+    let mut stores = Vec::new();
+    let replica = if config.is_witness() {
+        None
+    } else {
+        let store = Store::open(&config.node.data_dir, &config.storage, &identity)?;
+        stores.push(store.clone());
+        Some(start_replica(config, id, store, hlc.clone(), peers.clone()).await?)
+    };
+    let meta_storage = StorageConfig {
+        cache_capacity_bytes: META_CACHE_BYTES,
+        ..config.storage.clone()
+    };
+    let meta_store = Store::open(&config.node.data_dir.join("meta"), &meta_storage, &identity)?;
+    stores.push(meta_store.clone());
+    let meta = start_meta(config, meta_store, peers.clone()).await?;
+    Ok(Groups {
+        replica,
+        meta,
+        stores,
+    })
+}
+
+/// The node's logic over its groups: the cross-region runtime, and on a
+/// node of a region (not a witness) the request logic.
+fn node_logic(
+    config: &Config,
+    replica: &Option<Replica>,
+    meta: &MetaReplica,
+    peers: Peers,
+    hlc: Arc<Hlc>,
+) -> (Geo, Option<Kv>) {
+    let request_timeout = Duration::from_millis(config.transport.request_timeout_ms);
+    let geo = Geo::new(GeoOptions {
+        account: Arc::new(config.account.clone()),
+        geo: config.geo.clone(),
+        replica: replica.clone(),
+        meta: meta.clone(),
+        peers,
+        request_timeout,
+        clock: hlc.clone(),
+    });
+    let kv = replica.as_ref().map(|replica| {
+        Kv::new(
+            replica.clone(),
+            geo.clone(),
+            hlc,
+            KvSettings {
+                default_consistency: config.account.default_consistency,
+                session_wait: Duration::from_millis(config.reads.session_wait_ms),
+                request_timeout,
+            },
+        )
+    });
+    (geo, kv)
+}
+
+/// What a node's two servers serve.
+struct Serving {
+    replica: Option<Replica>,
+    meta: MetaReplica,
+    geo: Geo,
+    kv: Option<Kv>,
+    /// The fault layer clients may steer, if any.
+    faults: Option<Faults>,
+}
+
+/// Starts the replica transport server and the client API server; both
+/// end at the shutdown signal.
+async fn start_servers(
+    listeners: Listeners,
+    serving: Serving,
+    shutdown: &Shutdown,
+    span: &tracing::Span,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let Serving {
+        replica,
+        meta,
+        geo,
+        kv,
+        faults,
+    } = serving;
+    let calls = Arc::new(Calls {
+        geo: geo.clone(),
+        kv: kv.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let peer_server = serve_peers(
+        listeners.peer,
+        ReplicaService::server(replica, meta, calls),
+        shutdown.clone(),
+    )
+    .instrument(span.clone());
+    let client_server = serve_clients(listeners.client, kv, geo, faults, shutdown.clone())
+        .await?
+        .instrument(span.clone());
+    Ok(vec![tokio::spawn(peer_server), tokio::spawn(client_server)])
 }
 
 fn local_addr(listener: &Listener, what: &'static str) -> Result<SocketAddr, StartError> {
