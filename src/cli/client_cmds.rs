@@ -29,7 +29,8 @@ use serde::Serialize;
 
 use crate::bench::args::BenchArgs;
 use crate::client::{
-    Client, ClientError, ClientOptions, DEFAULT_ENDPOINT, ReadOptions, ScanRange, WriteOptions,
+    Client, ClientError, ClientOptions, DEFAULT_ENDPOINT, ReadOptions, ScanRange, WriteOp,
+    WriteOptions,
 };
 use crate::consistency::Consistency;
 use crate::glsn::{Glsn, SessionToken};
@@ -247,6 +248,17 @@ impl PutMode {
             (false, None) => PutMode::Upsert,
         }
     }
+
+    fn into_op(self, value: Vec<u8>) -> WriteOp {
+        match self {
+            PutMode::Upsert => WriteOp::Put { value },
+            PutMode::Create => WriteOp::Create { value },
+            PutMode::Replace { if_match } => WriteOp::Replace {
+                value,
+                if_match: Some(if_match),
+            },
+        }
+    }
 }
 
 /// A routed client that learns the account through `--endpoint`.
@@ -282,16 +294,10 @@ async fn put(
     mode: PutMode,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(output).await?;
-    let response = match mode {
-        PutMode::Upsert => client.put(container, key, value, opts).await,
-        PutMode::Create => client.create(container, key, value, opts).await,
-        PutMode::Replace { if_match } => {
-            client
-                .replace(container, key, value, Some(if_match), opts)
-                .await
-        }
-    };
-    let response = response.with_context(|| format!("put {container}/{key}"))?;
+    let response = client
+        .write(container, key, mode.into_op(value), opts)
+        .await
+        .with_context(|| format!("put {container}/{key}"))?;
     print_write(output.json, &WriteOutput::new(container, key, &response))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -329,7 +335,10 @@ async fn delete(
     opts: &WriteOptions,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(output).await?;
-    match client.delete(container, key, if_match, opts).await {
+    match client
+        .write(container, key, WriteOp::Delete { if_match }, opts)
+        .await
+    {
         Ok(response) => {
             print_write(output.json, &WriteOutput::new(container, key, &response))?;
             Ok(ExitCode::SUCCESS)

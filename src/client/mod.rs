@@ -38,6 +38,8 @@
 //!   status.
 //! - `lag`: replication lag per read region, from the status.
 //! - `requests`: the [`Client`] and its one method per request.
+//! - `write`: the one write path's request: which write ([`WriteOp`]) and
+//!   its wire form.
 
 mod channels;
 mod endpoints;
@@ -51,6 +53,7 @@ mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod topology;
+mod write;
 
 pub use channels::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, ROUTED_CONNECT_TIMEOUT, connect_channel};
 pub use endpoints::NODE_STATE_RUNNING;
@@ -59,3 +62,4 @@ pub use lag::{REGION_ROLE_WRITE, ReadRegionLag, ReplicationLag};
 pub use options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
 pub use requests::{Client, DEFAULT_ENDPOINT, resolve_endpoint};
 pub use sessions::SESSION_CONTAINERS_MAX;
+pub use write::WriteOp;

@@ -28,6 +28,7 @@ use crate::client::options::{ClientOptions, ReadOptions, ScanRange, WriteOptions
 use crate::client::router::Router;
 use crate::client::sessions::{SessionTokens, token_to_present};
 use crate::client::topology::Route;
+use crate::client::write::{WireWrite, WriteHeader, WriteOp, wire_consistency, wire_token};
 use crate::consistency::Consistency;
 use crate::glsn::{SessionToken, parse_session_token};
 use crate::wire::pb::v1 as pb;
@@ -123,25 +124,8 @@ impl Client {
         value: Vec<u8>,
         opts: &WriteOptions,
     ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::PutRequest {
-            container: container.to_string(),
-            key: key.to_string(),
-            value,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
-            no_forward: self.wire_no_forward(opts),
-        };
-        let response = self
-            .call(
-                CallKind::Write,
-                write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).put(req).await }
-                },
-            )
-            .await?;
-        Ok(self.after_write(container, response))
+        self.write(container, key, WriteOp::Put { value }, opts)
+            .await
     }
 
     /// Fails with `Server { code: AlreadyExists }` when the key is present.
@@ -152,25 +136,8 @@ impl Client {
         value: Vec<u8>,
         opts: &WriteOptions,
     ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::CreateRequest {
-            container: container.to_string(),
-            key: key.to_string(),
-            value,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
-            no_forward: self.wire_no_forward(opts),
-        };
-        let response = self
-            .call(
-                CallKind::Write,
-                write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).create(req).await }
-                },
-            )
-            .await?;
-        Ok(self.after_write(container, response))
+        self.write(container, key, WriteOp::Create { value }, opts)
+            .await
     }
 
     /// Fails with `NotFound` when absent, `FailedPrecondition` when
@@ -183,26 +150,8 @@ impl Client {
         if_match: Option<String>,
         opts: &WriteOptions,
     ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::ReplaceRequest {
-            container: container.to_string(),
-            key: key.to_string(),
-            value,
-            if_match,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
-            no_forward: self.wire_no_forward(opts),
-        };
-        let response = self
-            .call(
-                CallKind::Write,
-                write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).replace(req).await }
-                },
-            )
-            .await?;
-        Ok(self.after_write(container, response))
+        self.write(container, key, WriteOp::Replace { value, if_match }, opts)
+            .await
     }
 
     /// Fails with `NotFound` when absent, `FailedPrecondition` on an etag
@@ -214,22 +163,33 @@ impl Client {
         if_match: Option<String>,
         opts: &WriteOptions,
     ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::DeleteRequest {
+        self.write(container, key, WriteOp::Delete { if_match }, opts)
+            .await
+    }
+
+    /// The one write path: sends `op` on `container/key` to the write
+    /// region (or where `opts` pins it), presenting the session token and
+    /// tracking the one it returns.
+    pub async fn write(
+        &self,
+        container: &str,
+        key: &str,
+        op: WriteOp,
+        opts: &WriteOptions,
+    ) -> Result<pb::WriteResponse, ClientError> {
+        let header = WriteHeader {
             container: container.to_string(),
             key: key.to_string(),
-            if_match,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
+            consistency: opts.consistency,
+            session_token: self.write_token(container, opts),
             no_forward: self.wire_no_forward(opts),
         };
+        let request = WireWrite::new(header, op);
         let response = self
             .call(
                 CallKind::Write,
                 write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).delete(req).await }
-                },
+                move |channel, timeout| request.clone().send(channel, timeout),
             )
             .await?;
         Ok(self.after_write(container, response))
@@ -445,14 +405,6 @@ fn write_route(opts: &WriteOptions) -> Route {
     }
 }
 
-fn wire_consistency(level: Option<Consistency>) -> i32 {
-    level.map_or(pb::Consistency::Unspecified, pb::Consistency::from) as i32
-}
-
-fn wire_token(token: Option<SessionToken>) -> String {
-    token.map(|t| t.to_string()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,16 +557,5 @@ mod tests {
             .unwrap_err();
         assert!(closed.is_retryable(), "{closed}");
         assert!(closed.to_string().contains("cannot connect"), "{closed}");
-    }
-
-    #[test]
-    fn wire_fields_encode_absence_as_the_proto_default() {
-        assert_eq!(wire_consistency(None), 0);
-        assert_eq!(
-            wire_consistency(Some(Consistency::Session)),
-            pb::Consistency::Session as i32
-        );
-        assert_eq!(wire_token(None), "");
-        assert_eq!(wire_token(Some(token(1, 42))), "e1:42");
     }
 }
