@@ -20,10 +20,9 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
-use crate::client::channels::{REQUEST_TIMEOUT, admin, connect_channel, kv, timed};
+use crate::client::channels::{REQUEST_TIMEOUT, connect_channel, kv, timed};
 use crate::client::endpoints::choose_endpoint;
 use crate::client::errors::{CallKind, ClientError, classify};
-use crate::client::lag::ReplicationLag;
 use crate::client::options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
 use crate::client::router::Router;
 use crate::client::sessions::{SessionTokens, token_to_present};
@@ -48,8 +47,8 @@ pub struct Client {
 
 #[derive(Debug, Clone)]
 enum Target {
-    /// One node: no routing, no retries.
-    Direct(Channel),
+    /// One node: no routing, no retries; each request may take `timeout`.
+    Direct { channel: Channel, timeout: Duration },
     /// Routed by the topology cache, retried under a deadline.
     Routed(Arc<Router>),
 }
@@ -99,7 +98,10 @@ impl Client {
 
     /// A direct client over an open channel.
     pub fn from_channel(channel: Channel) -> Client {
-        Client::new(Target::Direct(channel))
+        Client::new(Target::Direct {
+            channel,
+            timeout: REQUEST_TIMEOUT,
+        })
     }
 
     /// A client sharing this one's connections and topology cache but
@@ -107,6 +109,12 @@ impl Client {
     /// second application instance would have.
     pub fn new_session(&self) -> Client {
         Client::new(self.target.clone())
+    }
+
+    /// A direct client over `channel` whose requests may take `timeout`:
+    /// see `admin::connect_admin`.
+    pub(crate) fn direct_with_timeout(channel: Channel, timeout: Duration) -> Client {
+        Client::new(Target::Direct { channel, timeout })
     }
 
     fn new(target: Target) -> Client {
@@ -249,57 +257,6 @@ impl Client {
         Ok(response)
     }
 
-    /// The account as the node reads would go to sees it.
-    pub async fn status(&self) -> Result<pb::StatusResponse, ClientError> {
-        self.call(
-            CallKind::Read,
-            Route::Reads,
-            |channel, timeout| async move {
-                admin(channel)
-                    .status(timed(pb::StatusRequest::default(), timeout))
-                    .await
-            },
-        )
-        .await
-    }
-
-    /// Each read region's replication lag, from the account status.
-    pub async fn replication_lag(&self) -> Result<ReplicationLag, ClientError> {
-        Ok(ReplicationLag::from_status(&self.status().await?))
-    }
-
-    /// The account configuration as the meta group holds it.
-    pub async fn account(&self) -> Result<pb::AccountResponse, ClientError> {
-        self.call(
-            CallKind::Read,
-            Route::Reads,
-            |channel, timeout| async move {
-                admin(channel)
-                    .account(timed(pb::AccountRequest {}, timeout))
-                    .await
-            },
-        )
-        .await
-    }
-
-    /// Sets the failover priorities: every region of the account once,
-    /// first choice first. Returns the order the meta group committed.
-    /// Any node proposes it to the meta group, so it goes where reads go.
-    pub async fn set_priorities(&self, regions: Vec<String>) -> Result<Vec<String>, ClientError> {
-        let response = self
-            .call(CallKind::Write, Route::Reads, move |channel, timeout| {
-                let req = timed(
-                    pb::SetPrioritiesRequest {
-                        regions: regions.clone(),
-                    },
-                    timeout,
-                );
-                async move { admin(channel).set_priorities(req).await }
-            })
-            .await?;
-        Ok(response.regions)
-    }
-
     /// The latest session token seen for `container`, if any.
     pub fn session_token(&self, container: &str) -> Option<SessionToken> {
         self.lock_sessions().latest(container)
@@ -314,7 +271,7 @@ impl Client {
 
     /// Sends one request: once to a direct client's node, or through the
     /// router. `send` gets the channel and the attempt's timeout.
-    async fn call<T, F, Fut>(
+    pub(crate) async fn call<T, F, Fut>(
         &self,
         kind: CallKind,
         route: Route,
@@ -325,7 +282,7 @@ impl Client {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         match &self.target {
-            Target::Direct(channel) => send(channel.clone(), REQUEST_TIMEOUT)
+            Target::Direct { channel, timeout } => send(channel.clone(), *timeout)
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| classify(status, kind)),
@@ -416,7 +373,7 @@ mod tests {
         let endpoint = start_echo_server().await;
         // Phase 1: no preference: the endpoint's own region (west) first.
         let client = Client::connect_preferring(&endpoint, &[]).await.unwrap();
-        assert_eq!(client.status().await.unwrap().write_region, "west");
+        assert_eq!(client.status().await.unwrap().write_region.as_str(), "west");
 
         // Phase 2: a direct client's region resolves from the status; an
         // unknown region is refused at connect.
