@@ -21,14 +21,11 @@
 use std::process::ExitCode;
 
 use crate::bench::args::BenchArgs;
-use crate::cli::kv_cmds;
+use crate::cli::kv_cmds::{self, PutMode};
 use crate::cli::options::Output;
-use crate::client::{ReadOptions, ScanRange, WriteOp, WriteOptions};
+use crate::client::{ReadOptions, ScanRange, WriteOptions};
 use crate::consistency::Consistency;
 use crate::glsn::SessionToken;
-
-/// The exit code of a `get` or `delete` whose key does not exist.
-pub const EXIT_NOT_FOUND: u8 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum ClientCommand {
@@ -172,35 +169,6 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             kv_cmds::scan(&output, &container, &range, limit, &opts).await
         }
         ClientCommand::Bench(args) => kv_cmds::bench(&args).await,
-    }
-}
-
-/// Which write `put` sends, from its flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PutMode {
-    Upsert,
-    Create,
-    Replace { if_match: String },
-}
-
-impl PutMode {
-    pub(crate) fn from_flags(create: bool, if_match: Option<String>) -> PutMode {
-        match (create, if_match) {
-            (_, Some(if_match)) => PutMode::Replace { if_match },
-            (true, None) => PutMode::Create,
-            (false, None) => PutMode::Upsert,
-        }
-    }
-
-    pub(crate) fn into_op(self, value: Vec<u8>) -> WriteOp {
-        match self {
-            PutMode::Upsert => WriteOp::Put { value },
-            PutMode::Create => WriteOp::Create { value },
-            PutMode::Replace { if_match } => WriteOp::Replace {
-                value,
-                if_match: Some(if_match),
-            },
-        }
     }
 }
 

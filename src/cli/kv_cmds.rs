@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::bench::args::BenchArgs;
-use crate::cli::client_cmds::{EXIT_NOT_FOUND, PutMode};
 use crate::cli::kv_output::{GetOutput, ItemOutput, WriteOutput};
 use crate::cli::options::{Output, connect};
 use crate::cli::print;
@@ -16,7 +15,40 @@ use crate::cli::render::{glsn_text, value_text};
 use crate::client::{ClientError, ReadOptions, ScanRange, WriteOp, WriteOptions};
 use crate::limits::SCAN_PAGE_ITEMS_MAX;
 use crate::wire::pb::v1 as pb;
-use crate::wire::views::served_by;
+
+/// The exit code of a `get` or `delete` whose key does not exist.
+pub const EXIT_NOT_FOUND: u8 = 1;
+
+/// Which write `put` sends, from its flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PutMode {
+    Upsert,
+    Create,
+    Replace { if_match: String },
+}
+
+impl PutMode {
+    pub(crate) fn from_flags(create: bool, if_match: Option<String>) -> PutMode {
+        match (create, if_match) {
+            (_, Some(if_match)) => PutMode::Replace { if_match },
+            (true, None) => PutMode::Create,
+            (false, None) => PutMode::Upsert,
+        }
+    }
+
+    pub(crate) fn into_op(self, value: Vec<u8>) -> WriteOp {
+        match self {
+            PutMode::Upsert => WriteOp::Put { value },
+            PutMode::Create => WriteOp::Create { value },
+            PutMode::Replace { if_match } => WriteOp::Replace {
+                value,
+                if_match: Some(if_match),
+            },
+        }
+    }
+}
+
+use crate::client::views::served_by;
 
 pub(crate) async fn put(
     output: &Output,

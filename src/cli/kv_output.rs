@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::cli::render::{ValueEncoding, glsn_text, render_value, served_by_text};
+use crate::client::views::served_by;
 use crate::wire::pb::v1 as pb;
-use crate::wire::views::served_by;
 
 /// The result of `put` or `delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -41,7 +41,7 @@
 //! - `admin`: its `Admin`, `Conflicts` and `Faults` requests, and the
 //!   one-node connection the admin commands use.
 //! - [`status`], [`account`], [`failover`], [`conflicts`]: what those
-//!   answer, as domain types (converted from `pb` in `wire::views`).
+//!   answer, as domain types (converted from `pb` in [`views`]).
 //! - `write`: the one write path's request: which write ([`WriteOp`]) and
 //!   its wire form.
 
@@ -62,6 +62,7 @@ pub mod status;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod topology;
+pub mod views;
 mod write;
 
 pub use admin::{ADMIN_CALL_TIMEOUT, SWITCHOVER_CALL_TIMEOUT, connect_admin};

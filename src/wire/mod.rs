@@ -3,4 +3,3 @@
 
 pub mod convert;
 pub mod pb;
-pub mod views;

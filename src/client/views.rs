@@ -1,5 +1,5 @@
-//! Client-side conversions: the `pb` answers of the `Admin`, `Conflicts`
-//! and `Faults` services into the client's domain views. Missing
+//! The one place the client turns `pb` answers of the `Admin`,
+//! `Conflicts` and `Faults` services into its domain views. Missing
 //! sub-messages become defaults, and an enum value this client does not
 //! know becomes `None`, never an error: the request itself succeeded.
 
