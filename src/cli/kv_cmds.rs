@@ -11,10 +11,10 @@ use crate::bench::args::BenchArgs;
 use crate::cli::kv_output::{GetOutput, ItemOutput, WriteOutput};
 use crate::cli::options::{Output, connect};
 use crate::cli::print;
-use crate::cli::render::{glsn_text, value_text};
+use crate::cli::render::{glsn_text, served_by_text, value_text};
+use crate::client::results::{Item, ScanPage};
 use crate::client::{ClientError, ReadOptions, ScanRange, WriteOp, WriteOptions};
 use crate::limits::SCAN_PAGE_ITEMS_MAX;
-use crate::wire::pb::v1 as pb;
 
 /// The exit code of a `get` or `delete` whose key does not exist.
 pub const EXIT_NOT_FOUND: u8 = 1;
@@ -47,8 +47,6 @@ impl PutMode {
         }
     }
 }
-
-use crate::client::views::served_by;
 
 pub(crate) async fn put(
     output: &Output,
@@ -218,7 +216,7 @@ impl<W: Write> ScanPrinter<W> {
 
     /// Prints the page's items, stopping at `limit` in case the server sent
     /// more than asked.
-    fn items(&mut self, items: &[pb::Item], limit: Option<u64>) -> anyhow::Result<()> {
+    fn items(&mut self, items: &[Item], limit: Option<u64>) -> anyhow::Result<()> {
         for item in items {
             if limit.is_some_and(|l| self.count >= l) {
                 break;
@@ -236,16 +234,16 @@ impl<W: Write> ScanPrinter<W> {
     }
 
     /// Closes the output with the last page's read position and server.
-    fn finish(mut self, last: &pb::ScanResponse) -> anyhow::Result<()> {
+    fn finish(mut self, last: &ScanPage) -> anyhow::Result<()> {
         if self.json {
             let tail = serde_json::json!({
                 "count": self.count,
                 "complete": last.continuation.is_empty(),
-                "read_glsn": glsn_text(last.read_glsn.map(Into::into)),
+                "read_glsn": glsn_text(last.read_glsn),
                 "session_token": last.session_token,
-                "region": last.served_by.as_ref().map(|s| s.region.clone()),
-                "node_id": last.served_by.as_ref().map(|s| s.node_id),
-                "served_by": served_by(last.served_by.as_ref()).map(|s| s.to_string()),
+                "region": last.served_by.as_ref().map(|s| s.region.to_string()),
+                "node_id": last.served_by.as_ref().map(|s| s.node.0),
+                "served_by": served_by_text(&last.served_by),
             });
             // The tail object's fields continue the outer object.
             let tail = tail.to_string();
@@ -260,6 +258,7 @@ impl<W: Write> ScanPrinter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::pb::v1 as pb;
 
     fn glsn(epoch: u64, lsn: u64) -> Option<pb::Glsn> {
         Some(pb::Glsn { epoch, lsn })
@@ -272,8 +271,8 @@ mod tests {
         })
     }
 
-    fn item(key: &str, value: &[u8]) -> pb::Item {
-        pb::Item {
+    fn item(key: &str, value: &[u8]) -> Item {
+        Item::from(pb::Item {
             container: "c".to_string(),
             key: key.to_string(),
             value: value.to_vec(),
@@ -281,7 +280,7 @@ mod tests {
             glsn: glsn(1, 42),
             ts: 7,
             origin_region: "west".to_string(),
-        }
+        })
     }
 
     #[test]
@@ -309,7 +308,7 @@ mod tests {
             served_by: served_by(),
             ..Default::default()
         };
-        printer.finish(&last).unwrap();
+        printer.finish(&last.into()).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["container"], "c");
         assert_eq!(json["count"], 3);
@@ -326,7 +325,7 @@ mod tests {
         printer
             .items(&[item("a", b"1"), item("b", &[0xff])], None)
             .unwrap();
-        printer.finish(&pb::ScanResponse::default()).unwrap();
+        printer.finish(&ScanPage::default()).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "a\t1\nb\tbase64:/w==\n");
     }
 }

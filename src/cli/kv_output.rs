@@ -4,8 +4,7 @@
 use serde::Serialize;
 
 use crate::cli::render::{ValueEncoding, glsn_text, render_value, served_by_text};
-use crate::client::views::served_by;
-use crate::wire::pb::v1 as pb;
+use crate::client::results::{Item, Read, Written};
 
 /// The result of `put` or `delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,16 +21,16 @@ pub struct WriteOutput {
 }
 
 impl WriteOutput {
-    pub fn new(container: &str, key: &str, r: &pb::WriteResponse) -> WriteOutput {
+    pub fn new(container: &str, key: &str, r: &Written) -> WriteOutput {
         WriteOutput {
             container: container.to_string(),
             key: key.to_string(),
             etag: r.etag.clone(),
-            glsn: glsn_text(r.glsn.map(Into::into)),
+            glsn: glsn_text(r.glsn),
             session_token: r.session_token.clone(),
-            region: r.served_by.as_ref().map(|s| s.region.clone()),
-            node_id: r.served_by.as_ref().map(|s| s.node_id),
-            served_by: served_by_text(&served_by(r.served_by.as_ref())),
+            region: r.served_by.as_ref().map(|s| s.region.to_string()),
+            node_id: r.served_by.as_ref().map(|s| s.node.0),
+            served_by: served_by_text(&r.served_by),
         }
     }
 
@@ -63,16 +62,16 @@ pub struct ItemOutput {
 }
 
 impl ItemOutput {
-    pub fn new(item: &pb::Item) -> ItemOutput {
+    pub fn new(item: &Item) -> ItemOutput {
         let (value, value_encoding) = render_value(&item.value);
         ItemOutput {
             key: item.key.clone(),
             value,
             value_encoding,
             etag: item.etag.clone(),
-            glsn: glsn_text(item.glsn.map(Into::into)),
+            glsn: glsn_text(item.glsn),
             ts: item.ts,
-            origin_region: item.origin_region.clone(),
+            origin_region: item.origin_region.to_string(),
         }
     }
 }
@@ -95,17 +94,17 @@ pub struct GetOutput {
 }
 
 impl GetOutput {
-    pub fn new(container: &str, key: &str, r: &pb::GetResponse) -> GetOutput {
+    pub fn new(container: &str, key: &str, r: &Read) -> GetOutput {
         GetOutput {
             found: r.item.is_some(),
             container: container.to_string(),
             key: key.to_string(),
             item: r.item.as_ref().map(ItemOutput::new),
-            read_glsn: glsn_text(r.read_glsn.map(Into::into)),
+            read_glsn: glsn_text(r.read_glsn),
             session_token: r.session_token.clone(),
-            region: r.served_by.as_ref().map(|s| s.region.clone()),
-            node_id: r.served_by.as_ref().map(|s| s.node_id),
-            served_by: served_by_text(&served_by(r.served_by.as_ref())),
+            region: r.served_by.as_ref().map(|s| s.region.to_string()),
+            node_id: r.served_by.as_ref().map(|s| s.node.0),
+            served_by: served_by_text(&r.served_by),
         }
     }
 
@@ -130,6 +129,7 @@ impl GetOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::pb::v1 as pb;
 
     fn glsn(epoch: u64, lsn: u64) -> Option<pb::Glsn> {
         Some(pb::Glsn { epoch, lsn })
@@ -162,7 +162,7 @@ mod tests {
             session_token: "e1:42".to_string(),
             served_by: served_by(),
         };
-        let view = WriteOutput::new("c", "k", &response);
+        let view = WriteOutput::new("c", "k", &response.into());
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["etag"], "t9");
         assert_eq!(json["glsn"], "e1:42");
@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(json["node_id"], 2);
         assert_eq!(json["served_by"], "west/n2");
         assert!(view.to_text().contains("served_by: west/n2"));
-        let unknown = WriteOutput::new("c", "k", &pb::WriteResponse::default());
+        let unknown = WriteOutput::new("c", "k", &pb::WriteResponse::default().into());
         assert!(unknown.to_text().ends_with("served_by: -"));
     }
 
@@ -183,7 +183,7 @@ mod tests {
             session_token: "e1:50".to_string(),
             served_by: served_by(),
         };
-        let found = GetOutput::new("c", "k", &response);
+        let found = GetOutput::new("c", "k", &response.clone().into());
         let json = serde_json::to_value(&found).unwrap();
         assert_eq!(json["found"], true);
         assert_eq!(json["item"]["value"], "/w==");
@@ -197,7 +197,7 @@ mod tests {
         );
 
         response.item = None;
-        let missing = GetOutput::new("c", "k", &response);
+        let missing = GetOutput::new("c", "k", &response.clone().into());
         let json = serde_json::to_value(&missing).unwrap();
         assert_eq!(json["found"], false);
         assert!(json.get("item").is_none(), "{json}");

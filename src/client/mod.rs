@@ -40,8 +40,8 @@
 //! - `requests`: the [`Client`] and its key-value requests.
 //! - `admin`: its `Admin`, `Conflicts` and `Faults` requests, and the
 //!   one-node connection the admin commands use.
-//! - [`status`], [`account`], [`failover`], [`conflicts`]: what those
-//!   answer, as domain types (converted from `pb` in [`views`]).
+//! - [`results`], [`status`], [`account`], [`failover`], [`conflicts`]:
+//!   what they answer, as domain types (converted from `pb` in [`views`]).
 //! - `write`: the one write path's request: which write ([`WriteOp`]) and
 //!   its wire form.
 
@@ -55,6 +55,7 @@ pub mod failover;
 mod lag;
 mod options;
 mod requests;
+pub mod results;
 pub mod retry;
 mod router;
 mod sessions;

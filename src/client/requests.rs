@@ -24,6 +24,7 @@ use crate::client::channels::{REQUEST_TIMEOUT, connect_channel, kv, timed};
 use crate::client::endpoints::choose_endpoint;
 use crate::client::errors::{CallKind, ClientError, classify};
 use crate::client::options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
+use crate::client::results::{Read, ScanPage, Written};
 use crate::client::router::Router;
 use crate::client::sessions::{SessionTokens, token_to_present};
 use crate::client::topology::Route;
@@ -131,7 +132,7 @@ impl Client {
         key: &str,
         value: Vec<u8>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
+    ) -> Result<Written, ClientError> {
         self.write(container, key, WriteOp::Put { value }, opts)
             .await
     }
@@ -143,7 +144,7 @@ impl Client {
         key: &str,
         value: Vec<u8>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
+    ) -> Result<Written, ClientError> {
         self.write(container, key, WriteOp::Create { value }, opts)
             .await
     }
@@ -157,7 +158,7 @@ impl Client {
         value: Vec<u8>,
         if_match: Option<String>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
+    ) -> Result<Written, ClientError> {
         self.write(container, key, WriteOp::Replace { value, if_match }, opts)
             .await
     }
@@ -170,7 +171,7 @@ impl Client {
         key: &str,
         if_match: Option<String>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
+    ) -> Result<Written, ClientError> {
         self.write(container, key, WriteOp::Delete { if_match }, opts)
             .await
     }
@@ -184,7 +185,7 @@ impl Client {
         key: &str,
         op: WriteOp,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
+    ) -> Result<Written, ClientError> {
         let header = WriteHeader {
             container: container.to_string(),
             key: key.to_string(),
@@ -209,7 +210,7 @@ impl Client {
         container: &str,
         key: &str,
         opts: &ReadOptions,
-    ) -> Result<pb::GetResponse, ClientError> {
+    ) -> Result<Read, ClientError> {
         let req = pb::GetRequest {
             container: container.to_string(),
             key: key.to_string(),
@@ -223,7 +224,7 @@ impl Client {
             })
             .await?;
         self.after_read(container, &response.session_token, response.read_glsn);
-        Ok(response)
+        Ok(response.into())
     }
 
     /// One page of a scan. `page_items_max` of 0 asks for the server
@@ -236,7 +237,7 @@ impl Client {
         page_items_max: u32,
         continuation: &str,
         opts: &ReadOptions,
-    ) -> Result<pb::ScanResponse, ClientError> {
+    ) -> Result<ScanPage, ClientError> {
         let req = pb::ScanRequest {
             container: container.to_string(),
             prefix: range.prefix.clone().unwrap_or_default(),
@@ -254,7 +255,7 @@ impl Client {
             })
             .await?;
         self.after_read(container, &response.session_token, response.read_glsn);
-        Ok(response)
+        Ok(response.into())
     }
 
     /// The latest session token seen for `container`, if any.
@@ -296,10 +297,10 @@ impl Client {
         matches!(self.target, Target::Routed(_)) || opts.no_forward
     }
 
-    fn after_write(&self, container: &str, response: pb::WriteResponse) -> pb::WriteResponse {
+    fn after_write(&self, container: &str, response: pb::WriteResponse) -> Written {
         self.observe_token(container, &response.session_token);
         self.observe_epoch(response.glsn);
-        response
+        response.into()
     }
 
     fn after_read(&self, container: &str, token: &str, read_glsn: Option<pb::Glsn>) {

@@ -1,11 +1,12 @@
-//! The one place the client turns `pb` answers of the `Admin`,
-//! `Conflicts` and `Faults` services into its domain views. Missing
+//! The one place the client turns `pb` answers into its domain views:
+//! those of the `Kv`, `Admin`, `Conflicts` and `Faults` services. Missing
 //! sub-messages become defaults, and an enum value this client does not
 //! know becomes `None`, never an error: the request itself succeeded.
 
 use crate::client::account::{Account, AccountNode, AccountRegion};
 use crate::client::conflicts::{ConflictEntry, FeedMessage};
 use crate::client::failover::{CancelledSwitchover, EpochChange, Switchover};
+use crate::client::results::{Item, Read, ScanPage, Written};
 use crate::client::status::{AccountStatus, NodeStatus, RegionStatus};
 use crate::conflict::ConflictKind;
 use crate::glsn::Glsn;
@@ -18,7 +19,7 @@ fn glsn(g: Option<pb::Glsn>) -> Option<Glsn> {
 }
 
 /// The serving node as `west/n2`; `None` when the server did not say.
-pub fn served_by(s: Option<&pb::ServedBy>) -> Option<ReplicaId> {
+fn served_by(s: Option<&pb::ServedBy>) -> Option<ReplicaId> {
     s.map(|s| ReplicaId {
         region: RegionId::new(s.region.clone()),
         node: NodeId(s.node_id),
@@ -181,6 +182,54 @@ impl From<pb::ReadFeedResponse> for FeedMessage {
             served_by: served_by(m.served_by.as_ref()),
             entry: m.entry.unwrap_or_default().into(),
             continuation: m.continuation,
+        }
+    }
+}
+
+impl From<pb::WriteResponse> for Written {
+    fn from(r: pb::WriteResponse) -> Self {
+        Written {
+            etag: r.etag,
+            glsn: glsn(r.glsn),
+            session_token: r.session_token,
+            served_by: served_by(r.served_by.as_ref()),
+        }
+    }
+}
+
+impl From<pb::Item> for Item {
+    fn from(i: pb::Item) -> Self {
+        Item {
+            container: i.container,
+            key: i.key,
+            value: i.value,
+            etag: i.etag,
+            glsn: glsn(i.glsn),
+            ts: i.ts,
+            origin_region: RegionId::new(i.origin_region),
+        }
+    }
+}
+
+impl From<pb::GetResponse> for Read {
+    fn from(r: pb::GetResponse) -> Self {
+        Read {
+            item: r.item.map(Item::from),
+            read_glsn: glsn(r.read_glsn),
+            session_token: r.session_token,
+            served_by: served_by(r.served_by.as_ref()),
+        }
+    }
+}
+
+impl From<pb::ScanResponse> for ScanPage {
+    fn from(r: pb::ScanResponse) -> Self {
+        ScanPage {
+            items: r.items.into_iter().map(Item::from).collect(),
+            continuation: r.continuation,
+            read_glsn: glsn(r.read_glsn),
+            session_token: r.session_token,
+            served_by: served_by(r.served_by.as_ref()),
         }
     }
 }
