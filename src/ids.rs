@@ -2,12 +2,15 @@
 //! is expected. They print compactly (`west`, `n2`, `west/n2`) for logs.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 /// One `meridian` process: one replica of its region's replica set.
 /// Unique across the whole account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct NodeId(pub u64);
 
 impl fmt::Display for NodeId {
@@ -17,7 +20,7 @@ impl fmt::Display for NodeId {
 }
 
 /// A named place holding one full copy of the data.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RegionId(pub String);
 
 impl RegionId {
@@ -27,6 +30,31 @@ impl RegionId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A region name as a person types it: trimmed, and refused when empty.
+impl FromStr for RegionId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.trim();
+        if name.is_empty() {
+            return Err("a region name may not be empty".to_string());
+        }
+        Ok(RegionId::new(name))
+    }
+}
+
+impl From<RegionId> for String {
+    fn from(region: RegionId) -> String {
+        region.0
+    }
+}
+
+impl From<&str> for RegionId {
+    fn from(name: &str) -> Self {
+        RegionId::new(name)
     }
 }
 
@@ -60,5 +88,16 @@ mod tests {
             node: NodeId(2),
         };
         assert_eq!(id.to_string(), "west/n2");
+    }
+
+    #[test]
+    fn region_names_parse_trimmed_and_never_empty() {
+        assert_eq!(" east ".parse::<RegionId>(), Ok(RegionId::new("east")));
+        for empty in ["", "  "] {
+            assert_eq!(
+                empty.parse::<RegionId>(),
+                Err("a region name may not be empty".to_string())
+            );
+        }
     }
 }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::bench::schedule::RATE_MAX;
-use crate::cli::client_cmds::parse_region_name;
 use crate::client::DEFAULT_ENDPOINT;
 use crate::consistency::Consistency;
+use crate::ids::RegionId;
 use crate::limits::VALUE_BYTES_MAX;
 
 /// Concurrent closed-loop clients, by default and at most.
@@ -46,7 +46,7 @@ pub struct BenchArgs {
     pub endpoint: String,
     /// A preferred region; repeat it for a fallback order. The workload
     /// runs against a running node of the first listed region that has one.
-    #[arg(long = "region", value_name = "NAME", value_parser = parse_region_name)]
+    #[arg(long = "region", value_name = "NAME", value_parser = |s: &str| s.parse::<RegionId>().map(String::from))]
     pub regions: Vec<String>,
     /// Open loop: start this many operations per second across all clients,
     /// whether or not earlier ones have finished, and measure latency from

@@ -11,11 +11,11 @@ use anyhow::Context;
 use serde::Serialize;
 use tokio_stream::StreamExt;
 
-use crate::cli::admin_cmds::{ADMIN_CALL_TIMEOUT, admin_channel, rpc_error};
-use crate::cli::client_cmds::{Output, glsn_text, served_by_text, value_text};
-use crate::limits::GRPC_MESSAGE_BYTES_MAX;
-use crate::wire::pb::v1 as pb;
-use crate::wire::pb::v1::conflicts_client::ConflictsClient;
+use crate::cli::options::{Output, connect_admin};
+use crate::cli::print;
+use crate::cli::render::{glsn_text, served_by_text, value_text};
+use crate::client::ADMIN_CALL_TIMEOUT;
+use crate::client::conflicts::FeedMessage;
 
 /// `meridian conflicts` alone reads the feed, like `conflicts read`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -62,24 +62,14 @@ pub async fn run(args: ConflictsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn client(output: &Output) -> anyhow::Result<ConflictsClient<tonic::transport::Channel>> {
-    Ok(
-        ConflictsClient::new(admin_channel(output, ADMIN_CALL_TIMEOUT).await?)
-            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
-    )
-}
-
+/// Prints the feed as it arrives; a reader that goes away (`| head`) ends
+/// it quietly, like Ctrl-C.
 async fn read(args: &ReadArgs) -> anyhow::Result<ExitCode> {
-    let mut feed = client(&args.output)
-        .await?
-        .read_feed(pb::ReadFeedRequest {
-            continuation: args.from.clone(),
-            follow: args.follow,
-        })
+    let client = connect_admin(&args.output, ADMIN_CALL_TIMEOUT).await?;
+    let mut feed = client
+        .conflict_feed(&args.from, args.follow)
         .await
-        .map_err(rpc_error)
-        .context("reading the conflict feed")?
-        .into_inner();
+        .context("reading the conflict feed")?;
     let mut printed = 0usize;
     loop {
         let next = tokio::select! {
@@ -87,40 +77,37 @@ async fn read(args: &ReadArgs) -> anyhow::Result<ExitCode> {
             _ = crate::cli::interrupted() => break,
         };
         let Some(message) = next else { break };
-        let message = message
-            .map_err(rpc_error)
-            .context("reading the conflict feed")?;
-        let line = FeedLine::new(&message);
-        if args.output.json {
-            println!("{}", serde_json::to_string(&line)?);
-        } else {
-            if printed == 0 {
-                println!("{}", FeedLine::HEADER);
-            }
-            println!("{}", line.to_text());
-        }
+        let message = message.context("reading the conflict feed")?;
+        print_entry(&FeedLine::new(&message), args.output.json, printed == 0)?;
         printed += 1;
     }
     if printed == 0 && !args.output.json {
-        println!("{}", empty_text(&args.from));
+        print::line(empty_text(&args.from))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn print_entry(line: &FeedLine, json: bool, first: bool) -> anyhow::Result<()> {
+    if json {
+        return print::json_line(line);
+    }
+    if first {
+        print::line(FeedLine::HEADER)?;
+    }
+    print::line(line.to_text())
+}
+
 async fn delete(output: &Output, id: u64) -> anyhow::Result<ExitCode> {
-    let glsn = client(output)
+    let glsn = connect_admin(output, ADMIN_CALL_TIMEOUT)
         .await?
-        .delete(pb::DeleteConflictRequest { id })
+        .delete_conflict(id)
         .await
-        .map_err(rpc_error)
-        .with_context(|| format!("deleting conflict {id}"))?
-        .into_inner()
-        .glsn;
+        .with_context(|| format!("deleting conflict {id}"))?;
     let glsn = glsn_text(glsn).unwrap_or_else(|| "-".into());
     if output.json {
-        println!("{}", serde_json::json!({ "deleted": id, "glsn": glsn }));
+        print::json_line(&serde_json::json!({ "deleted": id, "glsn": glsn }))?;
     } else {
-        println!("deleted conflict {id} (glsn {glsn})");
+        print::line(format_args!("deleted conflict {id} (glsn {glsn})"))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,17 +137,17 @@ impl FeedLine {
     const HEADER: &'static str =
         "ID\tKIND\tCONTAINER\tKEY\tVALUE\tLOST GLSN\tLOST IN EPOCH\tREGION";
 
-    pub fn new(message: &pb::ReadFeedResponse) -> FeedLine {
-        let entry = message.entry.clone().unwrap_or_default();
+    pub fn new(message: &FeedMessage) -> FeedLine {
+        let entry = &message.entry;
         FeedLine {
             id: entry.id,
-            kind: kind_name(entry.kind).to_string(),
-            container: entry.container,
-            key: entry.key,
+            kind: entry.kind.map_or("UNKNOWN", |k| k.as_str()).to_string(),
+            container: entry.container.clone(),
+            key: entry.key.clone(),
             value: entry.value.as_deref().map(value_text),
             lost_glsn: glsn_text(entry.lost_glsn),
             lost_in_epoch: entry.lost_in_epoch,
-            region: entry.region,
+            region: entry.region.to_string(),
             recorded_glsn: glsn_text(entry.recorded_glsn),
             continuation: message.continuation.clone(),
             served_by: served_by_text(&message.served_by),
@@ -183,13 +170,6 @@ impl FeedLine {
     }
 }
 
-fn kind_name(kind: i32) -> &'static str {
-    match pb::ConflictKind::try_from(kind) {
-        Ok(pb::ConflictKind::UnreplicatedWrite) => "UNREPLICATED_WRITE",
-        _ => "UNKNOWN",
-    }
-}
-
 fn empty_text(from: &str) -> String {
     if from.is_empty() {
         "the conflict feed is empty".to_string()
@@ -201,6 +181,7 @@ fn empty_text(from: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::pb::v1 as pb;
     use clap::Parser;
 
     #[derive(Debug, Parser)]
@@ -234,8 +215,8 @@ mod tests {
         ));
     }
 
-    fn message(value: Option<&[u8]>) -> pb::ReadFeedResponse {
-        pb::ReadFeedResponse {
+    fn message(value: Option<&[u8]>) -> FeedMessage {
+        FeedMessage::from(pb::ReadFeedResponse {
             entry: Some(pb::ConflictEntry {
                 id: 3,
                 kind: pb::ConflictKind::UnreplicatedWrite as i32,
@@ -252,7 +233,7 @@ mod tests {
                 region: "east".into(),
                 node_id: 5,
             }),
-        }
+        })
     }
 
     #[test]

@@ -16,12 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::admin_cmds::{
-    ADMIN_CALL_TIMEOUT, SWITCHOVER_CALL_TIMEOUT, admin_client, render_table, rpc_error,
-};
-use crate::cli::client_cmds::{Output, parse_region_name};
-use crate::glsn::Glsn;
-use crate::wire::pb::v1 as pb;
+use crate::cli::options::{Output, connect_admin, region_name};
+use crate::cli::print;
+use crate::cli::render::{glsn_text, render_table};
+use crate::client::failover::{EpochChange, Switchover};
+use crate::client::{ADMIN_CALL_TIMEOUT, SWITCHOVER_CALL_TIMEOUT};
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum FailoverCommand {
@@ -56,7 +55,7 @@ pub struct FailoverArgs {
     #[arg(
         long,
         value_name = "REGION",
-        value_parser = parse_region_name,
+        value_parser = region_name,
         required_unless_present = "cancel"
     )]
     pub to: Option<String>,
@@ -86,95 +85,72 @@ async fn failover(args: &FailoverArgs) -> anyhow::Result<ExitCode> {
         .scheduled
         .map(|at| scheduled_at_ms(at, SystemTime::now()))
         .transpose()?;
-    let response = admin_client(&args.output, SWITCHOVER_CALL_TIMEOUT)
+    let switchover = connect_admin(&args.output, SWITCHOVER_CALL_TIMEOUT)
         .await?
-        .failover(pb::FailoverRequest {
-            to: to.to_string(),
-            scheduled_at_ms,
-            cancel_scheduled: false,
-        })
+        .failover(to, scheduled_at_ms)
         .await
-        .map_err(rpc_error)
-        .with_context(|| format!("failover to {to}"))?
-        .into_inner();
-    let view = FailoverOutput::new(to, scheduled_at_ms, &response);
+        .with_context(|| format!("failover to {to}"))?;
+    let view = FailoverOutput::new(to, scheduled_at_ms, &switchover);
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        print::json_pretty(&view)?;
     } else {
-        print!("{}", view.to_text());
+        print::out(view.to_text())?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn cancel(output: &Output) -> anyhow::Result<ExitCode> {
-    let response = admin_client(output, ADMIN_CALL_TIMEOUT)
+    let cancelled = connect_admin(output, ADMIN_CALL_TIMEOUT)
         .await?
-        .failover(pb::FailoverRequest {
-            cancel_scheduled: true,
-            ..Default::default()
-        })
+        .cancel_switchover()
         .await
-        .map_err(rpc_error)
-        .context("cancelling the scheduled switchover")?
-        .into_inner();
-    let at = response.cancelled_at_ms.map(rfc3339_ms);
+        .context("cancelling the scheduled switchover")?;
+    let at = cancelled.at_ms.map(rfc3339_ms);
     if output.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "cancelled_to": response.cancelled_to,
-                "cancelled_at": at,
-                "write_region": response.write_region,
-            })
-        );
+        print::json_line(&serde_json::json!({
+            "cancelled_to": cancelled.to,
+            "cancelled_at": at,
+            "write_region": cancelled.write_region,
+        }))?;
     } else {
-        println!(
+        print::line(format_args!(
             "cancelled the switchover to {} scheduled at {}; {} keeps the writes",
-            response.cancelled_to,
+            cancelled.to,
             at.as_deref().unwrap_or("-"),
-            response.write_region
-        );
+            cancelled.write_region
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn set_paused(output: &Output, paused: bool) -> anyhow::Result<ExitCode> {
-    let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
-    let response = if paused {
-        admin.pause(pb::PauseRequest {}).await
-    } else {
-        admin.resume(pb::ResumeRequest {}).await
-    };
     let what = if paused { "pause" } else { "resume" };
-    let paused = response
-        .map_err(rpc_error)
-        .context(what)?
-        .into_inner()
-        .paused;
+    let paused = connect_admin(output, ADMIN_CALL_TIMEOUT)
+        .await?
+        .set_paused(paused)
+        .await
+        .context(what)?;
     if output.json {
-        println!("{}", serde_json::json!({ "paused": paused }));
+        print::json_line(&serde_json::json!({ "paused": paused }))?;
     } else {
-        println!("{}", pause_text(paused));
+        print::line(pause_text(paused))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn history(output: &Output) -> anyhow::Result<ExitCode> {
-    let mut admin = admin_client(output, ADMIN_CALL_TIMEOUT).await?;
-    let changes = admin
-        .history(pb::HistoryRequest {})
+    let changes = connect_admin(output, ADMIN_CALL_TIMEOUT)
+        .await?
+        .history()
         .await
-        .map_err(rpc_error)
-        .context("history")?
-        .into_inner()
-        .changes;
+        .context("history")?;
     let view = HistoryOutput {
         changes: changes.iter().map(EpochChangeOutput::new).collect(),
     };
     if output.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        print::json_pretty(&view)?;
     } else {
-        print!("{}", history_text(&view.changes));
+        print::out(history_text(&view.changes))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -268,14 +244,14 @@ pub struct FailoverOutput {
 }
 
 impl FailoverOutput {
-    pub fn new(to: &str, scheduled_at_ms: Option<u64>, r: &pb::FailoverResponse) -> FailoverOutput {
+    pub fn new(to: &str, scheduled_at_ms: Option<u64>, r: &Switchover) -> FailoverOutput {
         FailoverOutput {
             to: to.to_string(),
             scheduled: r.scheduled,
             scheduled_at: scheduled_at_ms.filter(|_| r.scheduled).map(rfc3339_ms),
             epoch: r.epoch,
-            fork: r.fork.map(|g| Glsn::from(g).to_string()),
-            write_region: r.write_region.clone(),
+            fork: glsn_text(r.fork),
+            write_region: r.write_region.to_string(),
         }
     }
 
@@ -321,13 +297,13 @@ pub struct EpochChangeOutput {
 }
 
 impl EpochChangeOutput {
-    pub fn new(c: &pb::EpochChange) -> EpochChangeOutput {
+    pub fn new(c: &EpochChange) -> EpochChangeOutput {
         EpochChangeOutput {
             epoch: c.epoch,
-            fork: c.fork.map(|g| Glsn::from(g).to_string()),
+            fork: glsn_text(c.fork),
             reason: c.reason.clone(),
-            from_region: c.from_region.clone(),
-            to_region: c.to_region.clone(),
+            from_region: c.from_region.to_string(),
+            to_region: c.to_region.to_string(),
             time: rfc3339_ms(c.at_ms),
             at_ms: c.at_ms,
         }
@@ -367,6 +343,7 @@ pub fn history_text(changes: &[EpochChangeOutput]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::pb::v1 as pb;
     use clap::Parser;
 
     #[derive(Debug, Parser)]
@@ -493,8 +470,8 @@ mod tests {
         ));
     }
 
-    fn change(epoch: u64, reason: &str, from: &str, to: &str, at_ms: u64) -> pb::EpochChange {
-        pb::EpochChange {
+    fn change(epoch: u64, reason: &str, from: &str, to: &str, at_ms: u64) -> EpochChange {
+        EpochChange::from(pb::EpochChange {
             epoch,
             fork: Some(pb::Glsn {
                 epoch: epoch - 1,
@@ -504,7 +481,7 @@ mod tests {
             from_region: from.into(),
             to_region: to.into(),
             at_ms,
-        }
+        })
     }
 
     fn two_changes() -> Vec<EpochChangeOutput> {
@@ -563,7 +540,8 @@ EPOCH  FORK     REASON      FROM  TO    TIME
                 write_region: "east".into(),
                 scheduled: false,
                 ..Default::default()
-            },
+            }
+            .into(),
         );
         assert_eq!(
             done.to_text(),
@@ -582,7 +560,8 @@ EPOCH  FORK     REASON      FROM  TO    TIME
                 write_region: "west".into(),
                 scheduled: true,
                 ..Default::default()
-            },
+            }
+            .into(),
         );
         assert_eq!(
             later.to_text(),

@@ -8,11 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::admin_cmds::{ADMIN_CALL_TIMEOUT, admin_channel, priority_order, rpc_error};
-use crate::cli::client_cmds::{Output, parse_region_name};
-use crate::wire::pb::v1 as pb;
-use crate::wire::pb::v1::admin_client::AdminClient;
-use crate::wire::pb::v1::faults_client::FaultsClient;
+use crate::cli::options::{Output, connect_admin, region_name};
+use crate::cli::print;
+use crate::client::ADMIN_CALL_TIMEOUT;
+use crate::ids::RegionId;
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum FaultCommand {
@@ -21,7 +20,7 @@ pub enum FaultCommand {
     Isolate {
         #[command(flatten)]
         output: Output,
-        #[arg(value_name = "REGION", value_parser = parse_region_name)]
+        #[arg(value_name = "REGION", value_parser = region_name)]
         region: String,
     },
     /// Remove every injected fault: every region reconnects.
@@ -32,48 +31,37 @@ pub enum FaultCommand {
 }
 
 pub async fn run(cmd: FaultCommand) -> anyhow::Result<ExitCode> {
-    let (output, action, region) = match &cmd {
-        FaultCommand::Isolate { output, region } => {
-            (output, pb::FaultAction::Isolate, region.clone())
-        }
-        FaultCommand::Heal { output } => (output, pb::FaultAction::Heal, String::new()),
+    let output = match &cmd {
+        FaultCommand::Isolate { output, .. } | FaultCommand::Heal { output } => output,
     };
-    let channel = admin_channel(output, ADMIN_CALL_TIMEOUT).await?;
-    let what = match action {
-        pb::FaultAction::Isolate => format!("fault isolate {region}"),
-        _ => "fault heal".to_string(),
-    };
-    let isolated = FaultsClient::new(channel.clone())
-        .apply(pb::FaultRequest {
-            action: action as i32,
-            region: region.clone(),
-            ..Default::default()
-        })
-        .await
-        .map_err(rpc_error)
-        .context(what)?
-        .into_inner()
-        .isolated;
-    if output.json {
-        println!("{}", serde_json::json!({ "isolated": isolated }));
-        return Ok(ExitCode::SUCCESS);
+    let client = connect_admin(output, ADMIN_CALL_TIMEOUT).await?;
+    let isolated: Vec<String> = match &cmd {
+        FaultCommand::Isolate { region, .. } => client
+            .isolate_region(&RegionId::new(region.as_str()))
+            .await
+            .with_context(|| format!("fault isolate {region}"))?,
+        FaultCommand::Heal { .. } => client.heal_faults().await.context("fault heal")?,
     }
-    let text = match action {
-        pb::FaultAction::Isolate => {
+    .into_iter()
+    .map(String::from)
+    .collect();
+    if output.json {
+        return print::json_line(&serde_json::json!({ "isolated": isolated }))
+            .map(|()| ExitCode::SUCCESS);
+    }
+    let text = match &cmd {
+        FaultCommand::Isolate { region, .. } => {
             // Only to suggest a region to watch from: without it the
             // advice is generic, so a failure here is not the command's.
-            let order = match AdminClient::new(channel)
-                .account(pb::AccountRequest {})
-                .await
-            {
-                Ok(account) => priority_order(&account.into_inner().regions),
+            let order = match client.account().await {
+                Ok(account) => account.priority_order(),
                 Err(_) => Vec::new(),
             };
-            isolate_text(&region, &isolated, &order)
+            isolate_text(region, &isolated, &order)
         }
-        _ => heal_text().to_string(),
+        FaultCommand::Heal { .. } => heal_text().to_string(),
     };
-    print!("{text}");
+    print::out(text)?;
     Ok(ExitCode::SUCCESS)
 }
 

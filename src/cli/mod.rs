@@ -1,13 +1,29 @@
 //! The command line: `server`, `dev`, and the client, admin, failover,
 //! conflict feed and fault commands.
+//!
+//! - `client_cmds`, `admin_cmds`, `failover_cmds`, `conflicts_cmds`,
+//!   `fault_cmds`: each group's arguments (clap) and what it runs.
+//! - `kv_cmds`, `kv_output`: the key-value commands and what they print.
+//! - `status_cmd`, `account_cmds`: `status`; `account` and `priorities`.
+//! - `options`: `--endpoint`, `--region`, `--deadline`, `--json`, and how
+//!   a command connects with them. `render`: tables and values as text.
+//!   `print`: stdout, where a reader that went away ends a command quietly.
+//! - `server`, `dev`, `verify`: running nodes, a dev account, the harness.
 
+pub mod account_cmds;
 pub mod admin_cmds;
 pub mod client_cmds;
 pub mod conflicts_cmds;
 pub mod dev;
 pub mod failover_cmds;
 pub mod fault_cmds;
+pub mod kv_cmds;
+pub mod kv_output;
+pub mod options;
+pub mod print;
+pub mod render;
 pub mod server;
+pub mod status_cmd;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -92,6 +108,8 @@ pub fn run(cli: Cli) -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // `| head` read what it wanted: not a failure, and nobody to tell.
+        Err(e) if print::is_reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("meridian: {e:#}");
             ExitCode::from(2)

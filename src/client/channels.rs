@@ -13,6 +13,8 @@ use tonic::transport::{Channel, Endpoint};
 use crate::client::errors::{ClientError, ErrorDetail, error_chain};
 use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::wire::pb::v1::admin_client::AdminClient;
+use crate::wire::pb::v1::conflicts_client::ConflictsClient;
+use crate::wire::pb::v1::faults_client::FaultsClient;
 use crate::wire::pb::v1::kv_client::KvClient;
 
 /// How long establishing the TCP connection of a direct client may take.
@@ -33,7 +35,17 @@ const CHANNELS_MAX: usize = 256;
 /// Opens one channel to `endpoint` with meridian's timeouts, eagerly. The
 /// bench opens several and shares each among many tasks.
 pub async fn connect_channel(endpoint: &str) -> Result<Channel, ClientError> {
-    crate::transport::connect(endpoint_config(endpoint, CONNECT_TIMEOUT)?)
+    connect_channel_timed(endpoint, REQUEST_TIMEOUT).await
+}
+
+/// [`connect_channel`] for requests that may take `request_timeout`: an
+/// admin call that may wait for a switchover needs more than the default.
+pub(crate) async fn connect_channel_timed(
+    endpoint: &str,
+    request_timeout: Duration,
+) -> Result<Channel, ClientError> {
+    let config = endpoint_config(endpoint, CONNECT_TIMEOUT)?.timeout(request_timeout);
+    crate::transport::connect(config)
         .await
         .map_err(|e| ClientError::Unavailable {
             code: Code::Unavailable,
@@ -63,6 +75,18 @@ pub(crate) fn kv(channel: Channel) -> KvClient<Channel> {
 
 pub(crate) fn admin(channel: Channel) -> AdminClient<Channel> {
     AdminClient::new(channel)
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+}
+
+pub(crate) fn conflicts(channel: Channel) -> ConflictsClient<Channel> {
+    ConflictsClient::new(channel)
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+}
+
+pub(crate) fn faults(channel: Channel) -> FaultsClient<Channel> {
+    FaultsClient::new(channel)
         .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
         .max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX)
 }

@@ -2,10 +2,7 @@
 //! bench samples while it runs.
 
 use crate::client::endpoints::account_regions;
-use crate::wire::pb::v1 as pb;
-
-/// The region role in `Admin.Status` of the region that accepts writes.
-pub const REGION_ROLE_WRITE: &str = "write";
+use crate::client::status::{AccountStatus, REGION_ROLE_WRITE};
 
 /// One read region's replication lag behind the write region, as the
 /// write region measures it; `None` where it could not.
@@ -25,13 +22,13 @@ pub struct ReplicationLag {
 }
 
 impl ReplicationLag {
-    pub(crate) fn from_status(status: &pb::StatusResponse) -> ReplicationLag {
+    pub(crate) fn from_status(status: &AccountStatus) -> ReplicationLag {
         let read_regions = status
             .regions
             .iter()
             .filter(|r| r.role != REGION_ROLE_WRITE)
             .map(|r| ReadRegionLag {
-                region: r.name.clone(),
+                region: r.name.to_string(),
                 lag_ops: r.lag_ops,
                 lag_ms: r.lag_ms,
             })
@@ -47,10 +44,11 @@ impl ReplicationLag {
 mod tests {
     use super::*;
     use crate::client::testing::{status_node, three_region_status};
+    use crate::wire::pb::v1 as pb;
 
     #[test]
     fn replication_lag_lists_the_read_regions_of_the_status() {
-        let lag = ReplicationLag::from_status(&three_region_status("a:1"));
+        let lag = ReplicationLag::from_status(&three_region_status("a:1").into());
         assert_eq!(lag.regions, 3);
         let expected = [("east", Some(2), Some(5)), ("north", Some(40), Some(900))];
         let actual: Vec<_> = lag
@@ -63,7 +61,7 @@ mod tests {
             nodes: vec![status_node("west", 1, "running", "a:1")],
             ..Default::default()
         };
-        let lag = ReplicationLag::from_status(&single);
+        let lag = ReplicationLag::from_status(&single.into());
         assert_eq!((lag.regions, lag.read_regions.len()), (1, 0));
     }
 }

@@ -37,25 +37,41 @@
 //! - `endpoints`: a direct client's node of a preferred region, from the
 //!   status.
 //! - `lag`: replication lag per read region, from the status.
-//! - `requests`: the [`Client`] and its one method per request.
+//! - `requests`: the [`Client`] and its key-value requests.
+//! - `admin`: its `Admin`, `Conflicts` and `Faults` requests, and the
+//!   one-node connection the admin commands use.
+//! - [`results`], [`status`], [`account`], [`failover`], [`conflicts`]:
+//!   what they answer, as domain types (converted from `pb` in [`views`]).
+//! - `write`: the one write path's request: which write ([`WriteOp`]) and
+//!   its wire form.
 
+pub mod account;
+mod admin;
 mod channels;
+pub mod conflicts;
 mod endpoints;
 mod errors;
+pub mod failover;
 mod lag;
 mod options;
 mod requests;
+pub mod results;
 pub mod retry;
 mod router;
 mod sessions;
+pub mod status;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod topology;
+pub mod views;
+mod write;
 
+pub use admin::{ADMIN_CALL_TIMEOUT, SWITCHOVER_CALL_TIMEOUT, connect_admin};
 pub use channels::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, ROUTED_CONNECT_TIMEOUT, connect_channel};
-pub use endpoints::NODE_STATE_RUNNING;
 pub use errors::{CallKind, ClientError, ErrorDetail, names as error_names};
-pub use lag::{REGION_ROLE_WRITE, ReadRegionLag, ReplicationLag};
+pub use lag::{ReadRegionLag, ReplicationLag};
 pub use options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
 pub use requests::{Client, DEFAULT_ENDPOINT, resolve_endpoint};
 pub use sessions::SESSION_CONTAINERS_MAX;
+pub use status::{NODE_STATE_RUNNING, REGION_ROLE_WRITE};
+pub use write::WriteOp;

@@ -20,14 +20,15 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
-use crate::client::channels::{REQUEST_TIMEOUT, admin, connect_channel, kv, timed};
+use crate::client::channels::{REQUEST_TIMEOUT, connect_channel, kv, timed};
 use crate::client::endpoints::choose_endpoint;
 use crate::client::errors::{CallKind, ClientError, classify};
-use crate::client::lag::ReplicationLag;
 use crate::client::options::{ClientOptions, ReadOptions, ScanRange, WriteOptions};
+use crate::client::results::{Read, ScanPage, Written};
 use crate::client::router::Router;
 use crate::client::sessions::{SessionTokens, token_to_present};
 use crate::client::topology::Route;
+use crate::client::write::{WireWrite, WriteHeader, WriteOp, wire_consistency, wire_token};
 use crate::consistency::Consistency;
 use crate::glsn::{SessionToken, parse_session_token};
 use crate::wire::pb::v1 as pb;
@@ -47,8 +48,8 @@ pub struct Client {
 
 #[derive(Debug, Clone)]
 enum Target {
-    /// One node: no routing, no retries.
-    Direct(Channel),
+    /// One node: no routing, no retries; each request may take `timeout`.
+    Direct { channel: Channel, timeout: Duration },
     /// Routed by the topology cache, retried under a deadline.
     Routed(Arc<Router>),
 }
@@ -98,7 +99,10 @@ impl Client {
 
     /// A direct client over an open channel.
     pub fn from_channel(channel: Channel) -> Client {
-        Client::new(Target::Direct(channel))
+        Client::new(Target::Direct {
+            channel,
+            timeout: REQUEST_TIMEOUT,
+        })
     }
 
     /// A client sharing this one's connections and topology cache but
@@ -106,6 +110,12 @@ impl Client {
     /// second application instance would have.
     pub fn new_session(&self) -> Client {
         Client::new(self.target.clone())
+    }
+
+    /// A direct client over `channel` whose requests may take `timeout`:
+    /// see `admin::connect_admin`.
+    pub(crate) fn direct_with_timeout(channel: Channel, timeout: Duration) -> Client {
+        Client::new(Target::Direct { channel, timeout })
     }
 
     fn new(target: Target) -> Client {
@@ -122,26 +132,9 @@ impl Client {
         key: &str,
         value: Vec<u8>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::PutRequest {
-            container: container.to_string(),
-            key: key.to_string(),
-            value,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
-            no_forward: self.wire_no_forward(opts),
-        };
-        let response = self
-            .call(
-                CallKind::Write,
-                write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).put(req).await }
-                },
-            )
-            .await?;
-        Ok(self.after_write(container, response))
+    ) -> Result<Written, ClientError> {
+        self.write(container, key, WriteOp::Put { value }, opts)
+            .await
     }
 
     /// Fails with `Server { code: AlreadyExists }` when the key is present.
@@ -151,26 +144,9 @@ impl Client {
         key: &str,
         value: Vec<u8>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::CreateRequest {
-            container: container.to_string(),
-            key: key.to_string(),
-            value,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
-            no_forward: self.wire_no_forward(opts),
-        };
-        let response = self
-            .call(
-                CallKind::Write,
-                write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).create(req).await }
-                },
-            )
-            .await?;
-        Ok(self.after_write(container, response))
+    ) -> Result<Written, ClientError> {
+        self.write(container, key, WriteOp::Create { value }, opts)
+            .await
     }
 
     /// Fails with `NotFound` when absent, `FailedPrecondition` when
@@ -182,27 +158,9 @@ impl Client {
         value: Vec<u8>,
         if_match: Option<String>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::ReplaceRequest {
-            container: container.to_string(),
-            key: key.to_string(),
-            value,
-            if_match,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
-            no_forward: self.wire_no_forward(opts),
-        };
-        let response = self
-            .call(
-                CallKind::Write,
-                write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).replace(req).await }
-                },
-            )
-            .await?;
-        Ok(self.after_write(container, response))
+    ) -> Result<Written, ClientError> {
+        self.write(container, key, WriteOp::Replace { value, if_match }, opts)
+            .await
     }
 
     /// Fails with `NotFound` when absent, `FailedPrecondition` on an etag
@@ -213,23 +171,34 @@ impl Client {
         key: &str,
         if_match: Option<String>,
         opts: &WriteOptions,
-    ) -> Result<pb::WriteResponse, ClientError> {
-        let req = pb::DeleteRequest {
+    ) -> Result<Written, ClientError> {
+        self.write(container, key, WriteOp::Delete { if_match }, opts)
+            .await
+    }
+
+    /// The one write path: sends `op` on `container/key` to the write
+    /// region (or where `opts` pins it), presenting the session token and
+    /// tracking the one it returns.
+    pub async fn write(
+        &self,
+        container: &str,
+        key: &str,
+        op: WriteOp,
+        opts: &WriteOptions,
+    ) -> Result<Written, ClientError> {
+        let header = WriteHeader {
             container: container.to_string(),
             key: key.to_string(),
-            if_match,
-            consistency: wire_consistency(opts.consistency),
-            session_token: wire_token(self.write_token(container, opts)),
+            consistency: opts.consistency,
+            session_token: self.write_token(container, opts),
             no_forward: self.wire_no_forward(opts),
         };
+        let request = WireWrite::new(header, op);
         let response = self
             .call(
                 CallKind::Write,
                 write_route(opts),
-                move |channel, timeout| {
-                    let req = timed(req.clone(), timeout);
-                    async move { kv(channel).delete(req).await }
-                },
+                move |channel, timeout| request.clone().send(channel, timeout),
             )
             .await?;
         Ok(self.after_write(container, response))
@@ -241,7 +210,7 @@ impl Client {
         container: &str,
         key: &str,
         opts: &ReadOptions,
-    ) -> Result<pb::GetResponse, ClientError> {
+    ) -> Result<Read, ClientError> {
         let req = pb::GetRequest {
             container: container.to_string(),
             key: key.to_string(),
@@ -255,7 +224,7 @@ impl Client {
             })
             .await?;
         self.after_read(container, &response.session_token, response.read_glsn);
-        Ok(response)
+        Ok(response.into())
     }
 
     /// One page of a scan. `page_items_max` of 0 asks for the server
@@ -268,7 +237,7 @@ impl Client {
         page_items_max: u32,
         continuation: &str,
         opts: &ReadOptions,
-    ) -> Result<pb::ScanResponse, ClientError> {
+    ) -> Result<ScanPage, ClientError> {
         let req = pb::ScanRequest {
             container: container.to_string(),
             prefix: range.prefix.clone().unwrap_or_default(),
@@ -286,58 +255,7 @@ impl Client {
             })
             .await?;
         self.after_read(container, &response.session_token, response.read_glsn);
-        Ok(response)
-    }
-
-    /// The account as the node reads would go to sees it.
-    pub async fn status(&self) -> Result<pb::StatusResponse, ClientError> {
-        self.call(
-            CallKind::Read,
-            Route::Reads,
-            |channel, timeout| async move {
-                admin(channel)
-                    .status(timed(pb::StatusRequest::default(), timeout))
-                    .await
-            },
-        )
-        .await
-    }
-
-    /// Each read region's replication lag, from the account status.
-    pub async fn replication_lag(&self) -> Result<ReplicationLag, ClientError> {
-        Ok(ReplicationLag::from_status(&self.status().await?))
-    }
-
-    /// The account configuration as the meta group holds it.
-    pub async fn account(&self) -> Result<pb::AccountResponse, ClientError> {
-        self.call(
-            CallKind::Read,
-            Route::Reads,
-            |channel, timeout| async move {
-                admin(channel)
-                    .account(timed(pb::AccountRequest {}, timeout))
-                    .await
-            },
-        )
-        .await
-    }
-
-    /// Sets the failover priorities: every region of the account once,
-    /// first choice first. Returns the order the meta group committed.
-    /// Any node proposes it to the meta group, so it goes where reads go.
-    pub async fn set_priorities(&self, regions: Vec<String>) -> Result<Vec<String>, ClientError> {
-        let response = self
-            .call(CallKind::Write, Route::Reads, move |channel, timeout| {
-                let req = timed(
-                    pb::SetPrioritiesRequest {
-                        regions: regions.clone(),
-                    },
-                    timeout,
-                );
-                async move { admin(channel).set_priorities(req).await }
-            })
-            .await?;
-        Ok(response.regions)
+        Ok(response.into())
     }
 
     /// The latest session token seen for `container`, if any.
@@ -354,7 +272,7 @@ impl Client {
 
     /// Sends one request: once to a direct client's node, or through the
     /// router. `send` gets the channel and the attempt's timeout.
-    async fn call<T, F, Fut>(
+    pub(crate) async fn call<T, F, Fut>(
         &self,
         kind: CallKind,
         route: Route,
@@ -365,7 +283,7 @@ impl Client {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         match &self.target {
-            Target::Direct(channel) => send(channel.clone(), REQUEST_TIMEOUT)
+            Target::Direct { channel, timeout } => send(channel.clone(), *timeout)
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| classify(status, kind)),
@@ -379,10 +297,10 @@ impl Client {
         matches!(self.target, Target::Routed(_)) || opts.no_forward
     }
 
-    fn after_write(&self, container: &str, response: pb::WriteResponse) -> pb::WriteResponse {
+    fn after_write(&self, container: &str, response: pb::WriteResponse) -> Written {
         self.observe_token(container, &response.session_token);
         self.observe_epoch(response.glsn);
-        response
+        response.into()
     }
 
     fn after_read(&self, container: &str, token: &str, read_glsn: Option<pb::Glsn>) {
@@ -445,14 +363,6 @@ fn write_route(opts: &WriteOptions) -> Route {
     }
 }
 
-fn wire_consistency(level: Option<Consistency>) -> i32 {
-    level.map_or(pb::Consistency::Unspecified, pb::Consistency::from) as i32
-}
-
-fn wire_token(token: Option<SessionToken>) -> String {
-    token.map(|t| t.to_string()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,7 +374,7 @@ mod tests {
         let endpoint = start_echo_server().await;
         // Phase 1: no preference: the endpoint's own region (west) first.
         let client = Client::connect_preferring(&endpoint, &[]).await.unwrap();
-        assert_eq!(client.status().await.unwrap().write_region, "west");
+        assert_eq!(client.status().await.unwrap().write_region.as_str(), "west");
 
         // Phase 2: a direct client's region resolves from the status; an
         // unknown region is refused at connect.
@@ -605,16 +515,5 @@ mod tests {
             .unwrap_err();
         assert!(closed.is_retryable(), "{closed}");
         assert!(closed.to_string().contains("cannot connect"), "{closed}");
-    }
-
-    #[test]
-    fn wire_fields_encode_absence_as_the_proto_default() {
-        assert_eq!(wire_consistency(None), 0);
-        assert_eq!(
-            wire_consistency(Some(Consistency::Session)),
-            pb::Consistency::Session as i32
-        );
-        assert_eq!(wire_token(None), "");
-        assert_eq!(wire_token(Some(token(1, 42))), "e1:42");
     }
 }

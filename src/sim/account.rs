@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::AccountConfig;
 use crate::fault::Faults;
 use crate::ids::NodeId;
+use crate::verify::cluster::AccountOwner;
 
 /// What the driver must do to a host at its next step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +153,41 @@ impl SimAccount {
             held.extend(all.clone().filter(|h| h != host).map(|h| pair(*host, h)));
         }
         held
+    }
+}
+
+/// The verify runner drives the simulated account through its trait.
+impl AccountOwner for SimAccount {
+    fn account(&self) -> &AccountConfig {
+        SimAccount::account(self)
+    }
+
+    fn is_up(&self, id: NodeId) -> bool {
+        SimAccount::is_up(self, id)
+    }
+
+    fn faults(&self) -> &Faults {
+        SimAccount::faults(self)
+    }
+
+    fn sync_faults(&mut self) {
+        self.sync_holds();
+    }
+
+    fn crash_node(&mut self, id: NodeId) {
+        SimAccount::crash_node(self, id);
+    }
+
+    fn restart_node(&mut self, id: NodeId) {
+        SimAccount::restart_node(self, id);
+    }
+
+    fn pause_node(&mut self, id: NodeId) {
+        SimAccount::pause_node(self, id);
+    }
+
+    fn resume_node(&mut self, id: NodeId) {
+        SimAccount::resume_node(self, id);
     }
 }
 

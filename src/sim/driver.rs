@@ -141,7 +141,7 @@ fn run_seeded(options: &VerifyOptions, root: PathBuf) -> Result<SimReport, SimEr
     let slot = outcome.clone();
     let verify_options = options.clone();
     sim.client(runner_host, async move {
-        let report = runner::run_on(Cluster::Simulated(cluster), &verify_options).await;
+        let report = runner::run_on(Cluster::Owned(Box::new(cluster)), &verify_options).await;
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
         Ok(())
     });

@@ -1,24 +1,26 @@
 //! The account a verify run drives: real `meridian server` processes (the
-//! default), nodes in this process (`--in-process`), or nodes on the hosts
-//! of a deterministic simulation (`--simulate`, `sim`). The runner and the
-//! nemesis reach it through this for what only its owner can do: its nodes
-//! and endpoints, the fault layer, stopping, pausing and restarting nodes.
-//! Everything they read about it (status, leaders, the write region, state
-//! digests, the conflict feed) goes through gRPC, the same for both kinds.
+//! default), nodes in this process (`--in-process`), or an account another
+//! module owns behind [`AccountOwner`] (the deterministic simulation,
+//! `--simulate`, implements it; this module never names it). The runner
+//! and the nemesis reach it through this for what only its owner can do:
+//! its nodes and endpoints, the fault layer, stopping, pausing and
+//! restarting nodes. Everything they read about it (status, leaders, the
+//! write region, state digests, the conflict feed) goes through the
+//! client, the same for every kind.
 
 use std::time::Duration;
 
 use futures::future::join_all;
-use tonic::transport::Channel;
 
-use crate::client::connect_channel;
+use crate::client::NODE_STATE_RUNNING;
+use crate::client::account::Account;
+use crate::client::status::{AccountStatus, NodeStatus};
 use crate::config::AccountConfig;
 use crate::fault::Faults;
 use crate::ids::{NodeId, RegionId};
 use crate::local::{LocalAccount, endpoint_of};
+use crate::verify::calls::with_node;
 use crate::verify::procs::ProcAccount;
-use crate::wire::pb::v1 as pb;
-use crate::wire::pb::v1::admin_client::AdminClient;
 
 /// How long one node may take to answer a status or account call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -26,8 +28,25 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum Cluster {
     InProcess(LocalAccount),
     Processes(ProcAccount),
-    #[cfg(feature = "simulation")]
-    Simulated(crate::sim::account::SimAccount),
+    /// An account whose owner acts at once (the simulation's hosts).
+    Owned(Box<dyn AccountOwner>),
+}
+
+/// What only the owner of an account can do to it, done at once: the
+/// deterministic simulation crashes, restarts, pauses and cuts its hosts
+/// this way, and then stops them all itself when the run is over.
+pub trait AccountOwner: Send {
+    fn account(&self) -> &AccountConfig;
+    /// Running and answering.
+    fn is_up(&self, id: NodeId) -> bool;
+    fn faults(&self) -> &Faults;
+    /// Makes the nodes obey [`AccountOwner::faults`] after a change.
+    fn sync_faults(&mut self);
+    /// Stops `id` as a power loss would.
+    fn crash_node(&mut self, id: NodeId);
+    fn restart_node(&mut self, id: NodeId);
+    fn pause_node(&mut self, id: NodeId);
+    fn resume_node(&mut self, id: NodeId);
 }
 
 impl Cluster {
@@ -35,8 +54,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.account(),
             Cluster::Processes(a) => a.account(),
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.account(),
+            Cluster::Owned(a) => a.account(),
         }
     }
 
@@ -77,8 +95,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.node(id).is_some(),
             Cluster::Processes(a) => a.is_up(id),
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.is_up(id),
+            Cluster::Owned(a) => a.is_up(id),
         }
     }
 
@@ -88,8 +105,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.faults(),
             Cluster::Processes(a) => a.faults(),
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.faults(),
+            Cluster::Owned(a) => a.faults(),
         }
     }
 
@@ -99,8 +115,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(_) => {}
             Cluster::Processes(a) => a.publish_faults().await,
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.sync_holds(),
+            Cluster::Owned(a) => a.sync_faults(),
         }
     }
 
@@ -116,8 +131,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.stop_node(id).await,
             Cluster::Processes(a) => a.kill_node(id).await,
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.crash_node(id),
+            Cluster::Owned(a) => a.crash_node(id),
         }
     }
 
@@ -125,8 +139,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.restart_node(id).await.map_err(|e| e.to_string()),
             Cluster::Processes(a) => a.restart_node(id).await,
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => {
+            Cluster::Owned(a) => {
                 a.restart_node(id);
                 Ok(())
             }
@@ -139,8 +152,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(_) => false,
             Cluster::Processes(_) => true,
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(_) => true,
+            Cluster::Owned(_) => true,
         }
     }
 
@@ -148,8 +160,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(_) => {}
             Cluster::Processes(a) => a.pause_node(id),
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.pause_node(id),
+            Cluster::Owned(a) => a.pause_node(id),
         }
     }
 
@@ -157,8 +168,7 @@ impl Cluster {
         match self {
             Cluster::InProcess(_) => {}
             Cluster::Processes(a) => a.resume_node(id),
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(a) => a.resume_node(id),
+            Cluster::Owned(a) => a.resume_node(id),
         }
     }
 
@@ -166,15 +176,14 @@ impl Cluster {
         match self {
             Cluster::InProcess(a) => a.stop().await,
             Cluster::Processes(a) => a.stop().await,
-            // The simulation ends its hosts when the run is over.
-            #[cfg(feature = "simulation")]
-            Cluster::Simulated(_) => {}
+            // Its owner ends its nodes when the run is over.
+            Cluster::Owned(_) => {}
         }
     }
 
     /// Each up node's view of the account (write region, epoch), asked
     /// all at once; nodes that do not answer in time are left out.
-    async fn account_views(&self) -> Vec<pb::AccountResponse> {
+    async fn account_views(&self) -> Vec<Account> {
         let calls = self
             .node_ids()
             .into_iter()
@@ -182,10 +191,8 @@ impl Cluster {
             .map(|id| {
                 let endpoint = self.endpoint(id);
                 async move {
-                    call_node(&endpoint, CALL_TIMEOUT, |channel| async move {
-                        AdminClient::new(channel)
-                            .account(pb::AccountRequest {})
-                            .await
+                    with_node(&endpoint, CALL_TIMEOUT, |client| async move {
+                        client.account().await
                     })
                     .await
                     .ok()
@@ -200,14 +207,14 @@ impl Cluster {
         self.account_views()
             .await
             .into_iter()
-            .filter(|v| !v.write_region.is_empty())
+            .filter(|v| !v.write_region.as_str().is_empty())
             .max_by_key(|v| v.epoch)
-            .map(|v| (RegionId::new(v.write_region), v.epoch))
+            .map(|v| (v.write_region, v.epoch))
     }
 
     /// The account status as `node` reports it, with every node's items
     /// digest when `digests` is set.
-    pub async fn status_via(&self, node: NodeId, digests: bool) -> Option<pb::StatusResponse> {
+    pub async fn status_via(&self, node: NodeId, digests: bool) -> Option<AccountStatus> {
         if !self.is_up(node) {
             return None;
         }
@@ -217,11 +224,8 @@ impl Cluster {
         } else {
             CALL_TIMEOUT
         };
-        call_node(&endpoint, timeout, |channel| async move {
-            AdminClient::new(channel)
-                .max_decoding_message_size(crate::limits::GRPC_MESSAGE_BYTES_MAX)
-                .status(pb::StatusRequest { digests })
-                .await
+        with_node(&endpoint, timeout, |client| async move {
+            client.status_with(digests).await
         })
         .await
         .ok()
@@ -229,11 +233,7 @@ impl Cluster {
 
     /// The status as the first up node of `region` that answers reports
     /// it (any up node when `region` is `None`).
-    pub async fn status(
-        &self,
-        region: Option<&RegionId>,
-        digests: bool,
-    ) -> Option<pb::StatusResponse> {
+    pub async fn status(&self, region: Option<&RegionId>, digests: bool) -> Option<AccountStatus> {
         let nodes = match region {
             Some(r) => self.region_nodes(r),
             None => self.node_ids(),
@@ -254,7 +254,7 @@ impl Cluster {
             if let Some(status) = self.status(Some(region), false).await
                 && let Some(leader) = agreed_leader(&status, region)
             {
-                return Some(NodeId(leader.node_id));
+                return Some(leader.node_id);
             }
             if tokio::time::Instant::now() >= deadline {
                 return None;
@@ -264,34 +264,13 @@ impl Cluster {
     }
 }
 
-/// Connects to `endpoint` and makes one call, all within `timeout`; `Err`
-/// says, in words, what failed.
-pub async fn call_node<T, F, Fut>(endpoint: &str, timeout: Duration, call: F) -> Result<T, String>
-where
-    F: FnOnce(Channel) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-{
-    let answer = tokio::time::timeout(timeout, async {
-        let channel = connect_channel(endpoint).await.map_err(|e| e.to_string())?;
-        call(channel).await.map_err(|e| e.message().to_string())
-    })
-    .await;
-    match answer {
-        Ok(answer) => answer.map(tonic::Response::into_inner),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
-    }
-}
-
 /// The row of the leader every running node of `region` in `status`
 /// names, if they agree and it is one of them.
-pub fn agreed_leader<'a>(
-    status: &'a pb::StatusResponse,
-    region: &RegionId,
-) -> Option<&'a pb::NodeStatus> {
-    let members: Vec<&pb::NodeStatus> = status
+pub fn agreed_leader<'a>(status: &'a AccountStatus, region: &RegionId) -> Option<&'a NodeStatus> {
+    let members: Vec<&NodeStatus> = status
         .nodes
         .iter()
-        .filter(|n| n.region == region.as_str() && n.state == "running")
+        .filter(|n| n.region == *region && n.state == NODE_STATE_RUNNING)
         .collect();
     let leader = *members.iter().find(|n| n.role == "leader")?;
     members

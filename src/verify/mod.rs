@@ -2,6 +2,7 @@
 //! nemesis that injects faults, the runner behind `meridian verify`, and
 //! the checkers that judge histories (each a pure function).
 
+pub mod calls;
 pub mod cluster;
 pub mod convergence;
 pub mod durability;

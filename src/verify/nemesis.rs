@@ -327,7 +327,7 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
                 s.nodes
                     .iter()
                     .filter(|n| n.role == "leader")
-                    .map(|n| NodeId(n.node_id))
+                    .map(|n| n.node_id)
                     .min()
             });
             if let Some(l) = leader {

@@ -18,10 +18,7 @@ use crate::config::AccountConfig;
 use crate::fault::{FAULT_INJECTION_ENV, Faults};
 use crate::ids::NodeId;
 use crate::local::{LocalOptions, endpoint_of};
-use crate::verify::cluster::call_node;
-use crate::wire::convert::{clock_offset_to_wire, link_rule_to_wire};
-use crate::wire::pb::v1 as pb;
-use crate::wire::pb::v1::faults_client::FaultsClient;
+use crate::verify::calls::with_node;
 
 /// How long pushing the rules to one node may take.
 const FAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -141,28 +138,18 @@ impl ProcAccount {
     /// a process that cannot be reached is logged and skipped (a
     /// restarted one gets them when it starts).
     pub async fn publish_faults(&self) {
-        let links: Vec<pb::FaultLink> = self.faults.links().iter().map(link_rule_to_wire).collect();
-        let clocks: Vec<pb::ClockOffset> = self
-            .faults
-            .clock_offsets()
-            .into_iter()
-            .map(clock_offset_to_wire)
-            .collect();
+        let links = self.faults.links();
+        let clocks = self.faults.clock_offsets();
         let pushes = self
             .node_ids()
             .into_iter()
             .filter(|id| self.is_up(*id))
             .map(|id| {
-                let request = pb::FaultRequest {
-                    action: pb::FaultAction::Replace as i32,
-                    region: String::new(),
-                    links: links.clone(),
-                    clocks: clocks.clone(),
-                };
                 let endpoint = self.endpoint(id);
+                let (links, clocks) = (&links, &clocks);
                 async move {
-                    let pushed = call_node(&endpoint, FAULT_PUSH_TIMEOUT, |channel| async move {
-                        FaultsClient::new(channel).apply(request).await
+                    let pushed = with_node(&endpoint, FAULT_PUSH_TIMEOUT, |client| async move {
+                        client.replace_faults(links, clocks).await
                     })
                     .await;
                     if let Err(e) = pushed {

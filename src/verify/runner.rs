@@ -21,7 +21,11 @@ use crate::clock::Instant;
 
 use tokio::sync::Mutex;
 
-use crate::client::{Client, ReadOptions, ScanRange};
+use tokio_stream::StreamExt;
+
+use crate::client::status::AccountStatus;
+use crate::client::{Client, NODE_STATE_RUNNING, ReadOptions, ScanRange};
+use crate::conflict::ConflictKind;
 use crate::consistency::Consistency;
 use crate::glsn::Glsn;
 use crate::ids::{NodeId, RegionId, ReplicaId};
@@ -37,8 +41,6 @@ use crate::verify::workload::{
     self, CONTAINER, Clients, Process, REGISTER_KEYS, Recorder, SET_KEY, SET_PREFIX,
 };
 use crate::verify::{convergence, durability, linearizable, prefix, session};
-use crate::wire::pb::v1 as pb;
-use crate::wire::pb::v1::conflicts_client::ConflictsClient;
 
 /// How long healing, quiescence and the final read-out may take.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -449,8 +451,8 @@ pub async fn settle(account: &mut Cluster) -> Result<Settled, VerifyError> {
         .iter()
         .map(|n| {
             let replica = ReplicaId {
-                region: RegionId::new(n.region.clone()),
-                node: NodeId(n.node_id),
+                region: n.region.clone(),
+                node: n.node_id,
             };
             n.items_digest
                 .clone()
@@ -468,24 +470,23 @@ pub async fn settle(account: &mut Cluster) -> Result<Settled, VerifyError> {
 /// Every node of every region runs, follows a leader its whole region
 /// agrees on, has applied that leader's whole log and the write region
 /// leader's GLSN, outside any re-sync; `Err` says what is still missing.
-fn caught_up(status: &pb::StatusResponse) -> Result<(), String> {
-    let write_region = RegionId::new(status.write_region.clone());
-    let head = agreed_leader(status, &write_region)
+fn caught_up(status: &AccountStatus) -> Result<(), String> {
+    let write_region = &status.write_region;
+    let head = agreed_leader(status, write_region)
         .and_then(|l| l.applied_glsn)
-        .map(Glsn::from)
         .ok_or_else(|| format!("no agreed leader in the write region {write_region}"))?;
-    let regions: BTreeSet<&str> = status.nodes.iter().map(|n| n.region.as_str()).collect();
+    let regions: BTreeSet<&RegionId> = status.nodes.iter().map(|n| &n.region).collect();
     for region in regions {
-        let leader = agreed_leader(status, &RegionId::new(region))
-            .ok_or_else(|| format!("no agreed leader in {region}"))?;
-        for n in status.nodes.iter().filter(|n| n.region == region) {
-            let applied = n.applied_glsn.map(Glsn::from).unwrap_or(Glsn::ZERO);
-            if n.state != "running" {
-                return Err(format!("n{} is {}", n.node_id, n.state));
+        let leader =
+            agreed_leader(status, region).ok_or_else(|| format!("no agreed leader in {region}"))?;
+        for n in status.nodes.iter().filter(|n| n.region == *region) {
+            let applied = n.applied_glsn.unwrap_or(Glsn::ZERO);
+            if n.state != NODE_STATE_RUNNING {
+                return Err(format!("{} is {}", n.node_id, n.state));
             }
             if n.applied_index < leader.last_log_index || applied < head || n.resyncing {
                 return Err(format!(
-                    "n{} applied index {} of {}, {applied} of {head}{}",
+                    "{} applied index {} of {}, {applied} of {head}{}",
                     n.node_id,
                     n.applied_index,
                     leader.last_log_index,
@@ -510,20 +511,17 @@ async fn read_lost_writes(
         .into_iter()
         .find(|n| account.is_up(*n))
         .ok_or_else(|| settle(format!("no node of {write_region} runs")))?;
-    let channel = crate::client::connect_channel(&account.endpoint(node))
+    let client = Client::connect_direct(&account.endpoint(node))
         .await
         .map_err(|e| settle(e.to_string()))?;
-    let mut feed = ConflictsClient::new(channel)
-        .max_decoding_message_size(crate::limits::GRPC_MESSAGE_BYTES_MAX)
-        .read_feed(pb::ReadFeedRequest::default())
+    let mut feed = client
+        .conflict_feed("", false)
         .await
-        .map_err(|e| settle(e.to_string()))?
-        .into_inner();
+        .map_err(|e| settle(e.to_string()))?;
     let mut lost = Vec::new();
-    while let Some(message) = feed.message().await.map_err(|e| settle(e.to_string()))? {
-        let Some(entry) = message.entry else { continue };
-        if entry.container == CONTAINER && entry.kind == pb::ConflictKind::UnreplicatedWrite as i32
-        {
+    while let Some(message) = feed.next().await {
+        let entry = message.map_err(|e| settle(e.to_string()))?.entry;
+        if entry.container == CONTAINER && entry.kind == Some(ConflictKind::UnreplicatedWrite) {
             lost.push(accounted_write(
                 entry.key,
                 String::from_utf8_lossy(&entry.value.unwrap_or_default()).into_owned(),

@@ -31,12 +31,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::Code;
 
+use crate::client::results::Written;
 use crate::client::{Client, ClientError, ReadOptions, ScanRange, WriteOptions};
 use crate::consistency::Consistency;
 use crate::glsn::{Glsn, SessionToken};
-use crate::ids::{NodeId, RegionId};
+use crate::ids::ReplicaId;
 use crate::verify::history::{Function, Op, OpKind};
-use crate::wire::pb::v1 as pb;
 
 /// The container every workload uses.
 pub const CONTAINER: &str = "verify";
@@ -200,14 +200,10 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn glsn_of(g: Option<pb::Glsn>) -> Option<Glsn> {
-    g.map(Glsn::from)
-}
-
-fn served(op: &mut Op, served_by: Option<&pb::ServedBy>) {
+fn served(op: &mut Op, served_by: Option<&ReplicaId>) {
     if let Some(s) = served_by {
-        op.region = Some(RegionId::new(s.region.clone()));
-        op.node = Some(NodeId(s.node_id));
+        op.region = Some(s.region.clone());
+        op.node = Some(s.node);
     }
 }
 
@@ -273,7 +269,7 @@ async fn read(
         Ok(r) => {
             let mut done = p.op(OpKind::Ok, Function::Read, key);
             done.value = r.item.as_ref().map(|i| text(&i.value));
-            done.glsn = r.item.as_ref().and_then(|i| glsn_of(i.glsn));
+            done.glsn = r.item.as_ref().and_then(|i| i.glsn);
             done.session_token = r.session_token.parse().ok();
             served(&mut done, r.served_by.as_ref());
             p.recorder.record(done);
@@ -352,10 +348,10 @@ async fn finish_write(
     key: &str,
     value: Option<String>,
     expected: Option<String>,
-    result: Result<pb::WriteResponse, ClientError>,
+    result: Result<Written, ClientError>,
 ) -> Result<Option<Glsn>, ClientError> {
     let (kind, glsn) = match &result {
-        Ok(r) => (OpKind::Ok, glsn_of(r.glsn)),
+        Ok(r) => (OpKind::Ok, r.glsn),
         Err(e) => (write_failure_kind(e), None),
     };
     let mut done = p.op(kind, function, key);

@@ -15,7 +15,7 @@ use meridian::wire::pb::v1 as pb;
 use meridian::wire::pb::v1::admin_client::AdminClient;
 use tonic::transport::Channel;
 
-use crate::procs::meridian;
+use crate::procs::{meridian, meridian_reader_gone};
 use crate::support::*;
 
 /// Three regions of four with failover on and the default leases (the
@@ -674,6 +674,14 @@ async fn a_rejoining_write_region_publishes_its_lost_writes_once_and_converges()
         text.starts_with("ID\tKIND\t") && text.contains("\tUNREPLICATED_WRITE\t"),
         "{text}"
     );
+
+    phase("`meridian conflicts --follow` whose reader went away (`| head`) ends quietly");
+    for json in [true, false] {
+        let args = ["conflicts", "--follow", "--endpoint", &north_endpoint];
+        let args = [&args[..], if json { &["--json"][..] } else { &[] }].concat();
+        let ran = meridian_reader_gone(&args).await;
+        assert!(ran.code == 0 && ran.stderr.is_empty(), "{args:?}: {ran:?}");
+    }
 
     phase("deleting an entry (`meridian conflicts delete`) removes it everywhere");
     let west_endpoint = account.local.endpoint(west_node);

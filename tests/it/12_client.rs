@@ -13,14 +13,13 @@ use meridian::client::{Client, ClientError, ClientOptions, ReadOptions, WriteOpt
 use meridian::config::LeaseConfig;
 use meridian::consistency::Consistency;
 use meridian::glsn::SessionToken;
-use meridian::ids::NodeId;
-use meridian::wire::pb::v1 as pb;
+use meridian::ids::{NodeId, ReplicaId};
 
 use crate::support::*;
 
-fn served(s: &Option<pb::ServedBy>) -> (String, NodeId) {
+fn served(s: &Option<ReplicaId>) -> (String, NodeId) {
     let s = s.as_ref().expect("served_by");
-    (s.region.clone(), NodeId(s.node_id))
+    (s.region.to_string(), s.node)
 }
 
 fn routed(endpoint: String, preferred: &[&str], deadline: Duration) -> ClientOptions {

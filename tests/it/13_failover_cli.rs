@@ -22,6 +22,11 @@ impl Cli {
         meridian(&[args, &["--endpoint", &self.endpoint]].concat()).await
     }
 
+    /// Runs with stdout closed by its reader before anything is printed.
+    async fn reader_gone(&self, args: &[&str]) -> Ran {
+        meridian_reader_gone(&[args, &["--endpoint", &self.endpoint]].concat()).await
+    }
+
     /// The command's output; the test fails unless it exited 0.
     async fn ok(&self, args: &[&str]) -> String {
         self.run(args).await.ok().stdout
@@ -87,6 +92,19 @@ async fn a_new_user_cuts_the_write_region_off_watches_the_failover_heals_and_swi
         (ran.code == 0).then_some(())
     })
     .await;
+
+    phase("a reader that goes away (`| head`) ends a command quietly");
+    for args in [
+        &["status", "--json"][..],
+        &["status"],
+        &["history", "--json"],
+        &["get", "users", "alice", "--json"],
+        &["scan", "users"],
+        &["account"],
+    ] {
+        let ran = cli.reader_gone(args).await;
+        assert!(ran.code == 0 && ran.stderr.is_empty(), "{args:?}: {ran:?}");
+    }
 
     phase("fault isolate west: east, next by priority, takes the writes");
     let cut = cli.ok(&["fault", "isolate", "west"]).await;

@@ -218,6 +218,30 @@ pub async fn meridian(args: &[&str]) -> Ran {
     }
 }
 
+/// Runs `meridian ARGS` with its stdout closed from the start, as behind
+/// `| head -c0`: its reader is gone before it prints anything, so its
+/// first write finds the pipe closed. At most `DEADLINE`.
+pub async fn meridian_reader_gone(args: &[&str]) -> Ran {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn meridian");
+    drop(child.stdout.take().expect("stdout is piped"));
+    let out = tokio::time::timeout(crate::support::DEADLINE, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("meridian {args:?} did not finish with its reader gone"))
+        .expect("run meridian");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// `meridian dev` as a user starts it, on free ports and a data directory
 /// the test owns; its log goes to `dev.log` there. Dropping it kills it.
 pub struct DevProc {
