@@ -16,6 +16,7 @@
 //!   set) and the pure rule that changes it.
 //! - [`codec`]: the one binary encoding for disk and replica traffic.
 //! - [`conflict`]: conflict feed records (writes lost to a failover).
+//! - [`dot`]: multi-write dots, version vectors and vector session tokens.
 //! - [`config`]: the node's TOML configuration, defaults and validation.
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
 //! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
@@ -51,6 +52,7 @@ pub mod config;
 pub mod conflict;
 pub mod consistency;
 pub mod crash;
+pub mod dot;
 pub mod error;
 pub mod fault;
 pub mod geo;
