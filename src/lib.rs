@@ -17,6 +17,8 @@
 //! - [`codec`]: the one binary encoding for disk and replica traffic.
 //! - [`conflict`]: conflict feed records (writes lost to a failover).
 //! - [`dot`]: multi-write dots, version vectors and vector session tokens.
+//! - [`container`]: conflict policies, fixed at creation, and write checks.
+//! - [`crdt`]: CRDT items (counter, set, register) and their canonical bytes.
 //! - [`config`]: the node's TOML configuration, defaults and validation.
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
 //! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
@@ -51,7 +53,9 @@ pub mod command;
 pub mod config;
 pub mod conflict;
 pub mod consistency;
+pub mod container;
 pub mod crash;
+pub mod crdt;
 pub mod dot;
 pub mod error;
 pub mod fault;
