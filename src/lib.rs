@@ -16,6 +16,10 @@
 //!   set) and the pure rule that changes it.
 //! - [`codec`]: the one binary encoding for disk and replica traffic.
 //! - [`conflict`]: conflict feed records (writes lost to a failover).
+//! - [`dot`]: multi-write dots, version vectors and vector session tokens.
+//! - [`container`]: conflict policies, fixed at creation, and write checks.
+//! - [`crdt`]: CRDT items (counter, set, register) and their canonical bytes.
+//! - [`confirm`]: the hub's pure multi-write confirmation rule and its feed.
 //! - [`config`]: the node's TOML configuration, defaults and validation.
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
 //! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
@@ -50,9 +54,13 @@ pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod confirm;
 pub mod conflict;
 pub mod consistency;
+pub mod container;
 pub mod crash;
+pub mod crdt;
+pub mod dot;
 pub mod error;
 pub mod fault;
 pub mod geo;
