@@ -42,6 +42,7 @@ use crate::geo::ship::{ResyncMessage, SHIP_BATCH_ENTRIES_MAX, ShipMessage, Strea
 use crate::glsn::Glsn;
 use crate::hlc::{self, Hlc};
 use crate::ids::{NodeId, RegionId};
+pub use crate::lease::HeldLease;
 use crate::lease::LeaseTerms;
 use crate::meta::{MetaCommand, MetaReply, MetaState, RegionState};
 use crate::node::calls::{NodeReply, NodeRequest};
@@ -77,20 +78,6 @@ where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(tracing::Instrument::in_current_span(task))
-}
-
-/// The region leader's own view of its lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeldLease {
-    pub valid_until: Instant,
-    /// The region's state when the renewal committed.
-    pub state: RegionState,
-    /// The region is the write region being fenced by a transition: it
-    /// takes no writes.
-    pub fenced: bool,
-    /// Granted by every other region's leader, not the meta group
-    /// (failsafe mode).
-    pub failsafe: bool,
 }
 
 /// A region as one node reports it, for status.
@@ -178,7 +165,7 @@ impl Geo {
                 expiries: Mutex::new(HashMap::new()),
                 ship_lock: tokio::sync::Mutex::new(()),
                 write_gate: tokio::sync::RwLock::new(()),
-                promises: Mutex::new(failsafe::Promises::default()),
+                promises: Mutex::new(crate::geo::failsafe::Promises::default()),
                 freshness: Mutex::new(Freshness::default()),
                 strong_held: watch::channel(Glsn::ZERO).0,
             }),
