@@ -16,19 +16,20 @@
 //! check and the promise are made under one lock that taking over also
 //! takes, so a promise is either seen by the region taking over or never
 //! given.
+//!
+//! The promise arithmetic and the failsafe decisions are pure rules in
+//! `geo::failsafe`.
 
-use std::sync::Mutex;
-
-use crate::clock::Instant;
+use std::sync::MutexGuard;
 
 use futures::future::join_all;
 
-use super::{Geo, HeldLease};
+use crate::clock::Instant;
 use crate::error::Error;
-use crate::geo::failsafe::Promises;
+use crate::geo::failsafe::{FailsafeTick, Promises, failsafe_extension, failsafe_tick};
 use crate::ids::RegionId;
-use crate::meta::RegionState;
-use crate::node::calls::{NodeReply, NodeRequest};
+use crate::node::messages::{NodeReply, NodeRequest};
+use crate::node::regions::handle::Geo;
 use crate::shutdown::Shutdown;
 
 impl Geo {
@@ -36,7 +37,9 @@ impl Geo {
         self.inner.account.failover.failsafe
     }
 
-    fn promises(&self) -> std::sync::MutexGuard<'_, Promises> {
+    /// The promises, under their std lock (never held across an
+    /// `.await`).
+    fn promises(&self) -> MutexGuard<'_, Promises> {
         self.inner
             .promises
             .lock()
@@ -143,34 +146,25 @@ impl Geo {
                 serving = false;
                 continue;
             }
-            let held = *self.inner.held.borrow();
-            if held.is_some_and(|h| h.fenced) {
-                continue;
-            }
-            // A renewal landed within the last two intervals: the meta
-            // group answers, and its word is the one that counts.
-            let fresh_after = terms
-                .ttl
-                .saturating_sub(terms.safety_margin + terms.renew_every * 2);
-            let remaining = held.map(|h| h.valid_until.saturating_duration_since(Instant::now()));
-            if remaining.is_some_and(|r| r > fresh_after) && !held.is_some_and(|h| h.failsafe) {
-                serving = false;
-                continue;
+            let held = *self.inner.holder.held.borrow();
+            match failsafe_tick(held, Instant::now(), &terms) {
+                FailsafeTick::Fenced => continue,
+                FailsafeTick::MetaRenews => {
+                    serving = false;
+                    continue;
+                }
+                FailsafeTick::Confirm => {}
             }
             let sent_at = Instant::now();
             match self.confirm_everywhere(region, meta.epoch).await {
                 Ok(()) => {
-                    let until = terms.holder_valid_until(sent_at);
-                    let extended = self.inner.held.send_if_modified(|h| match h {
-                        Some(current) if current.fenced || current.valid_until >= until => false,
-                        _ => {
-                            *h = Some(HeldLease {
-                                valid_until: until,
-                                state: RegionState::Online,
-                                fenced: false,
-                                failsafe: true,
-                            });
-                            true
+                    let extended = self.inner.holder.held.send_if_modified(|h| {
+                        match failsafe_extension(*h, sent_at, &terms) {
+                            Some(lease) => {
+                                *h = Some(lease);
+                                true
+                            }
+                            None => false,
                         }
                     });
                     if extended {
@@ -225,6 +219,3 @@ impl Geo {
         Ok(())
     }
 }
-
-/// Shared by a region node's tasks and its call handler.
-pub(crate) type PromiseLock = Mutex<Promises>;
