@@ -11,10 +11,11 @@ use crate::clock::Instant;
 use crate::error::Error;
 use crate::geo::freshness::read_lease_until;
 use crate::glsn::Glsn;
-use crate::ids::RegionId;
+use crate::ids::{NodeId, RegionId};
 use crate::lease::HeldLease;
 use crate::node::messages::{NodeReply, NodeRequest};
 use crate::node::regions::handle::{Geo, TICK};
+use crate::raft::chase::{Attempt, chase_leader};
 use crate::raft::replica::Replica;
 use crate::shutdown::Shutdown;
 
@@ -127,14 +128,9 @@ impl Geo {
         request: &NodeRequest,
         timeout: Duration,
     ) -> Result<NodeReply, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut target = self.inner.meta.leader();
-        while tokio::time::Instant::now() < deadline {
-            let Some(node) = target else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                target = self.inner.meta.leader();
-                continue;
-            };
+        let deadline = Instant::now() + timeout;
+        let meta = &self.inner.meta;
+        let attempt = |node: NodeId| async move {
             let reply = if node == self.inner.me {
                 match request {
                     NodeRequest::RenewLease {
@@ -148,21 +144,15 @@ impl Geo {
                 self.call(node, request).await
             };
             match reply {
-                Ok(NodeReply::NotLeader { leader }) => {
-                    target = leader
-                        .filter(|l| Some(*l) != target)
-                        .or_else(|| self.inner.meta.leader().filter(|l| Some(*l) != target));
-                    if target.is_none() {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        target = self.inner.meta.leader();
-                    }
-                }
-                other => return other,
+                Ok(NodeReply::NotLeader { leader }) => Attempt::NotLeader(leader, None),
+                other => Attempt::Done(other),
             }
-        }
-        Err(Error::Unavailable {
-            region: RegionId::new("meta"),
-            reason: "no meta leader answered".into(),
-        })
+        };
+        chase_leader(deadline, || meta.leader(), attempt)
+            .await
+            .map_err(|_: Option<Error>| Error::Unavailable {
+                region: RegionId::new("meta"),
+                reason: "no meta leader answered".into(),
+            })
     }
 }

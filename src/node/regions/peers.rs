@@ -1,15 +1,19 @@
 //! Calls to other nodes: one node (`call`), a region's leader following
-//! `NotLeader` hints (`call_leader`), and streams (`open_stream`). The
-//! last known leader of each region is remembered here.
+//! `NotLeader` hints (`call_leader`, through the one leader chase of
+//! `raft::chase`), and streams (`open_stream`). The last known leader of
+//! each region is remembered here.
 
 use std::time::Duration;
+
+use crate::clock::Instant;
 
 use crate::codec::{decode, encode};
 use crate::error::Error;
 use crate::geo::ship::StreamRequest;
 use crate::ids::{NodeId, RegionId};
 use crate::node::messages::{NodeReply, NodeRequest};
-use crate::node::regions::handle::{Geo, TICK};
+use crate::node::regions::handle::Geo;
+use crate::raft::chase::{Attempt, chase_leader};
 use crate::raft::network::{PeerError, Rpc};
 
 impl Geo {
@@ -47,8 +51,9 @@ impl Geo {
 
     /// Sends `request` to the leader of `region`, trying the last known
     /// leader first, then every node, following `NotLeader` hints, until
-    /// `timeout`. Only for requests that are safe to repeat or that fail
-    /// before doing anything when they reach a non-leader.
+    /// `timeout` (`raft::chase`). Only for requests that are safe to
+    /// repeat or that fail before doing anything when they reach a
+    /// non-leader.
     pub async fn call_leader(
         &self,
         region: &RegionId,
@@ -59,56 +64,58 @@ impl Geo {
             return Err(Error::InvalidArgument(format!("unknown region {region}")));
         };
         let nodes: Vec<NodeId> = config.nodes.iter().map(|n| n.id).collect();
-        let deadline = tokio::time::Instant::now() + timeout;
-        let hint = self.hint(region);
-        let mut order: Vec<NodeId> = hint.into_iter().chain(nodes.iter().copied()).collect();
-        let mut last = Error::Unavailable {
-            region: region.clone(),
-            reason: "no leader found".into(),
+        let deadline = Instant::now() + timeout;
+        // A round: the last known leader, then every node. A full round
+        // without a leader (an election, most likely) ends in a pause.
+        let round = || -> std::vec::IntoIter<NodeId> {
+            let order: Vec<NodeId> = self
+                .hint(region)
+                .into_iter()
+                .chain(nodes.iter().copied())
+                .collect();
+            order.into_iter()
         };
-        let mut i = 0;
-        while tokio::time::Instant::now() < deadline {
+        let mut order = round();
+        let candidates = || {
+            let next = order.next();
+            if next.is_none() {
+                order = round();
+            }
+            next
+        };
+        let attempt = |node: NodeId| async move {
             if matches!(request, NodeRequest::Write { .. }) {
                 let meta = self.meta_state();
                 if !meta.is_write_region(region)
                     && let Some(moved_to) = meta.write_region
                 {
-                    return Err(Error::NotWriteRegion {
+                    return Attempt::Done(Err(Error::NotWriteRegion {
                         region: region.clone(),
                         write_region: moved_to,
-                    });
+                    }));
                 }
             }
-            let Some(&node) = order.get(i) else {
-                // A full round without a leader: an election, most likely.
-                tokio::time::sleep(TICK).await;
-                order = self
-                    .hint(region)
-                    .into_iter()
-                    .chain(nodes.iter().copied())
-                    .collect();
-                i = 0;
-                continue;
-            };
-            i += 1;
             match self.call(node, request).await {
-                Ok(NodeReply::NotLeader { leader }) => {
-                    if let Some(l) = leader {
-                        order.insert(i, l);
-                    }
-                }
+                Ok(NodeReply::NotLeader { leader }) => Attempt::NotLeader(leader, None),
                 Ok(reply) => {
                     self.set_hint(region, node);
-                    return Ok(reply);
+                    Attempt::Done(Ok(reply))
                 }
-                Err(e @ Error::Unavailable { .. }) => last = e,
+                Err(e @ Error::Unavailable { .. }) => Attempt::Unreachable(e),
                 Err(e) => {
                     self.set_hint(region, node);
-                    return Err(e);
+                    Attempt::Done(Err(e))
                 }
             }
-        }
-        Err(last)
+        };
+        chase_leader(deadline, candidates, attempt)
+            .await
+            .map_err(|last| {
+                last.unwrap_or_else(|| Error::Unavailable {
+                    region: region.clone(),
+                    reason: "no leader found".into(),
+                })
+            })
     }
 
     /// The last known leader of `region`.
