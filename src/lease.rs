@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use crate::clock::Instant;
+use crate::meta::RegionState;
 
 /// The settings both sides use; validated by `config` (renew + margin <
 /// ttl).
@@ -55,9 +56,45 @@ impl LeaseTerms {
     }
 }
 
+/// The region leader's own view of its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLease {
+    pub valid_until: Instant,
+    /// The region's state when the renewal committed.
+    pub state: RegionState,
+    /// The region is the write region being fenced by a transition: it
+    /// takes no writes.
+    pub fenced: bool,
+    /// Granted by every other region's leader, not the meta group
+    /// (failsafe mode).
+    pub failsafe: bool,
+}
+
+impl HeldLease {
+    /// The lease may still be used at `now`: it ends at `valid_until`
+    /// exactly, not after.
+    pub fn usable_at(&self, now: Instant) -> bool {
+        self.valid_until > now
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_lease_is_unusable_from_the_instant_it_ends() {
+        let end = Instant::now() + Duration::from_secs(1);
+        let held = HeldLease {
+            valid_until: end,
+            state: RegionState::Online,
+            fenced: false,
+            failsafe: false,
+        };
+        assert!(held.usable_at(end - Duration::from_nanos(1)));
+        assert!(!held.usable_at(end), "exactly at its end");
+        assert!(!held.usable_at(end + Duration::from_millis(1)));
+    }
 
     fn terms() -> LeaseTerms {
         LeaseTerms {

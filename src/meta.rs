@@ -488,13 +488,15 @@ impl MetaState {
         Err(format!("no region can take over: {}", skipped.join("; ")))
     }
 
+    /// The first change of write region after `epoch`.
+    pub fn change_after(&self, epoch: u64) -> Option<&EpochChange> {
+        self.history.iter().find(|c| c.epoch > epoch)
+    }
+
     /// The fork of the first change of write region after `epoch`: the last
     /// GLSN of `epoch` (or earlier) the later history kept.
     pub fn fork_after(&self, epoch: u64) -> Option<Glsn> {
-        self.history
-            .iter()
-            .find(|c| c.epoch > epoch)
-            .map(|c| c.fork)
+        self.change_after(epoch).map(|c| c.fork)
     }
 
     /// When a region (or a session) that reached `applied` holds writes the

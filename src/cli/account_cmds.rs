@@ -3,19 +3,44 @@
 //! region is a switchover to it, reported as such). Text for people, JSON
 //! for scripts; rendering is pure and tested here.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::admin_cmds::PriorityList;
 use crate::cli::options::{Output, connect_admin};
 use crate::cli::print;
 use crate::cli::render::{non_empty_or_dash, or_dash};
 use crate::client::account::{Account, AccountNode};
 use crate::client::{ADMIN_CALL_TIMEOUT, SWITCHOVER_CALL_TIMEOUT};
 use crate::ids::RegionId;
+
+/// Region names in failover order, checked to be non-empty and distinct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityList(pub Vec<String>);
+
+/// Parses `east,west,north`: names are trimmed; an empty name or a name
+/// given twice is refused with the offending name in the message.
+pub fn parse_priority_list(text: &str) -> Result<PriorityList, String> {
+    let mut seen = BTreeSet::new();
+    let mut names = Vec::new();
+    for (position, raw) in text.split(',').enumerate() {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(format!(
+                "region {} of {text:?} is empty; give names separated by commas, e.g. east,west",
+                position + 1
+            ));
+        }
+        if !seen.insert(name) {
+            return Err(format!("region {name:?} is listed twice"));
+        }
+        names.push(name.to_string());
+    }
+    Ok(PriorityList(names))
+}
 
 pub async fn account(output: &Output) -> anyhow::Result<ExitCode> {
     let client = connect_admin(output, ADMIN_CALL_TIMEOUT).await?;

@@ -12,11 +12,11 @@
 //! none twice), so a typo is a usage error (exit 2) rather than a round trip;
 //! whether the list names every region of the account is the server's call.
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
+use crate::cli::account_cmds::{self, PriorityList, parse_priority_list};
 use crate::cli::options::Output;
-use crate::cli::{account_cmds, status_cmd};
+use crate::cli::status_cmd;
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum AdminCommand {
@@ -69,31 +69,6 @@ pub enum PrioritiesAction {
         #[arg(value_name = "REGIONS", value_parser = parse_priority_list)]
         order: PriorityList,
     },
-}
-
-/// Region names in failover order, checked to be non-empty and distinct.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PriorityList(pub Vec<String>);
-
-/// Parses `east,west,north`: names are trimmed; an empty name or a name
-/// given twice is refused with the offending name in the message.
-pub fn parse_priority_list(text: &str) -> Result<PriorityList, String> {
-    let mut seen = BTreeSet::new();
-    let mut names = Vec::new();
-    for (position, raw) in text.split(',').enumerate() {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(format!(
-                "region {} of {text:?} is empty; give names separated by commas, e.g. east,west",
-                position + 1
-            ));
-        }
-        if !seen.insert(name) {
-            return Err(format!("region {name:?} is listed twice"));
-        }
-        names.push(name.to_string());
-    }
-    Ok(PriorityList(names))
 }
 
 pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {

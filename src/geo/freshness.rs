@@ -26,6 +26,8 @@ use std::time::Duration;
 use crate::clock::Instant;
 
 use crate::glsn::Glsn;
+use crate::lease::HeldLease;
+use crate::meta::RegionState;
 
 /// Answers waiting for the region to apply their head, at most: when full
 /// the oldest is dropped, which only forgoes a proof older than the rest.
@@ -69,9 +71,78 @@ impl Freshness {
     }
 }
 
+/// The read lease a region leader publishes for its replica (checked
+/// before a read index): the lease it `held` (valid or not: the replica
+/// compares the instant) while its region is online, and in a read region
+/// no later than the end of its freshness (`fresh_until`, `None`: never
+/// proven fresh, so no read lease at all).
+pub fn read_lease_until(
+    held: Option<HeldLease>,
+    in_write_region: bool,
+    fresh_until: Option<Instant>,
+) -> Option<Instant> {
+    let lease = held
+        .filter(|h| h.state == RegionState::Online)
+        .map(|h| h.valid_until);
+    if in_write_region {
+        lease
+    } else {
+        // `None` orders first: a region without proof gets no lease.
+        lease.min(fresh_until)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every region state and lease kind, with freshness before, at and
+    /// after the lease's end or missing, in the write region and a read
+    /// region.
+    #[test]
+    fn the_read_lease_is_the_online_lease_capped_by_freshness_in_a_read_region() {
+        let end = Instant::now() + Duration::from_secs(2);
+        let states = [
+            RegionState::Online,
+            RegionState::Joining,
+            RegionState::Offline,
+        ];
+        let freshness = [
+            None,
+            Some(end - Duration::from_millis(1)),
+            Some(end),
+            Some(end + Duration::from_millis(1)),
+        ];
+        for state in states {
+            for fenced in [false, true] {
+                for failsafe in [false, true] {
+                    let held = HeldLease {
+                        valid_until: end,
+                        state,
+                        fenced,
+                        failsafe,
+                    };
+                    for fresh in freshness {
+                        let lease = (state == RegionState::Online).then_some(end);
+                        assert_eq!(read_lease_until(Some(held), true, fresh), lease);
+                        let capped = match (lease, fresh) {
+                            (Some(l), Some(f)) => Some(l.min(f)),
+                            _ => None,
+                        };
+                        assert_eq!(
+                            read_lease_until(Some(held), false, fresh),
+                            capped,
+                            "{state:?} fenced={fenced} failsafe={failsafe} {fresh:?}"
+                        );
+                    }
+                }
+            }
+        }
+        for fresh in freshness {
+            assert_eq!(read_lease_until(None, true, fresh), None);
+            assert_eq!(read_lease_until(None, false, fresh), None);
+        }
+    }
 
     const T: Duration = Duration::from_millis(1000);
 

@@ -1,88 +1,21 @@
-//! Node-level requests between nodes (the `Call` and `Stream` RPCs of the
-//! replica transport): lease renewals to the meta leader, writes forwarded
-//! to the write region's leader, acknowledgements from read regions,
-//! region reports for status, and the geo streams.
-
-use serde::{Deserialize, Serialize};
+//! The dispatch of node-level requests from other nodes (the `Call` and
+//! `Stream` RPCs of the replica transport): lease renewals to the meta
+//! leader, writes forwarded to the write region's leader, acknowledgements
+//! from read regions, region reports for status, and the geo streams. It
+//! sits above both the request logic (`kv`) and the cross-region runtime
+//! (`regions`), which never call back into it; the messages are in
+//! `node::messages`.
 
 use crate::codec::{decode, encode};
-use crate::command::WriteCommand;
-use crate::conflict::ConflictRecord;
-use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::geo::ship::StreamRequest;
-use crate::glsn::{Glsn, SessionToken};
-use crate::ids::{NodeId, RegionId};
-use crate::meta::RegionState;
-use crate::node::geo::{Geo, RegionReport};
+use crate::ids::NodeId;
 use crate::node::kv::{Kv, WriteReceipt};
+use crate::node::messages::{NodeReply, NodeRequest};
+use crate::node::regions::Geo;
 use crate::node::ship_source::{resync_stream, ship_stream};
 use crate::raft::service::{MessageStream, NodeCalls};
 use crate::shutdown::Shutdown;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeRequest {
-    /// To the meta leader: renew `region`'s lease for its leader `node`,
-    /// which has applied `applied`.
-    RenewLease {
-        region: RegionId,
-        node: NodeId,
-        applied: Glsn,
-    },
-    /// To the write region's leader, from the region taking over: stop
-    /// taking writes and say what you applied.
-    Fence,
-    /// To the write region's leader: apply this write at `consistency`,
-    /// for a session at `session` (refused if a fork lost that).
-    Write {
-        write: WriteCommand,
-        consistency: Consistency,
-        session: Option<SessionToken>,
-    },
-    /// To the write region's leader: `region` has durably applied `glsn`.
-    GeoAck { region: RegionId, glsn: Glsn },
-    /// To a region's leader: its report for status.
-    RegionReport,
-    /// To the write region's leader, from a region re-joining: record
-    /// these writes lost to a fork in the conflict feed.
-    RecordConflicts { records: Vec<ConflictRecord> },
-    /// To the write region's leader: delete conflict feed entry `id`.
-    DeleteConflict { id: u64 },
-    /// To the write region's leader: answer once every region of the
-    /// strong set holds `glsn` (a strong read is about to return it).
-    StrongHeld { glsn: Glsn },
-    /// To a region's leader, from the write region's leader in failsafe
-    /// mode: confirm that `region` is the write region in `epoch`, and
-    /// promise not to take over writes for one lease TTL.
-    FailsafeConfirm { region: RegionId, epoch: u64 },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeReply {
-    Done,
-    /// Not the leader this request needs; try `leader`.
-    NotLeader {
-        leader: Option<NodeId>,
-    },
-    Renewed {
-        state: RegionState,
-        fenced: bool,
-    },
-    /// Fenced: every write that will ever apply here has applied.
-    Fenced {
-        applied: Glsn,
-    },
-    Written {
-        glsn: Glsn,
-        etag: Option<crate::item::Etag>,
-    },
-    /// An acknowledgement recorded; the write region's head, confirmed by
-    /// a read index after it arrived.
-    Acked {
-        head: Glsn,
-    },
-    Report(Box<RegionReport>),
-}
 
 /// Answers node-level requests with the node's `Geo` and `Kv`.
 pub struct Calls {

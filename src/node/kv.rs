@@ -26,16 +26,17 @@ use crate::command::{Command, Rejection, WriteCommand, WriteOp, WriteOutcome};
 use crate::conflict::ConflictRecord;
 use crate::consistency::{Consistency, ReadPath};
 use crate::error::Error;
+use crate::geo::staleness::{WriteCheck, write_check};
 use crate::glsn::{Glsn, SessionToken};
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId};
 use crate::item::{self, Etag, ItemVersion, KeyRange};
 use crate::meta::MetaState;
 use crate::mutation::{self, Mutation};
-use crate::node::calls::{NodeReply, NodeRequest};
-use crate::node::geo::Geo;
+use crate::node::messages::{NodeReply, NodeRequest};
 use crate::node::proposer::Proposer;
 use crate::node::read_index::ReadIndexer;
+use crate::node::regions::Geo;
 use crate::raft::replica::{Replica, ReplicaError};
 
 #[derive(Debug, Clone)]
@@ -280,10 +281,10 @@ impl Kv {
                 "the write region holds no lease: its leader cannot reach the meta group".into(),
             ));
         };
-        if level == Consistency::Strong {
-            self.geo.check_strong_set()?;
-        } else if self.settings.default_consistency <= Consistency::BoundedStaleness {
-            self.geo.check_staleness()?;
+        match write_check(level, self.settings.default_consistency) {
+            WriteCheck::StrongSet => self.geo.check_strong_set()?,
+            WriteCheck::Staleness => self.geo.check_staleness()?,
+            WriteCheck::Nothing => {}
         }
         let (container, key) = (write.container.clone(), write.key.clone());
         if mutation::drop_this_write() {

@@ -23,7 +23,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::command::{Command, WriteCommand, WriteOp, WriteOutcome};
 use crate::error::Error;
+use crate::ids::NodeId;
 use crate::limits::VALUE_BYTES_MAX;
+use crate::raft::chase::{Attempt, chase_leader};
 use crate::raft::replica::{Replica, ReplicaError};
 
 /// Batches proposed but not yet answered.
@@ -34,8 +36,6 @@ pub const BATCH_WRITES_MAX: usize = 512;
 pub const BATCH_BYTES_MAX: usize = 2 * VALUE_BYTES_MAX;
 /// Writes waiting for a batch; callers wait when it is full.
 const QUEUED_WRITES_MAX: usize = 8192;
-/// Pause between attempts while a region elects a leader.
-pub const LEADER_RETRY_BACKOFF: Duration = Duration::from_millis(25);
 
 struct Pending {
     write: WriteCommand,
@@ -136,43 +136,50 @@ async fn propose_batch(replica: &Replica, batch: Vec<Pending>, request_timeout: 
 }
 
 /// Proposes `command` at the region leader, retrying refusals that left
-/// nothing behind until `request_timeout` has passed.
+/// nothing behind until `request_timeout` has passed (`raft::chase`).
 pub async fn propose_at_leader(
     replica: &Replica,
     command: &Command,
     request_timeout: Duration,
 ) -> Result<Vec<WriteOutcome>, Error> {
     let deadline = Instant::now() + request_timeout;
-    loop {
-        let attempt = match replica.leader() {
-            Some(leader) if leader == replica.id() => {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(remaining, replica.propose(command.clone())).await {
-                    Ok(result) => result,
-                    Err(_) => Err(ReplicaError::OutcomeUnknown {
-                        reason: format!("not committed within {request_timeout:?}"),
-                    }),
-                }
+    let attempt = |leader: NodeId| async move {
+        let attempt = if leader == replica.id() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, replica.propose(command.clone())).await {
+                Ok(result) => result,
+                Err(_) => Err(ReplicaError::OutcomeUnknown {
+                    reason: format!("not committed within {request_timeout:?}"),
+                }),
             }
-            Some(leader) => replica.propose_at(leader, command).await,
-            None => Err(ReplicaError::NotLeader {
-                node: replica.id(),
-                leader: None,
-            }),
+        } else {
+            replica.propose_at(leader, command).await
         };
         match attempt {
-            Ok(outcomes) => return Ok(outcomes),
+            Ok(outcomes) => Attempt::Done(Ok(outcomes)),
             Err(ReplicaError::CallFailed { node, reason }) => {
-                return Err(Error::OutcomeUnknown {
+                Attempt::Done(Err(Error::OutcomeUnknown {
                     reason: format!("forwarded to {node}: {reason}"),
-                });
+                }))
             }
-            Err(e) if is_retryable(&e) && Instant::now() + LEADER_RETRY_BACKOFF < deadline => {
-                tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
-            }
-            Err(e) => return Err(to_error(replica, e)),
+            Err(e) if is_retryable(&e) => Attempt::Failed(to_error(replica, e)),
+            Err(e) => Attempt::Done(Err(to_error(replica, e))),
         }
-    }
+    };
+    chase_leader(deadline, || replica.leader(), attempt)
+        .await
+        .map_err(|last| last.unwrap_or_else(|| no_leader(replica)))
+}
+
+/// The error of a call that never found its region's leader.
+pub fn no_leader(replica: &Replica) -> Error {
+    to_error(
+        replica,
+        ReplicaError::NotLeader {
+            node: replica.id(),
+            leader: None,
+        },
+    )
 }
 
 /// Errors after which nothing happened, so another attempt is safe.

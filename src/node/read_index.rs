@@ -14,7 +14,9 @@ use crate::clock::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::node::proposer::{LEADER_RETRY_BACKOFF, is_retryable, to_error};
+use crate::ids::NodeId;
+use crate::node::proposer::{is_retryable, no_leader, to_error};
+use crate::raft::chase::{Attempt, chase_leader};
 use crate::raft::replica::{Replica, ReplicaError};
 
 /// Reads waiting for the next read-index request; callers wait when full.
@@ -69,34 +71,33 @@ async fn run(mut rx: mpsc::Receiver<Waiter>, replica: Replica, request_timeout: 
 const NO_LEASE_PATIENCE: Duration = Duration::from_millis(1500);
 
 /// Asks the leader (this node, or over the replica transport) for its read
-/// index, retrying until `request_timeout`: a read changes nothing, so even
-/// a call that failed after sending is safe to repeat.
+/// index, retrying until `request_timeout` (`raft::chase`): a read changes
+/// nothing, so even a call that failed after sending is safe to repeat.
 async fn fetch(replica: &Replica, request_timeout: Duration) -> Result<u64, Error> {
     let started = Instant::now();
     let deadline = started + request_timeout;
-    loop {
-        let attempt = match replica.leader() {
-            Some(leader) if leader == replica.id() => replica.read_index().await,
-            Some(leader) => replica.read_index_at(leader).await,
-            None => Err(ReplicaError::NotLeader {
-                node: replica.id(),
-                leader: None,
-            }),
+    let attempt = |leader: NodeId| async move {
+        let attempt = if leader == replica.id() {
+            replica.read_index().await
+        } else {
+            replica.read_index_at(leader).await
         };
         match attempt {
-            Ok(index) => return Ok(index),
+            Ok(index) => Attempt::Done(Ok(index)),
             // A new leader renews its region's lease within a renewal
             // interval; a region cut off from the meta group never does.
-            Err(ReplicaError::NoReadLease { .. }) if started.elapsed() < NO_LEASE_PATIENCE => {
-                tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
+            Err(e @ ReplicaError::NoReadLease { .. }) if started.elapsed() < NO_LEASE_PATIENCE => {
+                Attempt::Failed(e)
             }
-            Err(e)
-                if (is_retryable(&e) || matches!(e, ReplicaError::CallFailed { .. }))
-                    && Instant::now() + LEADER_RETRY_BACKOFF < deadline =>
-            {
-                tokio::time::sleep(LEADER_RETRY_BACKOFF).await;
+            Err(e) if is_retryable(&e) || matches!(e, ReplicaError::CallFailed { .. }) => {
+                Attempt::Failed(e)
             }
-            Err(e) => return Err(to_error(replica, e)),
+            Err(e) => Attempt::Done(Err(e)),
         }
+    };
+    match chase_leader(deadline, || replica.leader(), attempt).await {
+        Ok(index) => Ok(index),
+        Err(Some(e)) => Err(to_error(replica, e)),
+        Err(None) => Err(no_leader(replica)),
     }
 }

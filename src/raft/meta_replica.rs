@@ -12,9 +12,11 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{EmptyNode, ServerState};
 use tokio::sync::watch;
 
+use crate::clock::Instant;
 use crate::config::RaftConfig;
 use crate::ids::NodeId;
 use crate::meta::{MetaCommand, MetaReply, MetaState};
+use crate::raft::chase::{Attempt, chase_leader};
 use crate::raft::codec::encode;
 use crate::raft::config::openraft_config;
 use crate::raft::log_store::LogStore;
@@ -148,49 +150,44 @@ impl MetaReplica {
     }
 
     /// Proposes at the meta leader, wherever it is, following leader hints
-    /// until `timeout`. Meta commands are idempotent or compare-and-set,
-    /// so a retry after an unknown outcome is harmless.
+    /// until `timeout` (`raft::chase`). Meta commands are idempotent or
+    /// compare-and-set, so a retry after an unknown outcome is harmless.
     pub async fn propose(
         &self,
         command: MetaCommand,
         timeout: Duration,
     ) -> Result<MetaReply, ReplicaError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = ReplicaError::Timeout {
-            what: "a meta leader".into(),
-            after_ms: timeout.as_millis() as u64,
-        };
-        let mut target = self.leader();
-        while tokio::time::Instant::now() < deadline {
-            let result = match target {
-                Some(t) if t == self.inner.id => self.propose_local(command.clone()).await,
-                Some(t) => self.propose_at(t, &command).await,
-                None => Err(ReplicaError::NotLeader {
-                    node: self.inner.id,
-                    leader: None,
-                }),
+        let deadline = Instant::now() + timeout;
+        let command = &command;
+        let attempt = |target: NodeId| async move {
+            let result = if target == self.inner.id {
+                self.propose_local(command.clone()).await
+            } else {
+                self.propose_at(target, command).await
             };
             match result {
-                Ok(reply) => return Ok(reply),
-                Err(ReplicaError::NotLeader { leader, .. }) => {
-                    target = leader.or_else(|| self.leader());
-                    if target.is_none() {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    last = ReplicaError::NotLeader {
+                Ok(reply) => Attempt::Done(Ok(reply)),
+                Err(ReplicaError::NotLeader { leader, .. }) => Attempt::NotLeader(
+                    leader,
+                    Some(ReplicaError::NotLeader {
                         node: self.inner.id,
-                        leader: target,
-                    };
+                        leader,
+                    }),
+                ),
+                Err(e @ (ReplicaError::ShuttingDown | ReplicaError::Storage(_))) => {
+                    Attempt::Done(Err(e))
                 }
-                Err(e @ (ReplicaError::ShuttingDown | ReplicaError::Storage(_))) => return Err(e),
-                Err(e) => {
-                    last = e;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    target = self.leader();
-                }
+                Err(e) => Attempt::Failed(e),
             }
-        }
-        Err(last)
+        };
+        chase_leader(deadline, || self.leader(), attempt)
+            .await
+            .map_err(|last| {
+                last.unwrap_or_else(|| ReplicaError::Timeout {
+                    what: "a meta leader".into(),
+                    after_ms: timeout.as_millis() as u64,
+                })
+            })
     }
 
     async fn propose_at(

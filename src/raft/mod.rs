@@ -6,6 +6,7 @@
 // it in our helpers would only add conversions at every trait boundary.
 #![allow(clippy::result_large_err)]
 
+pub mod chase;
 pub mod codec;
 pub mod config;
 pub mod log_cache;

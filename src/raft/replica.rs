@@ -166,7 +166,7 @@ struct Inner {
     store: Store,
     peers: Peers,
     /// Until when this replica, as leader, may serve strong and bounded
-    /// reads (the region's read lease, set by `node::geo`).
+    /// reads (the region's read lease, set by `node::regions`).
     read_lease: watch::Sender<Option<Instant>>,
 }
 

@@ -17,6 +17,7 @@ use crate::command::{self, Command, WriteCommand, WriteOp, WriteOutcome};
 use crate::conflict::{ConflictRecord, FeedEntry};
 use crate::crash::{CrashPoint, crash_point};
 use crate::geo::entry::{GeoChange, GeoEntry};
+use crate::geo::shipped::{ShipStep, ship_step};
 use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::hlc::Hlc;
 use crate::item::{Etag, ItemVersion};
@@ -316,18 +317,17 @@ impl StateMachine {
             return;
         }
         for entry in entries {
-            if entry.glsn.lsn <= self.glsn.lsn {
-                if entry.glsn.epoch > self.glsn.epoch {
+            match ship_step(self.glsn, self.write_epoch, entry.glsn) {
+                ShipStep::Duplicate => continue,
+                ShipStep::Diverged => {
                     tracing::warn!(applied = %self.glsn, next = %entry.glsn, "shipped entries of a newer epoch at LSNs this region already applied: it went past a fork and must re-join; the rest is dropped");
                     return;
                 }
-                continue;
-            }
-            if entry.glsn.lsn != self.glsn.lsn + 1
-                || entry.glsn.epoch < self.glsn.epoch.max(self.write_epoch)
-            {
-                tracing::warn!(applied = %self.glsn, next = %entry.glsn, write_epoch = self.write_epoch, "shipped batch has a gap or an older epoch; the rest is dropped");
-                return;
+                ShipStep::Gap | ShipStep::OlderEpoch => {
+                    tracing::warn!(applied = %self.glsn, next = %entry.glsn, write_epoch = self.write_epoch, "shipped batch has a gap or an older epoch; the rest is dropped");
+                    return;
+                }
+                ShipStep::Apply => {}
             }
             self.hlc.observe(entry.ts);
             self.glsn = entry.glsn;

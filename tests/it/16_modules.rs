@@ -20,7 +20,6 @@ struct SourceFile {
 }
 
 #[test]
-#[ignore = "enabled at the merge of issue 13's branches"]
 fn top_level_modules_and_the_files_of_each_module_form_no_cycle() {
     phase("read every file under src/");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

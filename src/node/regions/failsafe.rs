@@ -16,64 +16,30 @@
 //! check and the promise are made under one lock that taking over also
 //! takes, so a promise is either seen by the region taking over or never
 //! given.
+//!
+//! The promise arithmetic and the failsafe decisions are pure rules in
+//! `geo::failsafe`.
 
-use std::sync::Mutex;
-use std::time::Duration;
-
-use crate::clock::Instant;
+use std::sync::MutexGuard;
 
 use futures::future::join_all;
 
-use super::{Geo, HeldLease};
+use crate::clock::Instant;
 use crate::error::Error;
+use crate::geo::failsafe::{FailsafeTick, Promises, failsafe_extension, failsafe_tick};
 use crate::ids::RegionId;
-use crate::meta::RegionState;
-use crate::node::calls::{NodeReply, NodeRequest};
+use crate::node::messages::{NodeReply, NodeRequest};
+use crate::node::regions::handle::Geo;
 use crate::shutdown::Shutdown;
-
-/// What a region leader promised, and since when it leads. Pure.
-#[derive(Debug, Default)]
-pub(crate) struct Promises {
-    /// No take-over before this: a failsafe lease granted on our word may
-    /// run until then.
-    promised_until: Option<Instant>,
-    /// The raft term this node was first seen leading in, and when.
-    led_since: Option<(u64, Instant)>,
-}
-
-impl Promises {
-    /// Notes that this node leads in `term` at `now`; the first sighting of
-    /// a term counts.
-    pub fn note_leader(&mut self, term: u64, now: Instant) {
-        if self.led_since.is_none_or(|(t, _)| t != term) {
-            self.led_since = Some((term, now));
-        }
-    }
-
-    /// Promises not to take over writes for `ttl` from `now`.
-    pub fn promise(&mut self, now: Instant, ttl: Duration) {
-        let until = now + ttl;
-        self.promised_until = Some(self.promised_until.map_or(until, |u| u.max(until)));
-    }
-
-    /// When a region leading in `term` may take over writes: after its own
-    /// promises, and a `ttl` after it began leading (an earlier leader of
-    /// the region may have promised until then). Counting `term` as begun
-    /// `now` when it was not seen before errs on the late side.
-    pub fn take_over_after(&mut self, term: u64, now: Instant, ttl: Duration) -> Instant {
-        self.note_leader(term, now);
-        let (_, since) = self.led_since.expect("noted above");
-        self.promised_until
-            .map_or(since + ttl, |u| u.max(since + ttl))
-    }
-}
 
 impl Geo {
     pub(super) fn failsafe_enabled(&self) -> bool {
         self.inner.account.failover.failsafe
     }
 
-    fn promises(&self) -> std::sync::MutexGuard<'_, Promises> {
+    /// The promises, under their std lock (never held across an
+    /// `.await`).
+    fn promises(&self) -> MutexGuard<'_, Promises> {
         self.inner
             .promises
             .lock()
@@ -180,34 +146,25 @@ impl Geo {
                 serving = false;
                 continue;
             }
-            let held = *self.inner.held.borrow();
-            if held.is_some_and(|h| h.fenced) {
-                continue;
-            }
-            // A renewal landed within the last two intervals: the meta
-            // group answers, and its word is the one that counts.
-            let fresh_after = terms
-                .ttl
-                .saturating_sub(terms.safety_margin + terms.renew_every * 2);
-            let remaining = held.map(|h| h.valid_until.saturating_duration_since(Instant::now()));
-            if remaining.is_some_and(|r| r > fresh_after) && !held.is_some_and(|h| h.failsafe) {
-                serving = false;
-                continue;
+            let held = *self.inner.holder.held.borrow();
+            match failsafe_tick(held, Instant::now(), &terms) {
+                FailsafeTick::Fenced => continue,
+                FailsafeTick::MetaRenews => {
+                    serving = false;
+                    continue;
+                }
+                FailsafeTick::Confirm => {}
             }
             let sent_at = Instant::now();
             match self.confirm_everywhere(region, meta.epoch).await {
                 Ok(()) => {
-                    let until = terms.holder_valid_until(sent_at);
-                    let extended = self.inner.held.send_if_modified(|h| match h {
-                        Some(current) if current.fenced || current.valid_until >= until => false,
-                        _ => {
-                            *h = Some(HeldLease {
-                                valid_until: until,
-                                state: RegionState::Online,
-                                fenced: false,
-                                failsafe: true,
-                            });
-                            true
+                    let extended = self.inner.holder.held.send_if_modified(|h| {
+                        match failsafe_extension(*h, sent_at, &terms) {
+                            Some(lease) => {
+                                *h = Some(lease);
+                                true
+                            }
+                            None => false,
                         }
                     });
                     if extended {
@@ -260,68 +217,5 @@ impl Geo {
             }
         }
         Ok(())
-    }
-}
-
-/// Shared by a region node's tasks and its call handler.
-pub(crate) type PromiseLock = Mutex<Promises>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TTL: Duration = Duration::from_secs(3);
-
-    #[test]
-    fn a_new_leader_waits_a_ttl_from_when_it_began_leading() {
-        let t0 = Instant::now();
-        let mut p = Promises::default();
-        p.note_leader(4, t0);
-        // Seen again later in the same term: still counted from t0.
-        p.note_leader(4, t0 + Duration::from_secs(10));
-        assert_eq!(
-            p.take_over_after(4, t0 + Duration::from_secs(20), TTL),
-            t0 + TTL
-        );
-        // A term never seen before counts from now: the late side.
-        let now = t0 + Duration::from_secs(30);
-        assert_eq!(p.take_over_after(5, now, TTL), now + TTL);
-    }
-
-    #[test]
-    fn a_take_over_waits_for_the_latest_promise() {
-        let t0 = Instant::now();
-        let mut p = Promises::default();
-        p.note_leader(1, t0);
-        p.promise(t0 + Duration::from_secs(5), TTL);
-        p.promise(t0 + Duration::from_secs(4), TTL);
-        assert_eq!(
-            p.take_over_after(1, t0 + Duration::from_secs(6), TTL),
-            t0 + Duration::from_secs(8),
-            "an earlier promise never shortens a later one"
-        );
-        // Long-led and nothing promised lately: no wait.
-        let late = t0 + Duration::from_secs(60);
-        assert!(p.take_over_after(1, late, TTL) < late);
-    }
-
-    #[test]
-    fn the_holder_stops_before_any_promise_ends() {
-        // The write region counts from when it sent, minus the safety
-        // margin; the promise from after it was received.
-        let terms = crate::lease::LeaseTerms {
-            ttl: TTL,
-            renew_every: Duration::from_millis(500),
-            safety_margin: Duration::from_millis(500),
-        };
-        let sent_at = Instant::now();
-        for delay_ms in [0, 1, 40, 400, 5000] {
-            let mut p = Promises::default();
-            p.note_leader(1, sent_at - Duration::from_secs(100));
-            let received = sent_at + Duration::from_millis(delay_ms);
-            p.promise(received, TTL);
-            let holder_until = terms.holder_valid_until(sent_at);
-            assert!(holder_until < p.take_over_after(1, received, TTL));
-        }
     }
 }

@@ -13,30 +13,31 @@
 //! the holder stopped `safety_margin` before that; a switchover fences
 //! explicitly (`Fence` drains the writes in flight) before the target
 //! reads the old region's head.
+//!
+//! The decisions (the meta leader's step, the fencing check, the fetch
+//! source) are pure rules in `geo::failover`; the meta leader's step is
+//! taken by `supervision`.
 
 use std::time::Duration;
 
 use tokio::sync::RwLockReadGuard;
 
-use super::{Geo, TICK, decode_entries, decode_ship};
 use crate::command::Command;
-use crate::conflict::{ConflictKind, ConflictRecord};
 use crate::crash::{CrashPoint, crash_point};
 use crate::error::Error;
+use crate::geo::failover::{check_write_fence, most_advanced};
 use crate::geo::ship::{ShipMessage, StreamRequest};
 use crate::glsn::Glsn;
 use crate::ids::{NodeId, RegionId};
 use crate::meta::{ChangeReason, EpochChange, MetaCommand, MetaReply, MetaState};
-use crate::node::calls::{NodeReply, NodeRequest};
+use crate::node::messages::{NodeReply, NodeRequest};
+use crate::node::regions::follower::{decode_entries, decode_ship};
+use crate::node::regions::handle::{Geo, TICK};
 use crate::raft::replica::Replica;
 use crate::shutdown::Shutdown;
 
-/// A transition that has not completed after this long is given up.
-const TRANSITION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the region taking over waits for another region's report.
 const REPORT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Lost writes published to the conflict feed per call.
-const PUBLISH_BATCH: usize = 256;
 /// How long a fence may take (the write region must see the transition).
 const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -48,45 +49,18 @@ pub struct WritePermit<'a> {
 }
 
 impl Geo {
-    /// The region named to take over writes is this node's, and it leads it.
-    pub(super) fn takes_over(&self, meta: &MetaState) -> bool {
-        let Some(replica) = self.replica() else {
-            return false;
-        };
-        meta.transition
-            .as_ref()
-            .is_some_and(|t| &t.to == replica.region())
-            && self.is_region_leader()
-    }
-
     /// The write path's fencing check: this region's lease is not fenced
     /// and no transition away from it is under way. Hold the permit until
     /// the write has applied.
     pub async fn write_permit(&self) -> Result<WritePermit<'_>, Error> {
-        let gate = self.inner.write_gate.read().await;
+        let gate = self.inner.gates.write_gate.read().await;
         let region = self
             .replica()
             .map(|r| r.region().clone())
             .ok_or_else(|| Error::Internal("a witness takes no writes".into()))?;
         let meta = self.meta_state();
-        let fenced = self.held_lease().is_some_and(|h| h.fenced)
-            || meta.transition.as_ref().is_some_and(|t| t.from == region);
-        if fenced {
-            let to = meta
-                .transition
-                .as_ref()
-                .map_or_else(|| "another region".to_string(), |t| t.to.to_string());
-            return Err(Error::Unavailable {
-                region: Some(region),
-                reason: format!("writes are moving to {to}; retry there shortly"),
-            });
-        }
-        if !meta.is_write_region(&region) {
-            return Err(Error::NotWriteRegion {
-                region,
-                write_region: meta.write_region.clone(),
-            });
-        }
+        let lease_fenced = self.held_lease().is_some_and(|h| h.fenced);
+        check_write_fence(&meta, &region, lease_fenced)?;
         self.ensure_epoch(&meta).await?;
         Ok(WritePermit {
             _gate: gate,
@@ -139,76 +113,10 @@ impl Geo {
                 reason: "no transition away from this region is under way here yet".into(),
             });
         }
-        drop(self.inner.write_gate.write().await);
+        drop(self.inner.gates.write_gate.write().await);
         Ok(NodeReply::Fenced {
             applied: replica.applied().glsn,
         })
-    }
-
-    /// Meta leader, every tick: give up a transition that takes too long,
-    /// start a due scheduled switchover, or start a failover when the write
-    /// region's lease has expired (saying why when no region qualifies).
-    pub(super) async fn drive_failover(&self, meta: &MetaState, write_expired: bool) {
-        let Some(settings) = &meta.settings else {
-            return;
-        };
-        let now_ms = self.inner.clock.wall_ms();
-        let command = if let Some(t) = &meta.transition {
-            let age = now_ms.saturating_sub(t.started_ms);
-            (age > TRANSITION_TIMEOUT.as_millis() as u64).then(|| MetaCommand::AbortTransition {
-                to: t.to.clone(),
-                why: format!(
-                    "the {} to {} did not complete within {TRANSITION_TIMEOUT:?}",
-                    t.reason.as_str(),
-                    t.to
-                ),
-            })
-        } else if let Some(s) = meta.scheduled.as_ref().filter(|s| s.at_ms <= now_ms) {
-            Some(MetaCommand::BeginTransition {
-                to: s.to.clone(),
-                reason: ChangeReason::Switchover,
-                at_ms: now_ms,
-            })
-        } else if write_expired && (!settings.failover || meta.paused) {
-            let why = if settings.failover {
-                "failover is paused; `meridian resume` lets it happen"
-            } else {
-                "service-managed failover is off; `meridian failover --to REGION` moves writes"
-            };
-            let why = format!("the write region's lease expired, but {why}");
-            (meta.failover_blocked.as_ref() != Some(&why))
-                .then_some(MetaCommand::SetFailoverBlocked(Some(why)))
-        } else if write_expired {
-            match meta.choose_failover() {
-                Ok(to) => Some(MetaCommand::BeginTransition {
-                    to,
-                    reason: ChangeReason::Failover,
-                    at_ms: now_ms,
-                }),
-                Err(why) => (meta.failover_blocked.as_ref() != Some(&why))
-                    .then_some(MetaCommand::SetFailoverBlocked(Some(why))),
-            }
-        } else if !write_expired && meta.failover_blocked.is_some() {
-            Some(MetaCommand::SetFailoverBlocked(None))
-        } else {
-            None
-        };
-        let Some(command) = command else {
-            return;
-        };
-        match &command {
-            MetaCommand::BeginTransition { to, reason, .. } => {
-                tracing::warn!(%to, reason = reason.as_str(), from = ?meta.write_region, "moving writes");
-            }
-            MetaCommand::AbortTransition { why, .. } => tracing::warn!("{why}"),
-            MetaCommand::SetFailoverBlocked(Some(why)) => tracing::warn!("no failover: {why}"),
-            _ => {}
-        }
-        match self.inner.meta.propose_local(command).await {
-            Ok(MetaReply::Refused(why)) => tracing::debug!("failover step refused: {why}"),
-            Ok(_) => {}
-            Err(e) => tracing::debug!("failover step: {e}"),
-        }
     }
 
     /// Switchover (manual failover) to `to`: begins the transition and
@@ -282,7 +190,7 @@ impl Geo {
     async fn complete_transition(&self, meta: &MetaState) -> Result<u64, String> {
         let replica = self.replica().expect("only region nodes take over").clone();
         let t = meta.transition.clone().expect("checked by takes_over");
-        let _shipping = self.inner.ship_lock.lock().await;
+        let _shipping = self.inner.gates.ship_lock.lock().await;
         // Checked before anything with effects (a fence, a wait): nothing
         // is shipped into this region while the lock is held.
         let applied = replica.applied();
@@ -299,18 +207,7 @@ impl Geo {
         // region's word: it must have run out first.
         self.wait_out_promises().await;
         if t.reason == ChangeReason::Switchover {
-            // The old write region is alive: it must stop before its head
-            // is read, or a write could land after it.
-            match self
-                .call_leader(&t.from, &NodeRequest::Fence, FENCE_TIMEOUT * 2)
-                .await
-            {
-                Ok(NodeReply::Fenced { applied }) => {
-                    tracing::info!(from = %t.from, %applied, "fenced the write region");
-                }
-                Ok(other) => return Err(format!("unexpected reply to a fence: {other:?}")),
-                Err(e) => return Err(format!("fencing {}: {e}", t.from)),
-            }
+            self.fence(&t.from).await?;
         }
         let mine = replica.applied().glsn;
         if let Some((region, node, head)) = self.most_advanced(meta, replica.region()).await
@@ -339,8 +236,24 @@ impl Geo {
         Ok(epoch)
     }
 
-    /// The reachable region (other than `mine`) holding the highest GLSN
-    /// still in the history, its leader and that GLSN.
+    /// A switchover's old write region is alive: it must stop before its
+    /// head is read, or a write could land after it.
+    async fn fence(&self, from: &RegionId) -> Result<(), String> {
+        match self
+            .call_leader(from, &NodeRequest::Fence, FENCE_TIMEOUT * 2)
+            .await
+        {
+            Ok(NodeReply::Fenced { applied }) => {
+                tracing::info!(%from, %applied, "fenced the write region");
+                Ok(())
+            }
+            Ok(other) => Err(format!("unexpected reply to a fence: {other:?}")),
+            Err(e) => Err(format!("fencing {from}: {e}")),
+        }
+    }
+
+    /// Asks every other region's leader for its report, and picks the
+    /// region to fetch from (`geo::failover::most_advanced`).
     async fn most_advanced(
         &self,
         meta: &MetaState,
@@ -363,12 +276,8 @@ impl Geo {
                     _ => None,
                 }
             });
-        futures::future::join_all(asks)
-            .await
-            .into_iter()
-            .flatten()
-            .filter(|(_, _, applied)| meta.diverged(*applied).is_none())
-            .max_by_key(|(_, _, applied)| *applied)
+        let reports = futures::future::join_all(asks).await.into_iter().flatten();
+        most_advanced(meta, reports)
     }
 
     /// Streams entries from `source` until this region has applied `head`.
@@ -402,72 +311,6 @@ impl Geo {
             }
         }
         Ok(())
-    }
-
-    /// A region that holds writes past `fork` (a former write region's
-    /// unshipped writes, or entries it received from one) re-joins: it
-    /// publishes each write the new history lacks to the conflict feed
-    /// (recorded once per lost GLSN, so a repeat after a crash is
-    /// harmless), then re-syncs from the write region.
-    pub(super) async fn rejoin(
-        &self,
-        replica: &Replica,
-        meta: &MetaState,
-        fork: Glsn,
-        source: NodeId,
-    ) -> Result<(), String> {
-        let applied = replica.applied().glsn;
-        let write_region = meta.write_region.clone().ok_or("no write region")?;
-        let lost_in_epoch = meta
-            .history
-            .iter()
-            .find(|c| c.epoch > applied.epoch)
-            .map_or(meta.epoch, |c| c.epoch);
-        let mut next = fork.lsn + 1;
-        let mut published = 0;
-        loop {
-            let page = replica
-                .state()
-                .geo_read(next, PUBLISH_BATCH, usize::MAX)
-                .map_err(|e| e.to_string())?;
-            let Some((last, _)) = page.last() else {
-                break;
-            };
-            next = last + 1;
-            let records: Vec<ConflictRecord> = decode_entries(
-                &page
-                    .into_iter()
-                    .map(|(_, b)| serde_bytes::ByteBuf::from(b))
-                    .collect::<Vec<_>>(),
-            )?
-            .into_iter()
-            .filter_map(|entry| {
-                let change = entry.item_change()?;
-                Some(ConflictRecord {
-                    kind: ConflictKind::UnreplicatedWrite,
-                    container: entry.container,
-                    key: entry.key,
-                    value: change.map(|v| v.value),
-                    lost_glsn: entry.glsn,
-                    lost_in_epoch,
-                    region: replica.region().clone(),
-                })
-            })
-            .collect();
-            published += records.len();
-            let request = NodeRequest::RecordConflicts { records };
-            self.call_leader(&write_region, &request, FENCE_TIMEOUT * 2)
-                .await
-                .map_err(|e| format!("publishing lost writes to {write_region}: {e}"))?;
-        }
-        tracing::warn!(
-            region = %replica.region(),
-            %fork,
-            %applied,
-            published,
-            "this region went past the fork: its writes after it are in the conflict feed; re-syncing from the write region"
-        );
-        self.resync_from(replica, source).await
     }
 }
 
