@@ -15,6 +15,10 @@
 //! writes), then the new write region, once it holds every entry of the
 //! old epoch that any reachable region holds, commits `CompleteTransition`
 //! with that fork GLSN: epoch + 1, the new write region, a history record.
+//!
+//! One concept, one file: the state and its rule are about 530 lines; the
+//! rest are the exhaustive tests of the pure rule. Why a command is
+//! refused is `refusal`.
 
 pub mod refusal;
 
