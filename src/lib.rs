@@ -16,6 +16,8 @@
 //!   set) and the pure rule that changes it.
 //! - [`codec`]: the one binary encoding for disk and replica traffic.
 //! - [`conflict`]: conflict feed records (writes lost to a failover).
+//! - [`geo`]: the geo log's data and the pure cross-region rules (bounded
+//!   staleness, strong set, lease counts, failover, failsafe, shipping).
 //! - [`dot`]: multi-write dots, version vectors and vector session tokens.
 //! - [`container`]: conflict policies, fixed at creation, and write checks.
 //! - [`crdt`]: CRDT items (counter, set, register) and their canonical bytes.
@@ -24,6 +26,8 @@
 //! - [`storage`]: sled: raft log, vote, items, snapshots, group commit.
 //! - [`raft`]: openraft adapters, replica transport, the `Replica` handle.
 //! - [`crash`]: named crash points a test arms through the environment.
+//! - [`mutation`]: test-only switches that break one promise on purpose
+//!   (feature `verify-mutations`), for the checkers' own tests.
 //! - [`fault`]: partitions, delays and drops injected into node traffic.
 //! - [`error`]: the errors a client request can end in.
 //! - [`transport`]: the transport seam: listening and dialling, over TCP or

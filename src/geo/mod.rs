@@ -5,7 +5,8 @@
 //!
 //! Data: the geo log entry, the write region's acknowledgement table with
 //! replication lag, a read region's proof of freshness, and the shipping
-//! of the geo log to read regions (`ship`, which also serves the streams).
+//! of the geo log to read regions (`ship`: the messages; `node::ship_source`
+//! serves the streams).
 //! Rules, pure (they take `now` as an argument and never wait, lock or
 //! read a clock): bounded staleness, the strong set, the meta leader's
 //! lease counts, failover, failsafe, and the applying of shipped entries.

@@ -3,7 +3,7 @@
 //! stream of geo log entries from a GLSN on (any of its replicas can, from
 //! its own applied geo log), and a state image when the reader is too far
 //! behind for the log (it was trimmed to its cap). The serving side is
-//! `node::ship_source`; the read region side lives in `node::geo`, which
+//! `node::ship_source`; the read region side is `node::regions::follower`, which
 //! proposes what arrives into its replica set; `raft::service` puts the
 //! messages on the wire.
 

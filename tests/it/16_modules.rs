@@ -40,6 +40,60 @@ fn top_level_modules_and_the_files_of_each_module_form_no_cycle() {
 }
 
 #[test]
+fn every_module_imports_only_its_own_layer_and_the_layers_before_it() {
+    phase("read the layer table of docs/ARCHITECTURE.md and the modules of lib.rs");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(manifest.join("docs/ARCHITECTURE.md"))
+        .expect("docs/ARCHITECTURE.md is readable");
+    let layers = layer_table(&doc);
+    let lib = std::fs::read_to_string(manifest.join("src/lib.rs")).expect("src/lib.rs is readable");
+    let declared: BTreeSet<String> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';').to_string())
+        .collect();
+    let placed: BTreeSet<String> = layers.keys().cloned().collect();
+    assert_eq!(
+        declared, placed,
+        "the layer table must list every module of lib.rs exactly once"
+    );
+
+    phase("every import between top-level modules goes to the same or an earlier layer");
+    let files = read_sources(&manifest.join("src"));
+    let upward: Vec<String> = module_edges(&files)
+        .into_iter()
+        .filter(|((from, to), _)| !from.contains("::") && layers[from] < layers[to])
+        .map(|((from, to), source)| format!("    {from} -> {to} ({source})"))
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "imports from a lower layer into a higher one:\n{}",
+        upward.join("\n")
+    );
+}
+
+/// Each module named in the "| layer | modules |" table, with its row
+/// number: 0 for the lowest layer. A module appears once.
+fn layer_table(doc: &str) -> BTreeMap<String, usize> {
+    let rows: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("| layer | modules |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(!rows.is_empty(), "no layer table in docs/ARCHITECTURE.md");
+    let mut layers = BTreeMap::new();
+    for (row, line) in rows.iter().enumerate() {
+        let modules = line.rsplit('|').nth(1).expect("a table row has two cells");
+        for name in modules.split('`').skip(1).step_by(2) {
+            let previous = layers.insert(name.to_string(), row);
+            assert!(previous.is_none(), "{name} is in the layer table twice");
+        }
+    }
+    layers
+}
+
+#[test]
 fn the_cycle_check_finds_a_cycle_and_ignores_tests_comments_and_strings() {
     phase("a cycle between two top-level modules is named with its edges");
     let cyclic = [
@@ -366,6 +420,25 @@ fn skip_space(text: &str, pos: &mut usize) {
 
 /// Each cycle found, as one line per edge naming a file that makes it.
 fn find_cycles(files: &[SourceFile]) -> Vec<String> {
+    let edges = module_edges(files);
+    strongly_connected(&edges)
+        .into_iter()
+        .map(|component| {
+            let mut lines = vec![format!("cycle among {}:", component.join(", "))];
+            for ((from, to), source) in &edges {
+                if component.contains(from) && component.contains(to) {
+                    lines.push(format!("    {from} -> {to} ({source})"));
+                }
+            }
+            lines.join("\n")
+        })
+        .collect()
+}
+
+/// The import edges, each with a file that makes it: `(from, to)` between
+/// top-level modules (`node`, `raft`) and between the files of one module
+/// (`node::kv`, `node::regions`).
+fn module_edges(files: &[SourceFile]) -> BTreeMap<(String, String), String> {
     let modules: BTreeSet<Vec<String>> = files
         .iter()
         .flat_map(|f| (1..=f.module.len()).map(|n| f.module[..n].to_vec()))
@@ -399,18 +472,7 @@ fn find_cycles(files: &[SourceFile]) -> Vec<String> {
             }
         }
     }
-    strongly_connected(&edges)
-        .into_iter()
-        .map(|component| {
-            let mut lines = vec![format!("cycle among {}:", component.join(", "))];
-            for ((from, to), source) in &edges {
-                if component.contains(from) && component.contains(to) {
-                    lines.push(format!("    {from} -> {to} ({source})"));
-                }
-            }
-            lines.join("\n")
-        })
-        .collect()
+    edges
 }
 
 /// The groups of more than one module that all reach each other.
