@@ -429,14 +429,10 @@ impl AccountConfig {
             .flat_map(|r| r.nodes.iter().map(move |n| (r, n)))
     }
 
+    /// Every broken rule of the account section, one sentence each.
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !is_plain_name(&self.name) {
             problems.push(format!(
                 "account.name {:?} must be non-empty [A-Za-z0-9_-]",
                 self.name
@@ -445,16 +441,33 @@ impl AccountConfig {
         if self.regions.is_empty() {
             problems.push("the account has no regions".into());
         }
-        if self.write_mode == WriteMode::MultiWrite {
-            if self.default_consistency == Consistency::Strong {
-                problems.push(
-                    "strong consistency with multi-write is impossible: strong needs one write region (use single_write, or a weaker default consistency)".into(),
-                );
-            } else {
-                problems
-                    .push("write_mode multi_write is not supported yet; use single_write".into());
-            }
+        problems.extend(self.write_mode_problems());
+        problems.extend(self.staleness_problems());
+        problems.extend(self.leases.problems());
+        problems.extend(self.meta_voter_problems());
+        problems.extend(self.region_problems());
+        problems.extend(self.node_reuse_problems());
+        problems
+    }
+
+    /// Multi-write is refused: with strong consistency it is impossible,
+    /// and otherwise not supported yet.
+    fn write_mode_problems(&self) -> Vec<String> {
+        if self.write_mode != WriteMode::MultiWrite {
+            return Vec::new();
         }
+        if self.default_consistency == Consistency::Strong {
+            vec![
+                "strong consistency with multi-write is impossible: strong needs one write region (use single_write, or a weaker default consistency)".into(),
+            ]
+        } else {
+            vec!["write_mode multi_write is not supported yet; use single_write".into()]
+        }
+    }
+
+    /// The staleness bounds K and T must lie in their ranges.
+    fn staleness_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let (k_min, k_max) = MAX_STALENESS_OPS_RANGE;
         if !(k_min..=k_max).contains(&self.max_staleness_ops) {
             problems.push(format!(
@@ -469,29 +482,33 @@ impl AccountConfig {
                 self.max_staleness_ms
             ));
         }
-        problems.extend(self.leases.problems());
-        for voter in &self.meta_voters {
-            if self.node(*voter).is_none() {
-                problems.push(format!(
+        problems
+    }
+
+    /// Every meta voter must be a node of a region or a witness.
+    fn meta_voter_problems(&self) -> Vec<String> {
+        self.meta_voters
+            .iter()
+            .filter(|voter| self.node(**voter).is_none())
+            .map(|voter| {
+                format!(
                     "account.meta_voters names node {} , which is in no region and no witness",
                     voter.0
-                ));
-            }
-        }
+                )
+            })
+            .collect()
+    }
+
+    /// Each region is listed once, has a plain name and 1 to
+    /// `REPLICAS_MAX` nodes.
+    fn region_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let mut region_names = BTreeSet::new();
-        let mut node_ids = BTreeSet::new();
-        let mut addrs = BTreeSet::new();
         for region in &self.regions {
             if !region_names.insert(region.name.clone()) {
                 problems.push(format!("region {} is listed twice", region.name));
             }
-            if region.name.as_str().is_empty()
-                || !region
-                    .name
-                    .as_str()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !is_plain_name(region.name.as_str()) {
                 problems.push(format!(
                     "region name {:?} must be non-empty [A-Za-z0-9_-]",
                     region.name.as_str()
@@ -505,6 +522,14 @@ impl AccountConfig {
                 ));
             }
         }
+        problems
+    }
+
+    /// No node id and no (specified) address is used twice.
+    fn node_reuse_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut node_ids = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
         // Witnesses share the id and address spaces with region nodes.
         for node in self.all_nodes() {
             if !node_ids.insert(node.id) {
@@ -521,6 +546,14 @@ impl AccountConfig {
         }
         problems
     }
+}
+
+/// An account or region name: non-empty, only `[A-Za-z0-9_-]`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl LeaseConfig {

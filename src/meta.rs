@@ -16,7 +16,7 @@
 //! old epoch that any reachable region holds, commits `CompleteTransition`
 //! with that fork GLSN: epoch + 1, the new write region, a history record.
 //!
-//! One concept, one file: the state and its rule are about 530 lines; the
+//! One concept, one file: the state and its rule are about 580 lines; the
 //! rest are the exhaustive tests of the pure rule. Why a command is
 //! refused is `refusal`.
 
@@ -274,140 +274,186 @@ impl MetaState {
             MetaCommand::Init {
                 settings,
                 priorities,
-            } => {
-                if self.is_formed() {
-                    return MetaReply::Done;
-                }
-                self.settings = Some(settings);
-                self.epoch = EPOCH_INITIAL;
-                self.write_region = priorities.first().cloned();
-                self.regions = priorities
-                    .iter()
-                    .map(|r| {
-                        let meta = RegionMeta {
-                            state: RegionState::Online,
-                            lease_holder: None,
-                            renewals: 0,
-                            applied: Glsn::ZERO,
-                        };
-                        (r.clone(), meta)
-                    })
-                    .collect();
-                self.priorities = priorities;
-                MetaReply::Done
-            }
+            } => self.form(settings, priorities),
             MetaCommand::RenewLease {
                 region,
                 node,
                 applied,
-            } => {
-                let fenced = self.transition.as_ref().is_some_and(|t| t.from == region);
-                let known = self.region_names();
-                let Some(meta) = self.regions.get_mut(&region) else {
-                    return MetaReply::Refused(MetaRefusal::UnknownRegion { region, known });
-                };
-                if meta.state == RegionState::Offline {
-                    meta.state = RegionState::Joining;
-                }
-                meta.lease_holder = Some(node);
-                meta.renewals += 1;
-                meta.applied = applied;
-                MetaReply::Renewed {
-                    state: meta.state,
-                    fenced,
-                }
-            }
+            } => self.renew_lease(region, node, applied),
             MetaCommand::BeginTransition { to, reason, at_ms } => {
-                if let Err(why) = self.check_target(&to) {
-                    return MetaReply::Refused(why);
-                }
-                let from = self.write_region.clone().expect("checked by check_target");
-                if self.scheduled.as_ref().is_some_and(|s| s.to == to) {
-                    self.scheduled = None;
-                }
-                self.failover_blocked = None;
-                self.transition = Some(Transition {
-                    from,
-                    to,
-                    reason,
-                    started_ms: at_ms,
-                });
-                MetaReply::Done
+                self.begin_transition(to, reason, at_ms)
             }
             MetaCommand::CompleteTransition { to, fork, at_ms } => {
-                let Some(t) = self.transition.take_if(|t| t.to == to) else {
-                    return MetaReply::Refused(MetaRefusal::NoTransition { to });
-                };
-                self.epoch += 1;
-                if t.reason == ChangeReason::Failover
-                    && let Some(old) = self.regions.get_mut(&t.from)
-                {
-                    old.state = RegionState::Offline;
-                }
-                if let Some(new) = self.regions.get_mut(&to) {
-                    new.state = RegionState::Online;
-                }
-                self.write_region = Some(to.clone());
-                self.history.push(EpochChange {
-                    epoch: self.epoch,
-                    fork,
-                    reason: t.reason,
-                    from: t.from,
-                    to,
-                    at_ms,
-                });
-                MetaReply::NewEpoch(self.epoch)
+                self.complete_transition(to, fork, at_ms)
             }
-            MetaCommand::AbortTransition { to, why } => {
-                if self.transition.take_if(|t| t.to == to).is_none() {
-                    return MetaReply::Refused(MetaRefusal::NoTransition { to });
-                }
-                self.failover_blocked = Some(why);
-                MetaReply::Done
-            }
+            MetaCommand::AbortTransition { to, why } => self.abort_transition(to, why),
             MetaCommand::SetPaused(paused) => {
                 self.paused = paused;
                 MetaReply::Done
             }
-            MetaCommand::Schedule(scheduled) => {
-                if let Some(s) = &scheduled
-                    && let Err(why) = self.check_target(&s.to)
-                {
-                    return MetaReply::Refused(why);
-                }
-                self.scheduled = scheduled;
-                MetaReply::Done
-            }
+            MetaCommand::Schedule(scheduled) => self.schedule(scheduled),
             MetaCommand::SetFailoverBlocked(why) => {
                 self.failover_blocked = why;
                 MetaReply::Done
             }
-            MetaCommand::SetPriorities(order) => match self.check_priorities(&order) {
-                Ok(()) => {
-                    self.priorities = order;
-                    MetaReply::Done
-                }
-                Err(why) => MetaReply::Refused(why),
-            },
+            MetaCommand::SetPriorities(order) => self.set_priorities(order),
             MetaCommand::SetRegionState { region, from, to } => {
-                if self.is_write_region(&region) && to != RegionState::Online {
-                    return MetaReply::Refused(MetaRefusal::WriteRegionStaysOnline { region });
-                }
-                let known = self.region_names();
-                match self.regions.get_mut(&region) {
-                    None => MetaReply::Refused(MetaRefusal::UnknownRegion { region, known }),
-                    Some(meta) if meta.state != from => {
-                        MetaReply::Refused(MetaRefusal::StateChanged {
-                            region,
-                            state: meta.state,
-                            expected: from,
-                        })
-                    }
-                    Some(meta) => {
-                        meta.state = to;
-                        MetaReply::Done
-                    }
-                }
+                self.set_region_state(region, from, to)
+            }
+        }
+    }
+
+    /// Forms the account: its settings, the initial epoch, every region
+    /// online and the first by priority as the write region. Does nothing
+    /// once formed.
+    fn form(&mut self, settings: AccountSettings, priorities: Vec<RegionId>) -> MetaReply {
+        if self.is_formed() {
+            return MetaReply::Done;
+        }
+        self.settings = Some(settings);
+        self.epoch = EPOCH_INITIAL;
+        self.write_region = priorities.first().cloned();
+        self.regions = priorities
+            .iter()
+            .map(|r| {
+                let meta = RegionMeta {
+                    state: RegionState::Online,
+                    lease_holder: None,
+                    renewals: 0,
+                    applied: Glsn::ZERO,
+                };
+                (r.clone(), meta)
+            })
+            .collect();
+        self.priorities = priorities;
+        MetaReply::Done
+    }
+
+    /// Records a region's lease renewal by `node` and what it had applied;
+    /// an offline region that renews becomes joining. The reply says
+    /// whether the region is the write region a transition fences.
+    fn renew_lease(&mut self, region: RegionId, node: NodeId, applied: Glsn) -> MetaReply {
+        let fenced = self.transition.as_ref().is_some_and(|t| t.from == region);
+        let known = self.region_names();
+        let Some(meta) = self.regions.get_mut(&region) else {
+            return MetaReply::Refused(MetaRefusal::UnknownRegion { region, known });
+        };
+        if meta.state == RegionState::Offline {
+            meta.state = RegionState::Joining;
+        }
+        meta.lease_holder = Some(node);
+        meta.renewals += 1;
+        meta.applied = applied;
+        MetaReply::Renewed {
+            state: meta.state,
+            fenced,
+        }
+    }
+
+    /// Fences the write region and names `to` to take over, when
+    /// `check_target` allows it; a switchover scheduled to `to` is done.
+    fn begin_transition(&mut self, to: RegionId, reason: ChangeReason, at_ms: u64) -> MetaReply {
+        if let Err(why) = self.check_target(&to) {
+            return MetaReply::Refused(why);
+        }
+        let from = self.write_region.clone().expect("checked by check_target");
+        if self.scheduled.as_ref().is_some_and(|s| s.to == to) {
+            self.scheduled = None;
+        }
+        self.failover_blocked = None;
+        self.transition = Some(Transition {
+            from,
+            to,
+            reason,
+            started_ms: at_ms,
+        });
+        MetaReply::Done
+    }
+
+    /// Ends the transition to `to` at `fork`: the next epoch begins with
+    /// `to` as the write region, and the history records the change. After
+    /// a failover the old write region is offline.
+    fn complete_transition(&mut self, to: RegionId, fork: Glsn, at_ms: u64) -> MetaReply {
+        let Some(t) = self.transition.take_if(|t| t.to == to) else {
+            return MetaReply::Refused(MetaRefusal::NoTransition { to });
+        };
+        self.epoch += 1;
+        if t.reason == ChangeReason::Failover
+            && let Some(old) = self.regions.get_mut(&t.from)
+        {
+            old.state = RegionState::Offline;
+        }
+        if let Some(new) = self.regions.get_mut(&to) {
+            new.state = RegionState::Online;
+        }
+        self.write_region = Some(to.clone());
+        self.history.push(EpochChange {
+            epoch: self.epoch,
+            fork,
+            reason: t.reason,
+            from: t.from,
+            to,
+            at_ms,
+        });
+        MetaReply::NewEpoch(self.epoch)
+    }
+
+    /// Gives up the transition to `to` and records why failover is blocked.
+    fn abort_transition(&mut self, to: RegionId, why: String) -> MetaReply {
+        if self.transition.take_if(|t| t.to == to).is_none() {
+            return MetaReply::Refused(MetaRefusal::NoTransition { to });
+        }
+        self.failover_blocked = Some(why);
+        MetaReply::Done
+    }
+
+    /// Sets or clears the scheduled switchover; its target must pass
+    /// `check_target` now.
+    fn schedule(&mut self, scheduled: Option<ScheduledSwitchover>) -> MetaReply {
+        if let Some(s) = &scheduled
+            && let Err(why) = self.check_target(&s.to)
+        {
+            return MetaReply::Refused(why);
+        }
+        self.scheduled = scheduled;
+        MetaReply::Done
+    }
+
+    /// Replaces the failover priorities when `check_priorities` accepts
+    /// the order.
+    fn set_priorities(&mut self, order: Vec<RegionId>) -> MetaReply {
+        match self.check_priorities(&order) {
+            Ok(()) => {
+                self.priorities = order;
+                MetaReply::Done
+            }
+            Err(why) => MetaReply::Refused(why),
+        }
+    }
+
+    /// Moves `region` from state `from` to `to`; refused when it is no
+    /// longer in `from`, or when it would move the write region out of
+    /// online.
+    fn set_region_state(
+        &mut self,
+        region: RegionId,
+        from: RegionState,
+        to: RegionState,
+    ) -> MetaReply {
+        if self.is_write_region(&region) && to != RegionState::Online {
+            return MetaReply::Refused(MetaRefusal::WriteRegionStaysOnline { region });
+        }
+        let known = self.region_names();
+        match self.regions.get_mut(&region) {
+            None => MetaReply::Refused(MetaRefusal::UnknownRegion { region, known }),
+            Some(meta) if meta.state != from => MetaReply::Refused(MetaRefusal::StateChanged {
+                region,
+                state: meta.state,
+                expected: from,
+            }),
+            Some(meta) => {
+                meta.state = to;
+                MetaReply::Done
             }
         }
     }

@@ -8,6 +8,7 @@ use futures::future::join_all;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use crate::geo::acks::Lag;
 use crate::ids::RegionId;
 use crate::meta::{MetaCommand, MetaReply, MetaState, ScheduledSwitchover};
 use crate::node::messages::{NodeReply, NodeRequest, RegionReport};
@@ -122,6 +123,78 @@ fn fill_lag_entries(rows: &mut [pb::NodeStatus]) {
     }
 }
 
+/// One status row per region, in `names` order; `reports[i]` is the
+/// report of `names[i]` (`None` when its leader did not answer). The read
+/// regions' lags come from the write region's report.
+fn region_rows(
+    meta: &MetaState,
+    names: &[RegionId],
+    reports: &[Option<RegionReport>],
+) -> Vec<pb::RegionStatus> {
+    let write_lags = meta
+        .write_region
+        .as_ref()
+        .and_then(|w| names.iter().position(|r| r == w))
+        .and_then(|i| reports[i].as_ref())
+        .map(|w| w.lags.as_slice());
+    names
+        .iter()
+        .zip(reports)
+        .map(|(name, report)| region_row(meta, name, report.as_ref(), write_lags))
+        .collect()
+}
+
+/// The status row of region `name`: its priority (1 is first, 0 when not
+/// listed), role, state in the strong set, lease, applied GLSN and lag.
+fn region_row(
+    meta: &MetaState,
+    name: &RegionId,
+    report: Option<&RegionReport>,
+    write_lags: Option<&[(RegionId, Lag)]>,
+) -> pb::RegionStatus {
+    let priority = meta
+        .priorities
+        .iter()
+        .position(|p| p == name)
+        .map_or(0, |i| i as u32 + 1);
+    let is_write = meta.is_write_region(name);
+    let lag = if is_write {
+        Some(Lag::default())
+    } else {
+        write_lags
+            .and_then(|lags| lags.iter().find(|(r, _)| r == name))
+            .map(|(_, l)| *l)
+    };
+    pb::RegionStatus {
+        name: name.to_string(),
+        priority,
+        role: if is_write { "write" } else { "read" }.into(),
+        state: meta
+            .region_state(name)
+            .map_or("unknown", |s| s.as_str())
+            .into(),
+        lease_remaining_ms: report.and_then(|r| r.lease_remaining_ms),
+        applied_glsn: report.map(|r| r.applied.into()),
+        lag_ops: lag.map(|l| l.ops),
+        lag_ms: lag.map(|l| l.ms),
+        leader_id: report.and_then(|r| r.leader).map(|l| l.0),
+        lease_failsafe: report.is_some_and(|r| r.failsafe),
+    }
+}
+
+/// The account's configuration warnings, and a warning when the meta
+/// group has not formed the account or the strong set lost its majority.
+fn status_warnings(mut warnings: Vec<String>, meta: &MetaState) -> Vec<String> {
+    if !meta.is_formed() {
+        warnings.push("the meta group has not formed the account yet".into());
+    } else if !meta.strong_set_has_majority() {
+        warnings.push(
+            "the strong set has lost its majority of regions: strong writes are unavailable".into(),
+        );
+    }
+    warnings
+}
+
 #[tonic::async_trait]
 impl AdminRpc for AdminService {
     async fn status(
@@ -136,63 +209,13 @@ impl AdminRpc for AdminService {
         let region_names: Vec<RegionId> = account.regions.iter().map(|r| r.name.clone()).collect();
         let reports: Vec<Option<RegionReport>> =
             join_all(region_names.iter().map(|r| self.region_report(r))).await;
-        let write_lags = meta
-            .write_region
-            .as_ref()
-            .and_then(|w| region_names.iter().position(|r| r == w))
-            .and_then(|i| reports[i].as_ref())
-            .map(|w| w.lags.clone());
-        let regions = region_names
-            .iter()
-            .zip(&reports)
-            .map(|(name, report)| {
-                let priority = meta
-                    .priorities
-                    .iter()
-                    .position(|p| p == name)
-                    .map_or(0, |i| i as u32 + 1);
-                let is_write = meta.is_write_region(name);
-                let lag = if is_write {
-                    Some(Default::default())
-                } else {
-                    write_lags
-                        .as_ref()
-                        .and_then(|lags| lags.iter().find(|(r, _)| r == name))
-                        .map(|(_, l)| *l)
-                };
-                pb::RegionStatus {
-                    name: name.to_string(),
-                    priority,
-                    role: if is_write { "write" } else { "read" }.into(),
-                    state: meta
-                        .region_state(name)
-                        .map_or("unknown", |s| s.as_str())
-                        .into(),
-                    lease_remaining_ms: report.as_ref().and_then(|r| r.lease_remaining_ms),
-                    applied_glsn: report.as_ref().map(|r| r.applied.into()),
-                    lag_ops: lag.map(|l: crate::geo::acks::Lag| l.ops),
-                    lag_ms: lag.map(|l| l.ms),
-                    leader_id: report.as_ref().and_then(|r| r.leader).map(|l| l.0),
-                    lease_failsafe: report.as_ref().is_some_and(|r| r.failsafe),
-                }
-            })
-            .collect();
-        let mut warnings = account.warnings();
-        if !meta.is_formed() {
-            warnings.push("the meta group has not formed the account yet".into());
-        } else if !meta.strong_set_has_majority() {
-            warnings.push(
-                "the strong set has lost its majority of regions: strong writes are unavailable"
-                    .into(),
-            );
-        }
         Ok(Response::new(pb::StatusResponse {
             account: account.name.clone(),
             nodes,
             write_region: write_region_name(&meta),
             epoch: meta.epoch,
-            regions,
-            warnings,
+            regions: region_rows(&meta, &region_names, &reports),
+            warnings: status_warnings(account.warnings(), &meta),
             failover_enabled: meta.settings.as_ref().is_some_and(|s| s.failover),
             paused: meta.paused,
             transition: meta

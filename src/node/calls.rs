@@ -7,8 +7,12 @@
 //! `node::messages`.
 
 use crate::codec::{decode, encode};
+use crate::command::WriteCommand;
+use crate::conflict::ConflictRecord;
+use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::geo::ship::StreamRequest;
+use crate::glsn::SessionToken;
 use crate::ids::NodeId;
 use crate::node::kv::{Kv, WriteReceipt};
 use crate::node::messages::{NodeReply, NodeRequest};
@@ -28,6 +32,7 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// Answers one node-level request: each kind goes to its handler.
     async fn answer(&self, request: NodeRequest) -> Result<NodeReply, Error> {
         match request {
             NodeRequest::RenewLease {
@@ -41,42 +46,12 @@ impl Calls {
                 write,
                 consistency,
                 session,
-            } => {
-                let kv = self.kv()?;
-                if !self.geo.is_write_leader() {
-                    return Ok(NodeReply::NotLeader {
-                        leader: kv.replica().leader(),
-                    });
-                }
-                let WriteReceipt { glsn, etag } =
-                    kv.write_at_leader(write, consistency, session).await?;
-                Ok(NodeReply::Written { glsn, etag })
-            }
-            NodeRequest::RecordConflicts { records } => {
-                let kv = self.kv()?;
-                if !self.geo.is_write_leader() {
-                    return Ok(NodeReply::NotLeader {
-                        leader: kv.replica().leader(),
-                    });
-                }
-                kv.record_conflicts_at_leader(records).await?;
-                Ok(NodeReply::Done)
-            }
-            NodeRequest::DeleteConflict { id } => {
-                let kv = self.kv()?;
-                if !self.geo.is_write_leader() {
-                    return Ok(NodeReply::NotLeader {
-                        leader: kv.replica().leader(),
-                    });
-                }
-                let glsn = kv.delete_conflict_at_leader(id).await?;
-                Ok(NodeReply::Written { glsn, etag: None })
-            }
+            } => self.forwarded_write(write, consistency, session).await,
+            NodeRequest::RecordConflicts { records } => self.record_conflicts(records).await,
+            NodeRequest::DeleteConflict { id } => self.delete_conflict(id).await,
             NodeRequest::StrongHeld { glsn } => {
                 if !self.geo.is_write_leader() {
-                    return Ok(NodeReply::NotLeader {
-                        leader: self.kv()?.replica().leader(),
-                    });
+                    return Ok(not_leader(self.kv()?));
                 }
                 self.geo.confirm_strong_held(glsn).await?;
                 Ok(NodeReply::Done)
@@ -84,26 +59,72 @@ impl Calls {
             NodeRequest::FailsafeConfirm { region, epoch } => {
                 self.geo.handle_failsafe_confirm(&region, epoch).await
             }
-            NodeRequest::RegionReport => {
-                let kv = self.kv()?;
-                if !kv.replica().is_leader() {
-                    return Ok(NodeReply::NotLeader {
-                        leader: kv.replica().leader(),
-                    });
-                }
-                let report = self
-                    .geo
-                    .report()
-                    .ok_or_else(|| Error::Internal("no region".into()))?;
-                Ok(NodeReply::Report(Box::new(report)))
-            }
+            NodeRequest::RegionReport => self.region_report(),
         }
+    }
+
+    /// Applies a write forwarded by another node, at the write region's
+    /// leader.
+    async fn forwarded_write(
+        &self,
+        write: WriteCommand,
+        consistency: Consistency,
+        session: Option<SessionToken>,
+    ) -> Result<NodeReply, Error> {
+        let kv = self.kv()?;
+        if !self.geo.is_write_leader() {
+            return Ok(not_leader(kv));
+        }
+        let WriteReceipt { glsn, etag } = kv.write_at_leader(write, consistency, session).await?;
+        Ok(NodeReply::Written { glsn, etag })
+    }
+
+    /// Records writes lost to a fork in the conflict feed, at the write
+    /// region's leader.
+    async fn record_conflicts(&self, records: Vec<ConflictRecord>) -> Result<NodeReply, Error> {
+        let kv = self.kv()?;
+        if !self.geo.is_write_leader() {
+            return Ok(not_leader(kv));
+        }
+        kv.record_conflicts_at_leader(records).await?;
+        Ok(NodeReply::Done)
+    }
+
+    /// Deletes conflict feed entry `id`, at the write region's leader.
+    async fn delete_conflict(&self, id: u64) -> Result<NodeReply, Error> {
+        let kv = self.kv()?;
+        if !self.geo.is_write_leader() {
+            return Ok(not_leader(kv));
+        }
+        let glsn = kv.delete_conflict_at_leader(id).await?;
+        Ok(NodeReply::Written { glsn, etag: None })
+    }
+
+    /// This region's report for status, from its leader.
+    fn region_report(&self) -> Result<NodeReply, Error> {
+        let kv = self.kv()?;
+        if !kv.replica().is_leader() {
+            return Ok(not_leader(kv));
+        }
+        let report = self
+            .geo
+            .report()
+            .ok_or_else(|| Error::Internal("no region".into()))?;
+        Ok(NodeReply::Report(Box::new(report)))
     }
 
     fn kv(&self) -> Result<&Kv, Error> {
         self.kv
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("a witness holds no region".into()))
+    }
+}
+
+/// The answer of a node that is not the leader the request needs: where
+/// its region's leader is, as far as it knows.
+fn not_leader(kv: &Kv) -> NodeReply {
+    NodeReply::NotLeader {
+        leader: kv.replica().leader(),
     }
 }
 

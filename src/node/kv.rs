@@ -104,28 +104,13 @@ impl Kv {
         session: Option<SessionToken>,
         no_forward: bool,
     ) -> Result<WriteReceipt, Error> {
-        item::validate_container(container).map_err(invalid)?;
-        item::validate_key(key).map_err(invalid)?;
-        if let WriteOp::Put { value, .. } = &op {
-            item::validate_value(value).map_err(invalid)?;
-        }
+        validate_write(container, key, &op)?;
         let level = self.level(consistency)?;
         self.check_session(session)?;
         let deadline = Instant::now() + self.settings.request_timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let Some(write_region) = self.geo.wait_for_write_region(remaining).await else {
-                return Err(Error::Unavailable {
-                    region: None,
-                    reason: "the meta group has not formed the account yet; retry shortly".into(),
-                });
-            };
-            if no_forward && &write_region != self.replica.region() {
-                return Err(Error::NotWriteRegion {
-                    region: self.replica.region().clone(),
-                    write_region: Some(write_region),
-                });
-            }
+            let write_region = self.write_region_for(remaining, no_forward).await?;
             let write = WriteCommand {
                 container: container.to_string(),
                 key: key.to_string(),
@@ -138,36 +123,8 @@ impl Kv {
             let result = if self.geo.is_write_leader() {
                 self.write_at_leader(write, level, session).await
             } else {
-                let request = NodeRequest::Write {
-                    write,
-                    consistency: level,
-                    session,
-                };
-                let forwarded = self.geo.call_leader(&write_region, &request, remaining);
-                tokio::pin!(forwarded);
-                let reply = tokio::select! {
-                    reply = &mut forwarded => reply,
-                    moved_to = self.geo.write_region_moved(&write_region) => {
-                        // A fenced write region answers at once (applied,
-                        // or refused before applying); a dead one never
-                        // does, and waiting for it only delays the caller.
-                        match tokio::time::timeout(MOVED_GRACE, &mut forwarded).await {
-                            Ok(reply) => reply,
-                            Err(_) => Err(Error::OutcomeUnknown {
-                                reason: format!(
-                                    "the write region moved from {write_region} to {moved_to} while the write was in flight"
-                                ),
-                            }),
-                        }
-                    }
-                };
-                match reply {
-                    Ok(NodeReply::Written { glsn, etag }) => Ok(WriteReceipt { glsn, etag }),
-                    Ok(other) => Err(Error::Internal(format!(
-                        "unexpected reply to a write: {other:?}"
-                    ))),
-                    Err(e) => Err(e),
-                }
+                self.forward_write(write, level, session, &write_region, remaining)
+                    .await
             };
             match result {
                 // The write region moved before the write was sent: it
@@ -177,6 +134,71 @@ impl Kv {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// The write region, once the meta group has formed the account
+    /// (waiting at most `timeout`); with `no_forward`, a write that
+    /// reaches another region is refused here.
+    async fn write_region_for(
+        &self,
+        timeout: Duration,
+        no_forward: bool,
+    ) -> Result<RegionId, Error> {
+        let Some(write_region) = self.geo.wait_for_write_region(timeout).await else {
+            return Err(Error::Unavailable {
+                region: None,
+                reason: "the meta group has not formed the account yet; retry shortly".into(),
+            });
+        };
+        if no_forward && &write_region != self.replica.region() {
+            return Err(Error::NotWriteRegion {
+                region: self.replica.region().clone(),
+                write_region: Some(write_region),
+            });
+        }
+        Ok(write_region)
+    }
+
+    /// Forwards a write to the leader of `write_region`. Should the write
+    /// region move while the write is in flight, the old one gets a short
+    /// grace to answer; after it the outcome is unknown.
+    async fn forward_write(
+        &self,
+        write: WriteCommand,
+        level: Consistency,
+        session: Option<SessionToken>,
+        write_region: &RegionId,
+        timeout: Duration,
+    ) -> Result<WriteReceipt, Error> {
+        let request = NodeRequest::Write {
+            write,
+            consistency: level,
+            session,
+        };
+        let forwarded = self.geo.call_leader(write_region, &request, timeout);
+        tokio::pin!(forwarded);
+        let reply = tokio::select! {
+            reply = &mut forwarded => reply,
+            moved_to = self.geo.write_region_moved(write_region) => {
+                // A fenced write region answers at once (applied, or
+                // refused before applying); a dead one never does, and
+                // waiting for it only delays the caller.
+                match tokio::time::timeout(MOVED_GRACE, &mut forwarded).await {
+                    Ok(reply) => reply,
+                    Err(_) => Err(Error::OutcomeUnknown {
+                        reason: format!(
+                            "the write region moved from {write_region} to {moved_to} while the write was in flight"
+                        ),
+                    }),
+                }
+            }
+        };
+        match reply? {
+            NodeReply::Written { glsn, etag } => Ok(WriteReceipt { glsn, etag }),
+            other => Err(Error::Internal(format!(
+                "unexpected reply to a write: {other:?}"
+            ))),
         }
     }
 
@@ -576,6 +598,17 @@ fn feed_deleted(
             key: id.to_string(),
         }),
     }
+}
+
+/// A client's write is well formed: container, key and (for a put) value
+/// are within their limits.
+fn validate_write(container: &str, key: &str, op: &WriteOp) -> Result<(), Error> {
+    item::validate_container(container).map_err(invalid)?;
+    item::validate_key(key).map_err(invalid)?;
+    if let WriteOp::Put { value, .. } = op {
+        item::validate_value(value).map_err(invalid)?;
+    }
+    Ok(())
 }
 
 fn invalid(e: item::InvalidInput) -> Error {

@@ -231,7 +231,7 @@ impl Peers {
             group: self.group,
         });
         let opened = tokio::time::timeout(self.timeouts.request, client.stream(request)).await;
-        let mut stream = match opened {
+        let stream = match opened {
             Err(_) => {
                 return Err(PeerError::Failed {
                     to,
@@ -246,49 +246,68 @@ impl Peers {
         // delay (the WAN's and any fault's) has passed since then, so the
         // delay is latency, as on a real link, not a cost paid per message
         // in turn: that would cap a stream at one message per delay.
-        let (delayed_tx, mut delayed_rx) = tokio::sync::mpsc::channel(STREAM_MESSAGES_IN_FLIGHT);
-        let peers = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    next = stream.message() => next,
-                    _ = delayed_tx.closed() => return,
-                };
-                let arrived = tokio::time::Instant::now();
-                let item = match next {
-                    Ok(Some(Reply { payload })) => Ok(payload),
-                    Ok(None) => return,
-                    Err(status) => Err(classify(to, status)),
-                };
-                let (due, item) = match peers.faults.stream_verdict(to, peers.me) {
-                    Verdict::Drop => {
-                        let cut = Err(PeerError::Failed {
-                            to,
-                            reason: "stream cut by the fault layer".into(),
-                        });
-                        let _ = delayed_tx.send((arrived, cut)).await;
-                        return;
-                    }
-                    Verdict::Deliver { delay } => {
-                        (arrived + delay + peers.wan.delay(to, peers.me), item)
-                    }
-                };
-                let failed = item.is_err();
-                if delayed_tx.send((due, item)).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
-        tokio::spawn(async move {
-            while let Some((due, item)) = delayed_rx.recv().await {
-                tokio::time::sleep_until(due).await;
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
+        let (delayed_tx, delayed_rx) = tokio::sync::mpsc::channel(STREAM_MESSAGES_IN_FLIGHT);
+        tokio::spawn(self.clone().stamp_arrivals(to, stream, delayed_tx));
+        tokio::spawn(deliver_when_due(delayed_rx, tx));
         Ok(rx)
+    }
+
+    /// Reads the stream from `to` and hands on each message stamped with
+    /// when it is due: its arrival plus the fault layer's and the WAN's
+    /// delay. Ends after passing on an error or a cut by the fault layer,
+    /// at the end of the stream, or when nobody reads any more.
+    async fn stamp_arrivals(
+        self,
+        to: NodeId,
+        mut stream: tonic::Streaming<Reply>,
+        delayed_tx: tokio::sync::mpsc::Sender<Stamped>,
+    ) {
+        loop {
+            let next = tokio::select! {
+                next = stream.message() => next,
+                _ = delayed_tx.closed() => return,
+            };
+            let arrived = tokio::time::Instant::now();
+            let item = match next {
+                Ok(Some(Reply { payload })) => Ok(payload),
+                Ok(None) => return,
+                Err(status) => Err(classify(to, status)),
+            };
+            let (due, item) = match self.faults.stream_verdict(to, self.me) {
+                Verdict::Drop => {
+                    let cut = Err(PeerError::Failed {
+                        to,
+                        reason: "stream cut by the fault layer".into(),
+                    });
+                    let _ = delayed_tx.send((arrived, cut)).await;
+                    return;
+                }
+                Verdict::Deliver { delay } => (arrived + delay + self.wan.delay(to, self.me), item),
+            };
+            let failed = item.is_err();
+            if delayed_tx.send((due, item)).await.is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// A stream message (or the error that ends the stream) and the instant
+/// it is due at its reader.
+type Stamped = (tokio::time::Instant, Result<Vec<u8>, PeerError>);
+
+/// Hands each stamped message on to the reader once it is due; ends after
+/// an error, or when the reader is gone.
+async fn deliver_when_due(
+    mut delayed_rx: tokio::sync::mpsc::Receiver<Stamped>,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, PeerError>>,
+) {
+    while let Some((due, item)) = delayed_rx.recv().await {
+        tokio::time::sleep_until(due).await;
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
     }
 }
 

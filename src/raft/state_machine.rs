@@ -70,6 +70,10 @@ pub struct StateMachine {
     write_epoch: u64,
 }
 
+/// The items one applied batch changes, by (container, key); `None` is a
+/// delete. Later writes in the batch read it before the store.
+type Overlay = HashMap<(String, String), Option<ItemVersion>>;
+
 /// What one applied batch changes besides items.
 #[derive(Default)]
 struct BatchGeo {
@@ -167,7 +171,7 @@ impl StateMachine {
     fn apply_write(
         &mut self,
         write: WriteCommand,
-        overlay: &mut HashMap<(String, String), Option<ItemVersion>>,
+        overlay: &mut Overlay,
         geo: &mut BatchGeo,
     ) -> Result<WriteOutcome, StorageError> {
         // The fence that holds whatever the leases did: a write applies
@@ -307,12 +311,7 @@ impl StateMachine {
     /// fork (its own writes there are not in the history): it stops, and
     /// the region re-joins rather than keep writes the history dropped in
     /// place of the history's.
-    fn apply_shipped(
-        &mut self,
-        entries: Vec<GeoEntry>,
-        overlay: &mut HashMap<(String, String), Option<ItemVersion>>,
-        geo: &mut BatchGeo,
-    ) {
+    fn apply_shipped(&mut self, entries: Vec<GeoEntry>, overlay: &mut Overlay, geo: &mut BatchGeo) {
         if self.resyncing {
             return;
         }
@@ -383,6 +382,120 @@ impl StateMachine {
             }
         }
     }
+
+    /// Applies one command of the log against the batch's overlay and geo
+    /// changes; the outcomes are what the proposer gets back.
+    fn apply_command(
+        &mut self,
+        command: Command,
+        overlay: &mut Overlay,
+        geo: &mut BatchGeo,
+    ) -> Result<Vec<WriteOutcome>, StorageError> {
+        match command {
+            Command::Writes(writes) => writes
+                .into_iter()
+                .map(|w| self.apply_write(w, overlay, geo))
+                .collect(),
+            Command::Ship(entries) => {
+                self.apply_shipped(entries, overlay, geo);
+                Ok(Vec::new())
+            }
+            Command::RecordConflicts { records, ts } => self.record_conflicts(records, ts, geo),
+            Command::DeleteConflict { id, ts } => Ok(vec![self.delete_conflict(id, ts, geo)?]),
+            Command::BeginEpoch { epoch } => {
+                self.write_epoch = self.write_epoch.max(epoch);
+                Ok(Vec::new())
+            }
+            Command::TrimGeoLog { upto_lsn } => {
+                self.trim_geo(Some(upto_lsn), geo)?;
+                Ok(Vec::new())
+            }
+            Command::ResyncBegin => {
+                self.begin_resync(overlay, geo);
+                Ok(Vec::new())
+            }
+            Command::ResyncItems(items) => {
+                self.resync_items(items, overlay);
+                Ok(Vec::new())
+            }
+            Command::ResyncFeed(entries) => {
+                self.resync_feed(entries, geo)?;
+                Ok(Vec::new())
+            }
+            Command::ResyncEnd { glsn } => {
+                self.end_resync(glsn);
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Starts a re-sync: drops every item, the geo log and the conflict
+    /// feed (with whatever the batch changed so far), and marks the state
+    /// partial.
+    fn begin_resync(&mut self, overlay: &mut Overlay, geo: &mut BatchGeo) {
+        overlay.clear();
+        *geo = BatchGeo {
+            clear: true,
+            ..BatchGeo::default()
+        };
+        self.geo_bytes = 0;
+        self.resyncing = true;
+    }
+
+    /// Refills items from a page of the image, while a re-sync is under way.
+    fn resync_items(&mut self, items: Vec<(String, String, ItemVersion)>, overlay: &mut Overlay) {
+        if self.resyncing {
+            for (container, key, version) in items {
+                overlay.insert((container, key), Some(version));
+            }
+        }
+    }
+
+    /// Refills conflict feed entries from the image, while a re-sync is
+    /// under way.
+    fn resync_feed(
+        &mut self,
+        entries: Vec<(u64, serde_bytes::ByteBuf)>,
+        geo: &mut BatchGeo,
+    ) -> Result<(), StorageError> {
+        if self.resyncing {
+            for (_, bytes) in entries {
+                let entry: FeedEntry = decode("feed entry", &bytes).map_err(read_err)?;
+                geo.feed_put(&entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a re-sync at the GLSN the image was taken at.
+    fn end_resync(&mut self, glsn: Glsn) {
+        if self.resyncing {
+            self.resyncing = false;
+            self.glsn = glsn;
+        }
+    }
+
+    /// Writes the batch's items, geo changes and named values in one
+    /// atomic batch.
+    fn write_batch(&mut self, overlay: Overlay, geo: BatchGeo) -> Result<(), StorageError> {
+        let batch = StateBatch {
+            items: overlay.into_iter().map(|((c, k), v)| (c, k, v)).collect(),
+            values: vec![
+                (APPLIED, encode(&self.last_applied)),
+                (MEMBERSHIP, encode(&self.membership)),
+                (GLSN, encode(&self.glsn)),
+                (GEO_BYTES, encode(&self.geo_bytes)),
+                (RESYNCING, encode(&self.resyncing)),
+                (WRITE_EPOCH, encode(&self.write_epoch)),
+            ],
+            geo_append: geo.append,
+            geo_remove_upto: geo.remove_upto,
+            clear_data: geo.clear,
+            feed_put: geo.feed_put,
+            feed_remove: geo.feed_remove,
+        };
+        self.store.state.apply(batch).map_err(write_err)
+    }
 }
 
 /// Tells the log that the snapshot file on disk now covers `meta`'s last
@@ -430,7 +543,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut overlay = HashMap::new();
+        let mut overlay = Overlay::new();
         let mut geo = BatchGeo::default();
         let mut replies = Vec::new();
         for entry in entries {
@@ -443,62 +556,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.last_applied = Some(entry.log_id);
             let reply = match entry.payload {
                 EntryPayload::Blank => Vec::new(),
-                EntryPayload::Normal(Command::Writes(writes)) => writes
-                    .into_iter()
-                    .map(|w| self.apply_write(w, &mut overlay, &mut geo))
-                    .collect::<Result<Vec<_>, _>>()?,
-                EntryPayload::Normal(Command::Ship(entries)) => {
-                    self.apply_shipped(entries, &mut overlay, &mut geo);
-                    Vec::new()
-                }
-                EntryPayload::Normal(Command::RecordConflicts { records, ts }) => {
-                    self.record_conflicts(records, ts, &mut geo)?
-                }
-                EntryPayload::Normal(Command::DeleteConflict { id, ts }) => {
-                    vec![self.delete_conflict(id, ts, &mut geo)?]
-                }
-                EntryPayload::Normal(Command::ResyncFeed(entries)) => {
-                    if self.resyncing {
-                        for (_, bytes) in entries {
-                            let entry: FeedEntry =
-                                decode("feed entry", &bytes).map_err(read_err)?;
-                            geo.feed_put(&entry);
-                        }
-                    }
-                    Vec::new()
-                }
-                EntryPayload::Normal(Command::BeginEpoch { epoch }) => {
-                    self.write_epoch = self.write_epoch.max(epoch);
-                    Vec::new()
-                }
-                EntryPayload::Normal(Command::TrimGeoLog { upto_lsn }) => {
-                    self.trim_geo(Some(upto_lsn), &mut geo)?;
-                    Vec::new()
-                }
-                EntryPayload::Normal(Command::ResyncBegin) => {
-                    overlay.clear();
-                    geo = BatchGeo {
-                        clear: true,
-                        ..BatchGeo::default()
-                    };
-                    self.geo_bytes = 0;
-                    self.resyncing = true;
-                    Vec::new()
-                }
-                EntryPayload::Normal(Command::ResyncItems(items)) => {
-                    if self.resyncing {
-                        for (container, key, version) in items {
-                            overlay.insert((container, key), Some(version));
-                        }
-                    }
-                    Vec::new()
-                }
-                EntryPayload::Normal(Command::ResyncEnd { glsn }) => {
-                    if self.resyncing {
-                        self.resyncing = false;
-                        self.glsn = glsn;
-                    }
-                    Vec::new()
+                EntryPayload::Normal(command) => {
+                    self.apply_command(command, &mut overlay, &mut geo)?
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
@@ -510,23 +569,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !geo.clear {
             self.trim_geo(None, &mut geo)?;
         }
-        let batch = StateBatch {
-            items: overlay.into_iter().map(|((c, k), v)| (c, k, v)).collect(),
-            values: vec![
-                (APPLIED, encode(&self.last_applied)),
-                (MEMBERSHIP, encode(&self.membership)),
-                (GLSN, encode(&self.glsn)),
-                (GEO_BYTES, encode(&self.geo_bytes)),
-                (RESYNCING, encode(&self.resyncing)),
-                (WRITE_EPOCH, encode(&self.write_epoch)),
-            ],
-            geo_append: geo.append,
-            geo_remove_upto: geo.remove_upto,
-            clear_data: geo.clear,
-            feed_put: geo.feed_put,
-            feed_remove: geo.feed_remove,
-        };
-        self.store.state.apply(batch).map_err(write_err)?;
+        self.write_batch(overlay, geo)?;
         crash_point(CrashPoint::AfterApplyBatch);
         self.publish_applied();
         Ok(replies)
