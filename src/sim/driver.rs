@@ -21,8 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::clock::SIMULATION_EPOCH_MS;
+use crate::config::AccountConfig;
 use crate::fault::{FaultInjection, Faults};
 use crate::ids::NodeId;
+use crate::local::LocalOptions;
 use crate::raft::runtime;
 use crate::server::{Listeners, Node};
 use crate::sim::account::{HostAction, HostActions, SimAccount};
@@ -85,6 +87,8 @@ pub fn run(options: &VerifyOptions) -> Result<SimReport, SimError> {
     result
 }
 
+/// One seeded run: the node hosts and the runner's host on a simulation
+/// built from the seed, stepped until the runner is done.
 fn run_seeded(options: &VerifyOptions, root: PathBuf) -> Result<SimReport, SimError> {
     let mut local = options.local_options();
     local.data_dir = root;
@@ -104,16 +108,56 @@ fn run_seeded(options: &VerifyOptions, root: PathBuf) -> Result<SimReport, SimEr
     let account = local.account_config(&addresses);
     let faults = Faults::new(options.seed);
 
-    let mut sim = turmoil::Builder::new()
+    let mut sim = simulation(options);
+    add_node_hosts(&mut sim, &local, &account, &hosts, &faults);
+    let actions = HostActions::default();
+    let runner_host = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1));
+    let cluster = SimAccount::new(account, faults, hosts, runner_host, actions.clone());
+    let outcome = add_runner(&mut sim, runner_host, cluster, options);
+    let steps = step_to_the_end(&mut sim, &actions)?;
+
+    let simulated = sim.elapsed();
+    let verify = outcome
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or_else(|| SimError::Simulation("the runner ended without a report".into()))??;
+    let trace = trace_of(&verify, simulated);
+    Ok(SimReport {
+        verify,
+        trace,
+        simulated,
+        steps,
+    })
+}
+
+/// Where the runner's host leaves its report when it is done.
+type Outcome = Arc<Mutex<Option<Result<VerifyReport, VerifyError>>>>;
+
+/// A simulation whose randomness, start time, length and network come
+/// from the seed and the constants above.
+fn simulation(options: &VerifyOptions) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
         .rng_seed(options.seed)
         .epoch(UNIX_EPOCH + Duration::from_millis(SIMULATION_EPOCH_MS))
         .simulation_duration(options.duration + SETTLE_ALLOWANCE)
         .min_message_latency(LATENCY_MIN)
         .max_message_latency(LATENCY_MAX)
         .tcp_capacity(TCP_CAPACITY)
-        .build();
-    for (id, host) in &hosts {
-        let config = local.node_config(&account, *id);
+        .build()
+}
+
+/// One simulated host per node, each starting its node with the fault
+/// layer shared by the whole account (and again after a restart).
+fn add_node_hosts(
+    sim: &mut turmoil::Sim<'static>,
+    local: &LocalOptions,
+    account: &AccountConfig,
+    hosts: &BTreeMap<NodeId, IpAddr>,
+    faults: &Faults,
+) {
+    for (id, host) in hosts {
+        let config = local.node_config(account, *id);
         let injection = FaultInjection::InProcess(faults.clone());
         // turmoil binds only the unspecified address (the host's own).
         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -133,11 +177,17 @@ fn run_seeded(options: &VerifyOptions, root: PathBuf) -> Result<SimReport, SimEr
             }
         });
     }
+}
 
-    let actions = HostActions::default();
-    let runner_host = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1));
-    let cluster = SimAccount::new(account, faults, hosts, runner_host, actions.clone());
-    let outcome: Arc<Mutex<Option<Result<VerifyReport, VerifyError>>>> = Arc::default();
+/// The runner's host: it drives the verify run against `cluster` and
+/// leaves the report in the returned slot.
+fn add_runner(
+    sim: &mut turmoil::Sim<'static>,
+    runner_host: IpAddr,
+    cluster: SimAccount,
+    options: &VerifyOptions,
+) -> Outcome {
+    let outcome: Outcome = Arc::default();
     let slot = outcome.clone();
     let verify_options = options.clone();
     sim.client(runner_host, async move {
@@ -145,7 +195,16 @@ fn run_seeded(options: &VerifyOptions, root: PathBuf) -> Result<SimReport, SimEr
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
         Ok(())
     });
+    outcome
+}
 
+/// Steps the simulation until every client host is done, crashing and
+/// restarting hosts as the runner asks between steps; returns the steps
+/// taken.
+fn step_to_the_end(
+    sim: &mut turmoil::Sim<'static>,
+    actions: &HostActions,
+) -> Result<u64, SimError> {
     let mut steps = 0u64;
     loop {
         let finished = sim
@@ -159,22 +218,9 @@ fn run_seeded(options: &VerifyOptions, root: PathBuf) -> Result<SimReport, SimEr
             }
         }
         if finished {
-            break;
+            return Ok(steps);
         }
     }
-    let simulated = sim.elapsed();
-    let verify = outcome
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-        .ok_or_else(|| SimError::Simulation("the runner ended without a report".into()))??;
-    let trace = trace_of(&verify, simulated);
-    Ok(SimReport {
-        verify,
-        trace,
-        simulated,
-        steps,
-    })
 }
 
 /// The host of the `i`th node (from 0).

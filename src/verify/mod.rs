@@ -3,6 +3,7 @@
 //! the checkers that judge histories (each a pure function).
 
 pub mod calls;
+pub mod checks;
 pub mod cluster;
 pub mod convergence;
 pub mod durability;

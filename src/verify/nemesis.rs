@@ -22,6 +22,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
 
+use crate::fault::Faults;
 use crate::ids::{NodeId, RegionId};
 use crate::verify::cluster::Cluster;
 
@@ -302,6 +303,7 @@ fn region_of(fault: Fault, topology: &Topology, target: &[NodeId]) -> Option<Reg
     }
 }
 
+/// Injects `fault` into the account and returns the nodes it targets.
 async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology) -> Vec<NodeId> {
     let mut account = account.lock().await;
     let faults = account.faults().clone();
@@ -312,44 +314,18 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
             vec![nodes[i]]
         }
         Fault::OneWayNode(i, deaf) => {
-            for other in nodes.iter().filter(|n| **n != nodes[i]) {
-                if deaf {
-                    faults.cut(*other, nodes[i]);
-                } else {
-                    faults.cut(nodes[i], *other);
-                }
-            }
+            cut_one_way(&faults, nodes, nodes[i], deaf);
             vec![nodes[i]]
         }
-        Fault::IsolateLeader => {
-            let status = account.status(None, false).await;
-            let leader = status.and_then(|s| {
-                s.nodes
-                    .iter()
-                    .filter(|n| n.role == "leader")
-                    .map(|n| n.node_id)
-                    .min()
-            });
-            if let Some(l) = leader {
-                faults.isolate(l, nodes);
-            }
-            leader.into_iter().collect()
-        }
+        Fault::IsolateLeader => isolate_leader(&account, &faults, nodes).await,
         Fault::SplitHalves => {
             let (a, b) = nodes.split_at(nodes.len() / 2);
             faults.partition(a, b);
             a.to_vec()
         }
         Fault::DelayNode(i) | Fault::DropNode(i) => {
-            for other in nodes.iter().filter(|n| **n != nodes[i]) {
-                for (from, to) in [(nodes[i], *other), (*other, nodes[i])] {
-                    if let Fault::DelayNode(_) = fault {
-                        faults.delay(from, to, Duration::from_millis(DELAY_MS));
-                    } else {
-                        faults.drop_messages(from, to, DROP_PROBABILITY);
-                    }
-                }
-            }
+            let delay = matches!(fault, Fault::DelayNode(_));
+            slow_node_links(&faults, nodes, nodes[i], delay);
             vec![nodes[i]]
         }
         Fault::RestartNode(i) => {
@@ -375,32 +351,90 @@ async fn inject(account: &Arc<Mutex<Cluster>>, fault: Fault, topology: &Topology
             inside
         }
         Fault::CutWriteRegionFromMeta => {
-            let inside = write_region_nodes(&account, topology).await;
-            let voters: Vec<NodeId> = account
-                .account()
-                .meta_voters()
-                .into_iter()
-                .filter(|v| !inside.contains(v))
-                .collect();
-            faults.partition(&inside, &voters);
-            inside
+            cut_write_region_from_meta(&account, &faults, topology).await
         }
         Fault::DegradeRegion(r, ms) => {
             let inside = &topology.regions[r].1;
-            let delay = Duration::from_millis(ms);
-            for x in inside {
-                for y in nodes.iter().filter(|n| !inside.contains(n)) {
-                    for (from, to) in [(*x, *y), (*y, *x)] {
-                        faults.delay(from, to, delay);
-                        faults.drop_messages(from, to, REGION_DROP_PROBABILITY);
-                    }
-                }
-            }
+            degrade_region_links(&faults, nodes, inside, Duration::from_millis(ms));
             inside.clone()
         }
     };
     account.publish_faults().await;
     target
+}
+
+/// Cuts `node`'s links to every other node in one direction: deaf (it
+/// hears nobody) or mute (nobody hears it).
+fn cut_one_way(faults: &Faults, nodes: &[NodeId], node: NodeId, deaf: bool) {
+    for other in nodes.iter().filter(|n| **n != node) {
+        if deaf {
+            faults.cut(*other, node);
+        } else {
+            faults.cut(node, *other);
+        }
+    }
+}
+
+/// Isolates the leader the account reports (the lowest id if several
+/// claim it); returns it, or nothing when no node answers.
+async fn isolate_leader(account: &Cluster, faults: &Faults, nodes: &[NodeId]) -> Vec<NodeId> {
+    let status = account.status(None, false).await;
+    let leader = status.and_then(|s| {
+        s.nodes
+            .iter()
+            .filter(|n| n.role == "leader")
+            .map(|n| n.node_id)
+            .min()
+    });
+    if let Some(l) = leader {
+        faults.isolate(l, nodes);
+    }
+    leader.into_iter().collect()
+}
+
+/// Delays, or drops a share of, every message between `node` and the
+/// other nodes, both ways.
+fn slow_node_links(faults: &Faults, nodes: &[NodeId], node: NodeId, delay: bool) {
+    for other in nodes.iter().filter(|n| **n != node) {
+        for (from, to) in [(node, *other), (*other, node)] {
+            if delay {
+                faults.delay(from, to, Duration::from_millis(DELAY_MS));
+            } else {
+                faults.drop_messages(from, to, DROP_PROBABILITY);
+            }
+        }
+    }
+}
+
+/// Partitions the write region's nodes from the meta voters outside it;
+/// returns the write region's nodes.
+async fn cut_write_region_from_meta(
+    account: &Cluster,
+    faults: &Faults,
+    topology: &Topology,
+) -> Vec<NodeId> {
+    let inside = write_region_nodes(account, topology).await;
+    let voters: Vec<NodeId> = account
+        .account()
+        .meta_voters()
+        .into_iter()
+        .filter(|v| !inside.contains(v))
+        .collect();
+    faults.partition(&inside, &voters);
+    inside
+}
+
+/// Delays every link between `inside` (a region's nodes) and the other
+/// nodes by `delay` each way, and drops a share of its messages.
+fn degrade_region_links(faults: &Faults, nodes: &[NodeId], inside: &[NodeId], delay: Duration) {
+    for x in inside {
+        for y in nodes.iter().filter(|n| !inside.contains(n)) {
+            for (from, to) in [(*x, *y), (*y, *x)] {
+                faults.delay(from, to, delay);
+                faults.drop_messages(from, to, REGION_DROP_PROBABILITY);
+            }
+        }
+    }
 }
 
 /// The nodes of the region the newest meta view names as the write

@@ -32,15 +32,16 @@ use crate::ids::{NodeId, RegionId, ReplicaId};
 use crate::local::{LocalAccount, LocalOptions};
 use crate::verify::cluster::{Cluster, agreed_leader};
 use crate::verify::durability::AccountedWrite;
-use crate::verify::history::{History, HistoryError, Op, OpKind, write_op};
+use crate::verify::history::{HistoryError, Op, write_op};
 use crate::verify::nemesis::{self, FaultEvent};
 use crate::verify::procs::ProcAccount;
 use crate::verify::staleness::{self, RegionFigures};
-use crate::verify::verdict::Verdict;
 use crate::verify::workload::{
     self, CONTAINER, Clients, Process, REGISTER_KEYS, Recorder, SET_KEY, SET_PREFIX,
 };
-use crate::verify::{convergence, durability, linearizable, prefix, session};
+use crate::verify::{checks, durability};
+
+pub use crate::verify::checks::CheckResult;
 
 /// How long healing, quiescence and the final read-out may take.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -142,15 +143,6 @@ pub enum VerifyError {
     HistoryFile { path: PathBuf, reason: String },
 }
 
-pub struct CheckResult {
-    pub name: &'static str,
-    pub operations: usize,
-    /// Why the checker did not run (its workload needs a level stronger
-    /// than the account default); its verdict is then empty.
-    pub skipped: Option<String>,
-    pub verdict: Verdict,
-}
-
 /// What the staleness checker measured, by the region that served reads.
 pub struct StalenessFigures {
     pub params: staleness::Params,
@@ -215,22 +207,70 @@ pub async fn run_on(
     account: Cluster,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, VerifyError> {
+    let write_region = wait_for_leaders(&account).await?;
+    let clients = connect_all(&account, &write_region).await?;
+    let account = Arc::new(Mutex::new(account));
+    let plan = Plan::for_default(options.default_consistency);
+    let (recorder, faults) = run_workloads(&account, &clients, &plan, options).await;
+    let read_out = settle_and_read_out(account, &clients, &plan).await?;
+    let epoch_changes = read_out.settled.epoch.saturating_sub(1);
+
+    let ops = recorder.ops();
+    write_history(&options.history_path, &ops)?;
+    let durability_params = durability::Params {
+        final_state: &read_out.final_state,
+        accounted: &read_out.lost,
+    };
+    let (checks, staleness) = checks::run_checkers(
+        &ops,
+        durability_params,
+        &read_out.settled.digests,
+        &options.staleness,
+        |level| plan.skipped(level),
+    )?;
+    Ok(VerifyReport {
+        seed: options.seed,
+        operations: ops.len(),
+        faults,
+        checks,
+        staleness: StalenessFigures {
+            params: options.staleness,
+            write_region,
+            regions: staleness,
+        },
+        lost_to_failover: read_out.lost.len(),
+        epoch_changes,
+        history_path: options.history_path.clone(),
+        history: ops,
+    })
+}
+
+/// Waits for a leader in every region; returns the write region (the
+/// first).
+async fn wait_for_leaders(account: &Cluster) -> Result<RegionId, VerifyError> {
     let regions = account.regions();
-    let write_region = regions[0].clone();
     for region in &regions {
         account
             .wait_for_leader(region, SETTLE_TIMEOUT)
             .await
             .ok_or_else(|| VerifyError::Start(format!("no leader elected in {region}")))?;
     }
-    let clients = connect_all(&account, &write_region).await?;
-    let account = Arc::new(Mutex::new(account));
+    Ok(regions[0].clone())
+}
 
+/// Runs the workloads `plan` allows until the deadline, with the nemesis
+/// injecting faults meanwhile when `options` ask for it; returns what the
+/// workloads recorded and the faults injected.
+async fn run_workloads(
+    account: &Arc<Mutex<Cluster>>,
+    clients: &Clients,
+    plan: &Plan,
+    options: &VerifyOptions,
+) -> (Arc<Recorder>, Vec<FaultEvent>) {
     let started = Instant::now();
     let deadline = started + options.duration;
     let recorder = Arc::new(Recorder::default());
-    let plan = Plan::for_default(options.default_consistency);
-    let workloads = spawn_workloads(&plan, &clients, &recorder, deadline, options);
+    let workloads = spawn_workloads(plan, clients, &recorder, deadline, options);
     let faults = if options.nemesis {
         nemesis::run(
             account.clone(),
@@ -247,7 +287,25 @@ pub async fn run_on(
     for w in workloads {
         let _ = w.await;
     }
+    (recorder, faults)
+}
 
+/// What the account holds once the run is over.
+struct ReadOut {
+    settled: Settled,
+    /// The final state of the keys the durability checker judges.
+    final_state: BTreeMap<String, BTreeSet<String>>,
+    /// The writes the conflict feed says failovers lost.
+    lost: Vec<AccountedWrite>,
+}
+
+/// Settles the account, reads its final state and the writes failovers
+/// lost, and stops it (also when settling or reading fails).
+async fn settle_and_read_out(
+    account: Arc<Mutex<Cluster>>,
+    clients: &Clients,
+    plan: &Plan,
+) -> Result<ReadOut, VerifyError> {
     let mut account = Arc::try_unwrap(account)
         .map_err(|_| VerifyError::Settle("the nemesis still holds the account".into()))?
         .into_inner();
@@ -257,33 +315,18 @@ pub async fn run_on(
             let final_state =
                 read_final_state(&clients.write_region[0], plan.read_out_level()).await;
             let lost = read_lost_writes(&account, &settled.write_region).await;
-            final_state.and_then(|f| lost.map(|l| (settled, f, l)))
+            final_state.and_then(|final_state| {
+                lost.map(|lost| ReadOut {
+                    settled,
+                    final_state,
+                    lost,
+                })
+            })
         }
         Err(e) => Err(e),
     };
     account.stop().await;
-    let (settled, final_state, lost) = read_out?;
-    let digests = settled.digests;
-    let epoch_changes = settled.epoch.saturating_sub(1);
-
-    let ops = recorder.ops();
-    write_history(&options.history_path, &ops)?;
-    let (checks, staleness) = run_checkers(&ops, &final_state, &lost, &digests, &plan, options)?;
-    Ok(VerifyReport {
-        seed: options.seed,
-        operations: ops.len(),
-        faults,
-        checks,
-        staleness: StalenessFigures {
-            params: options.staleness,
-            write_region,
-            regions: staleness,
-        },
-        lost_to_failover: lost.len(),
-        epoch_changes,
-        history_path: options.history_path.clone(),
-        history: ops,
-    })
+    read_out
 }
 
 /// Direct clients, one per node, and the write region's among them: the
@@ -620,152 +663,9 @@ fn write_history(path: &Path, ops: &[Op]) -> Result<(), VerifyError> {
     std::io::Write::flush(&mut out).map_err(fail)
 }
 
-/// The sub-history of operations on keys starting with `prefix`.
-/// `ops` with the acknowledgement of every write `lost` names turned into
-/// an unknown outcome (a completion carries its write's key and value).
-fn lost_as_unknown(ops: &[Op], lost: &[AccountedWrite]) -> Vec<Op> {
-    let lost: BTreeSet<(&str, &str)> = lost
-        .iter()
-        .map(|w| (w.key.as_str(), w.value.as_str()))
-        .collect();
-    ops.iter()
-        .map(|o| {
-            let mut o = o.clone();
-            if o.kind == OpKind::Ok
-                && o.function.is_write()
-                && o.value
-                    .as_deref()
-                    .is_some_and(|v| lost.contains(&(o.key.as_str(), v)))
-            {
-                o.kind = OpKind::Info;
-            }
-            o
-        })
-        .collect()
-}
-
-fn on_keys(ops: &[Op], prefix: &str) -> Result<History, HistoryError> {
-    History::from_ops(
-        ops.iter()
-            .filter(|o| o.key.starts_with(prefix))
-            .cloned()
-            .collect(),
-    )
-}
-
-fn run_checkers(
-    ops: &[Op],
-    final_state: &BTreeMap<String, BTreeSet<String>>,
-    lost: &[AccountedWrite],
-    digests: &[(ReplicaId, String)],
-    plan: &Plan,
-    options: &VerifyOptions,
-) -> Result<(Vec<CheckResult>, BTreeMap<RegionId, RegionFigures>), VerifyError> {
-    let registers = on_keys(ops, "reg/")?;
-    let sessions = on_keys(ops, "sess/")?;
-    // A write a failover lost (the conflict feed accounts for it) was seen
-    // before the fork and is gone after it: for the prefix and the
-    // staleness of reads it counts as a write of unknown outcome, which may
-    // be visible or not. Durability still judges it as acknowledged, and
-    // needs the feed to excuse it.
-    let surviving = lost_as_unknown(ops, lost);
-    let prefixes = on_keys(&surviving, "pfx/")?;
-    let bounded = on_keys(&surviving, "bnd/")?;
-    // Durability is judged on exactly the keys the final read-out covers.
-    let read_out = History::from_ops(
-        ops.iter()
-            .filter(|o| final_state.contains_key(&o.key))
-            .cloned()
-            .collect(),
-    )?;
-    let durability_params = durability::Params {
-        final_state,
-        accounted: lost,
-    };
-    let staleness = staleness::judge(&bounded, &options.staleness);
-    let check = |name, history: &History, level, verdict| CheckResult {
-        name,
-        operations: history.operations().len(),
-        skipped: plan.skipped(level),
-        verdict,
-    };
-    let checks = vec![
-        check(
-            "linearizable (strong registers)",
-            &registers,
-            Consistency::Strong,
-            linearizable::check(&registers, &linearizable::Params::default()),
-        ),
-        check(
-            "session guarantees",
-            &sessions,
-            Consistency::Session,
-            session::check(&sessions),
-        ),
-        check(
-            "consistent prefix",
-            &prefixes,
-            Consistency::Session,
-            prefix::check(&prefixes),
-        ),
-        check(
-            "bounded staleness (K, T)",
-            &bounded,
-            Consistency::BoundedStaleness,
-            staleness.verdict,
-        ),
-        check(
-            "durability (registers, set)",
-            &read_out,
-            Consistency::Eventual,
-            durability::check(&read_out, &durability_params),
-        ),
-        CheckResult {
-            name: "convergence",
-            operations: digests.len(),
-            skipped: None,
-            verdict: convergence::check(digests),
-        },
-    ];
-    Ok((checks, staleness.regions))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn writes_lost_to_a_failover_count_as_unknown_outcomes_for_prefix_and_staleness() {
-        use crate::verify::history::Function;
-        use crate::verify::history::build::{complete, invoke, with_value};
-        let write = |value: &str| {
-            vec![
-                invoke(1, Function::Write, "pfx/w1/a", Some(value)),
-                with_value(complete(1, OpKind::Ok, Function::Write, "pfx/w1/a"), value),
-            ]
-        };
-        let ops: Vec<Op> = [write("1"), write("2"), write("3")].concat();
-        let lost = [AccountedWrite {
-            key: "pfx/w1/a".into(),
-            value: "2".into(),
-        }];
-        let kinds: Vec<(Option<String>, OpKind)> = lost_as_unknown(&ops, &lost)
-            .into_iter()
-            .map(|o| (o.value, o.kind))
-            .collect();
-        let v = |v: &str| Some(v.to_string());
-        assert_eq!(
-            kinds,
-            vec![
-                (v("1"), OpKind::Invoke),
-                (v("1"), OpKind::Ok),
-                (v("2"), OpKind::Invoke),
-                (v("2"), OpKind::Info),
-                (v("3"), OpKind::Invoke),
-                (v("3"), OpKind::Ok),
-            ]
-        );
-    }
 
     #[test]
     fn a_lost_set_member_is_accounted_as_an_append_to_the_set() {
