@@ -258,29 +258,11 @@ impl<W: Write> ScanPrinter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::testing::{self, served_by};
     use crate::wire::pb::v1 as pb;
 
-    fn glsn(epoch: u64, lsn: u64) -> Option<pb::Glsn> {
-        Some(pb::Glsn { epoch, lsn })
-    }
-
-    fn served_by() -> Option<pb::ServedBy> {
-        Some(pb::ServedBy {
-            region: "west".to_string(),
-            node_id: 2,
-        })
-    }
-
     fn item(key: &str, value: &[u8]) -> Item {
-        Item::from(pb::Item {
-            container: "c".to_string(),
-            key: key.to_string(),
-            value: value.to_vec(),
-            etag: "t1".to_string(),
-            glsn: glsn(1, 42),
-            ts: 7,
-            origin_region: "west".to_string(),
-        })
+        Item::from(testing::item(key, value))
     }
 
     #[test]

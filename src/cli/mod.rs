@@ -24,6 +24,8 @@ pub mod print;
 pub mod render;
 pub mod server;
 pub mod status_cmd;
+#[cfg(test)]
+mod testing;
 pub mod verify;
 
 use std::process::ExitCode;
