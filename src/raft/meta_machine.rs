@@ -1,7 +1,10 @@
 //! openraft's `RaftStateMachine` for the meta group: applies meta commands
 //! with `MetaState::apply` and keeps the whole (small) state as one value
 //! in the meta store's state tree, beside the applied log id and the
-//! membership, all written in one atomic batch.
+//! membership, all written in one atomic batch. The containers are a
+//! value of their own (`META_CONTAINERS`), so a state persisted before
+//! containers existed still decodes: bincode has no room for a field
+//! appended to a struct, and a missing key reads as no containers.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use crate::storage::state::{StateBatch, StateImage};
 use crate::storage::store::Store;
 
 const META_STATE: &str = "meta_state";
+const META_CONTAINERS: &str = "meta_containers";
 
 pub struct MetaStateMachine {
     store: Store,
@@ -33,7 +37,8 @@ impl MetaStateMachine {
     pub fn open(store: Store) -> Result<Self, StorageError> {
         let last_applied: Option<LogId> = read_value(&store.state, APPLIED)?.flatten();
         let membership = read_value(&store.state, MEMBERSHIP)?.unwrap_or_default();
-        let state: MetaState = read_value(&store.state, META_STATE)?.unwrap_or_default();
+        let mut state: MetaState = read_value(&store.state, META_STATE)?.unwrap_or_default();
+        state.containers = read_value(&store.state, META_CONTAINERS)?.unwrap_or_default();
         Ok(Self {
             store,
             last_applied,
@@ -55,6 +60,7 @@ impl MetaStateMachine {
                 (APPLIED, encode(&self.last_applied)),
                 (MEMBERSHIP, encode(&self.membership)),
                 (META_STATE, encode(&self.state)),
+                (META_CONTAINERS, encode(&self.state.containers)),
             ],
             ..StateBatch::default()
         };
@@ -114,7 +120,8 @@ impl RaftStateMachine<MetaTypeConfig> for MetaStateMachine {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let image: StateImage = decode("meta snapshot", &data).map_err(read_err)?;
-        let state: MetaState = image_value(&image, META_STATE)?.unwrap_or_default();
+        let mut state: MetaState = image_value(&image, META_STATE)?.unwrap_or_default();
+        state.containers = image_value(&image, META_CONTAINERS)?.unwrap_or_default();
         install_image(&self.store, meta, image, data)?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
