@@ -118,6 +118,37 @@ impl ContainerPolicy {
     }
 }
 
+impl ContainerPolicy {
+    /// Whether a lost lww write goes to the conflict feed: false only
+    /// for an `lww` container created with `--no-feed-for-lww`.
+    pub fn feed_for_lww(&self) -> bool {
+        !matches!(self, Self::Lww { feed: false, .. })
+    }
+
+    /// This policy with `--no-feed-for-lww` (`feed` false), which only an
+    /// `lww` policy takes.
+    pub fn with_feed_for_lww(self, feed: bool) -> Result<Self, ContainerError> {
+        match self {
+            Self::Lww { path, .. } => Ok(Self::Lww { path, feed }),
+            policy if feed => Ok(policy),
+            policy => Err(ContainerError::NoFeedNeedsLww { policy }),
+        }
+    }
+
+    /// The text form without the `--no-feed-for-lww` flag, which
+    /// [`Self::feed_for_lww`] carries.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Lww { path, .. } => Self::Lww {
+                path: path.clone(),
+                feed: true,
+            }
+            .to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for ContainerPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -345,6 +376,23 @@ mod tests {
             })
         );
         assert_eq!(ContainerPolicy::default().to_string(), "lww");
+    }
+
+    #[test]
+    fn the_feed_flag_is_its_own_field() {
+        let lww: ContainerPolicy = "lww:/p".parse().unwrap();
+        assert!(lww.feed_for_lww());
+        let quiet = lww.clone().with_feed_for_lww(false).unwrap();
+        assert_eq!(quiet.to_string(), "lww:/p --no-feed-for-lww");
+        assert!(!quiet.feed_for_lww());
+        assert_eq!(quiet.name(), "lww:/p");
+        assert_eq!(quiet.with_feed_for_lww(true), Ok(lww));
+        assert_eq!(
+            ContainerPolicy::Set.with_feed_for_lww(true),
+            Ok(ContainerPolicy::Set)
+        );
+        let err = ContainerPolicy::Set.with_feed_for_lww(false).unwrap_err();
+        assert!(err.to_string().contains("lww containers only"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use crate::consistency::Consistency;
 use std::time::Duration;
 
+use crate::container::{ContainerError, ContainerPolicy, ContainerSpec};
+
 use crate::fault::{FaultAction, LinkRule};
 use crate::glsn::Glsn;
 use crate::ids::{NodeId, RegionId};
@@ -176,5 +178,29 @@ mod tests {
         );
         replace.links[0].drop_probability = 1.5;
         assert!(fault_action_from_wire(&replace).is_err());
+    }
+}
+
+impl From<&ContainerSpec> for pb::Container {
+    fn from(spec: &ContainerSpec) -> Self {
+        pb::Container {
+            name: spec.name.clone(),
+            policy: spec.policy.name(),
+            feed_for_lww: spec.policy.feed_for_lww(),
+        }
+    }
+}
+
+/// A container policy from its wire form: the policy's text, and whether
+/// lww losers go to the conflict feed.
+pub fn container_policy_from_wire(
+    policy: &str,
+    feed_for_lww: bool,
+) -> Result<ContainerPolicy, ContainerError> {
+    let policy: ContainerPolicy = policy.parse()?;
+    if feed_for_lww {
+        Ok(policy)
+    } else {
+        policy.with_feed_for_lww(false)
     }
 }
