@@ -126,6 +126,30 @@ pub fn consistency_to_wire(level: Consistency) -> i32 {
     }) as i32
 }
 
+impl From<&ContainerSpec> for pb::Container {
+    fn from(spec: &ContainerSpec) -> Self {
+        pb::Container {
+            name: spec.name.clone(),
+            policy: spec.policy.name(),
+            feed_for_lww: spec.policy.feed_for_lww(),
+        }
+    }
+}
+
+/// A container policy from its wire form: the policy's text, and whether
+/// lww losers go to the conflict feed.
+pub fn container_policy_from_wire(
+    policy: &str,
+    feed_for_lww: bool,
+) -> Result<ContainerPolicy, ContainerError> {
+    let policy: ContainerPolicy = policy.parse()?;
+    if feed_for_lww {
+        Ok(policy)
+    } else {
+        policy.with_feed_for_lww(false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,29 +202,5 @@ mod tests {
         );
         replace.links[0].drop_probability = 1.5;
         assert!(fault_action_from_wire(&replace).is_err());
-    }
-}
-
-impl From<&ContainerSpec> for pb::Container {
-    fn from(spec: &ContainerSpec) -> Self {
-        pb::Container {
-            name: spec.name.clone(),
-            policy: spec.policy.name(),
-            feed_for_lww: spec.policy.feed_for_lww(),
-        }
-    }
-}
-
-/// A container policy from its wire form: the policy's text, and whether
-/// lww losers go to the conflict feed.
-pub fn container_policy_from_wire(
-    policy: &str,
-    feed_for_lww: bool,
-) -> Result<ContainerPolicy, ContainerError> {
-    let policy: ContainerPolicy = policy.parse()?;
-    if feed_for_lww {
-        Ok(policy)
-    } else {
-        policy.with_feed_for_lww(false)
     }
 }
