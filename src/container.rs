@@ -125,12 +125,11 @@ impl ContainerPolicy {
         !matches!(self, Self::Lww { feed: false, .. })
     }
 
-    /// This policy with `--no-feed-for-lww` (`feed` false), which only an
-    /// `lww` policy takes.
-    pub fn with_feed_for_lww(self, feed: bool) -> Result<Self, ContainerError> {
+    /// This policy with `--no-feed-for-lww`, which only an `lww` policy
+    /// takes.
+    pub fn without_feed_for_lww(self) -> Result<Self, ContainerError> {
         match self {
-            Self::Lww { path, .. } => Ok(Self::Lww { path, feed }),
-            policy if feed => Ok(policy),
+            Self::Lww { path, .. } => Ok(Self::Lww { path, feed: false }),
             policy => Err(ContainerError::NoFeedNeedsLww { policy }),
         }
     }
@@ -382,16 +381,12 @@ mod tests {
     fn the_feed_flag_is_its_own_field() {
         let lww: ContainerPolicy = "lww:/p".parse().unwrap();
         assert!(lww.feed_for_lww());
-        let quiet = lww.clone().with_feed_for_lww(false).unwrap();
+        let quiet = lww.without_feed_for_lww().unwrap();
         assert_eq!(quiet.to_string(), "lww:/p --no-feed-for-lww");
         assert!(!quiet.feed_for_lww());
         assert_eq!(quiet.name(), "lww:/p");
-        assert_eq!(quiet.with_feed_for_lww(true), Ok(lww));
-        assert_eq!(
-            ContainerPolicy::Set.with_feed_for_lww(true),
-            Ok(ContainerPolicy::Set)
-        );
-        let err = ContainerPolicy::Set.with_feed_for_lww(false).unwrap_err();
+        assert_eq!(quiet.clone().without_feed_for_lww(), Ok(quiet));
+        let err = ContainerPolicy::Set.without_feed_for_lww().unwrap_err();
         assert!(err.to_string().contains("lww containers only"), "{err}");
     }
 

@@ -80,9 +80,13 @@ async fn create(
 ) -> anyhow::Result<ExitCode> {
     // `--no-feed-for-lww` on a counter is the same usage error as a bad
     // policy: refused before anything is sent.
-    let policy = policy
-        .with_feed_for_lww(!no_feed_for_lww)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = if no_feed_for_lww {
+        policy
+            .without_feed_for_lww()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+    } else {
+        policy
+    };
     let client = connect_admin(output, ADMIN_CALL_TIMEOUT).await?;
     let created = client
         .create_container(name, &policy.name(), !policy.feed_for_lww())

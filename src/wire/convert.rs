@@ -146,7 +146,7 @@ pub fn container_policy_from_wire(
     if feed_for_lww {
         Ok(policy)
     } else {
-        policy.with_feed_for_lww(false)
+        policy.without_feed_for_lww()
     }
 }
 
@@ -202,5 +202,24 @@ mod tests {
         );
         replace.links[0].drop_probability = 1.5;
         assert!(fault_action_from_wire(&replace).is_err());
+    }
+
+    #[test]
+    fn a_container_round_trips_with_its_feed_flag_as_a_field() {
+        for text in ["lww", "lww:/p --no-feed-for-lww", "custom", "counter"] {
+            let spec = ContainerSpec {
+                name: "c".into(),
+                policy: text.parse().unwrap(),
+            };
+            let wire = pb::Container::from(&spec);
+            assert!(!wire.policy.contains("--"), "{wire:?}");
+            let back = container_policy_from_wire(&wire.policy, wire.feed_for_lww);
+            assert_eq!(back, Ok(spec.policy), "{text}");
+        }
+        // The flag in the text stays off even when the field leaves it on.
+        let quiet = container_policy_from_wire("lww --no-feed-for-lww", true).unwrap();
+        assert!(!quiet.feed_for_lww());
+        assert!(container_policy_from_wire("set", false).is_err());
+        assert!(container_policy_from_wire("crdt", true).is_err());
     }
 }
