@@ -136,3 +136,77 @@ impl RaftStateMachine<MetaTypeConfig> for MetaStateMachine {
         current_snapshot(&self.store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WriteMode;
+    use crate::consistency::Consistency;
+    use crate::ids::{NodeId, RegionId};
+    use crate::meta::AccountSettings;
+    use crate::meta::MetaCommand;
+    use crate::storage::config::StorageConfig;
+    use crate::storage::data_dir::Identity;
+
+    fn open_store(dir: &std::path::Path) -> Store {
+        let me = Identity::new("dev", RegionId::new("west"), NodeId(1));
+        let config = StorageConfig {
+            in_memory: true,
+            ..StorageConfig::default()
+        };
+        Store::open(dir, &config, &me).expect("open the store")
+    }
+
+    fn init() -> MetaCommand {
+        MetaCommand::Init {
+            settings: AccountSettings {
+                name: "dev".into(),
+                write_mode: WriteMode::SingleWrite,
+                default_consistency: Consistency::Session,
+                max_staleness_ops: 10,
+                max_staleness_ms: 1000,
+                failover: true,
+                max_lag_on_failover: 100,
+            },
+            priorities: vec![RegionId::new("west"), RegionId::new("east")],
+        }
+    }
+
+    async fn apply(sm: &mut MetaStateMachine, index: u64, command: MetaCommand) -> MetaReply {
+        let entry = openraft::Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 0), index),
+            payload: EntryPayload::Normal(command),
+        };
+        sm.apply([entry]).await.expect("apply").remove(0)
+    }
+
+    #[tokio::test]
+    async fn containers_survive_a_reopen_and_a_state_without_them_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let mut sm = MetaStateMachine::open(store.clone()).unwrap();
+        apply(&mut sm, 1, init()).await;
+        let create = MetaCommand::CreateContainer {
+            name: "jobs".into(),
+            policy: "lww:/priority".parse().unwrap(),
+        };
+        assert_eq!(apply(&mut sm, 2, create).await, MetaReply::Done);
+        let reopened = MetaStateMachine::open(store.clone()).unwrap();
+        assert_eq!(reopened.state, sm.state, "containers included");
+        assert!(reopened.state.container("jobs").is_some());
+
+        // A store written before containers existed holds the meta state
+        // alone, in the same bytes.
+        let mut old = MetaState::default();
+        old.apply(init());
+        let batch = StateBatch {
+            values: vec![(META_STATE, encode(&old))],
+            ..StateBatch::default()
+        };
+        let old_store = open_store(&dir.path().join("old"));
+        old_store.state.apply(batch).unwrap();
+        let from_old = MetaStateMachine::open(old_store).unwrap();
+        assert_eq!(from_old.state, old);
+        assert!(from_old.state.containers.is_empty());
+    }
+}
