@@ -17,6 +17,11 @@ use crate::error::Error;
 use crate::meta::{MetaCommand, MetaRefusal, MetaReply};
 use crate::node::regions::handle::Geo;
 
+/// How long a creation waits for this node's copy of the meta state to
+/// show the committed container. Short: the container exists either way,
+/// and a write must keep its own time for the write itself.
+const LOCAL_COPY_WAIT: Duration = Duration::from_secs(1);
+
 impl Geo {
     /// The container `name` as this node's copy of the meta state has it.
     pub fn container(&self, name: &str) -> Option<ContainerSpec> {
@@ -124,7 +129,9 @@ impl Geo {
         // this node's copy has caught up, so the wait is for later reads
         // here and its end is not an error.
         let mut watch = self.inner.meta.watch();
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .min(LOCAL_COPY_WAIT);
         let _ = tokio::time::timeout(
             remaining,
             watch.wait_for(|m| m.containers.contains_key(&spec.name)),
