@@ -118,6 +118,36 @@ impl ContainerPolicy {
     }
 }
 
+impl ContainerPolicy {
+    /// Whether a lost lww write goes to the conflict feed: false only
+    /// for an `lww` container created with `--no-feed-for-lww`.
+    pub fn feed_for_lww(&self) -> bool {
+        !matches!(self, Self::Lww { feed: false, .. })
+    }
+
+    /// This policy with `--no-feed-for-lww`, which only an `lww` policy
+    /// takes.
+    pub fn without_feed_for_lww(self) -> Result<Self, ContainerError> {
+        match self {
+            Self::Lww { path, .. } => Ok(Self::Lww { path, feed: false }),
+            policy => Err(ContainerError::NoFeedNeedsLww { policy }),
+        }
+    }
+
+    /// The text form without the `--no-feed-for-lww` flag, which
+    /// [`Self::feed_for_lww`] carries.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Lww { path, .. } => Self::Lww {
+                path: path.clone(),
+                feed: true,
+            }
+            .to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for ContainerPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -345,6 +375,19 @@ mod tests {
             })
         );
         assert_eq!(ContainerPolicy::default().to_string(), "lww");
+    }
+
+    #[test]
+    fn the_feed_flag_is_its_own_field() {
+        let lww: ContainerPolicy = "lww:/p".parse().unwrap();
+        assert!(lww.feed_for_lww());
+        let quiet = lww.without_feed_for_lww().unwrap();
+        assert_eq!(quiet.to_string(), "lww:/p --no-feed-for-lww");
+        assert!(!quiet.feed_for_lww());
+        assert_eq!(quiet.name(), "lww:/p");
+        assert_eq!(quiet.clone().without_feed_for_lww(), Ok(quiet));
+        let err = ContainerPolicy::Set.without_feed_for_lww().unwrap_err();
+        assert!(err.to_string().contains("lww containers only"), "{err}");
     }
 
     #[test]

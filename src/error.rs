@@ -26,6 +26,8 @@ pub enum Error {
     AlreadyExists { container: String, key: String },
     #[error("item {container}/{key} not found")]
     NotFound { container: String, key: String },
+    #[error("container {container} not found")]
+    ContainerNotFound { container: String },
     #[error("etag mismatch on {container}/{key}: the current etag is {current}")]
     EtagMismatch {
         container: String,
@@ -128,7 +130,7 @@ impl Error {
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::ConsistencyTooStrong { .. } => "CONSISTENCY_TOO_STRONG",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
-            Error::NotFound { .. } => "NOT_FOUND",
+            Error::NotFound { .. } | Error::ContainerNotFound { .. } => "NOT_FOUND",
             Error::EtagMismatch { .. } => "ETAG_MISMATCH",
             Error::SessionNotAvailable { .. } => "READ_SESSION_NOT_AVAILABLE",
             Error::SessionLost { .. } => "SESSION_LOST",

@@ -16,10 +16,14 @@
 //! old epoch that any reachable region holds, commits `CompleteTransition`
 //! with that fork GLSN: epoch + 1, the new write region, a history record.
 //!
-//! One concept, one file: the state and its rule are about 580 lines; the
+//! The account's containers and their conflict policies live here too
+//! (DESIGN.md "Containers"); their rule is `containers`.
+//!
+//! One concept, one file: the state and its rule are about 590 lines; the
 //! rest are the exhaustive tests of the pure rule. Why a command is
 //! refused is `refusal`.
 
+pub mod containers;
 pub mod refusal;
 
 use std::collections::BTreeMap;
@@ -30,6 +34,7 @@ pub use refusal::{MetaRefusal, PriorityProblem};
 
 use crate::config::{AccountConfig, WriteMode};
 use crate::consistency::Consistency;
+use crate::container::ContainerPolicy;
 use crate::glsn::{EPOCH_INITIAL, Glsn};
 use crate::ids::{NodeId, RegionId};
 
@@ -157,6 +162,12 @@ pub struct MetaState {
     pub failover_blocked: Option<String>,
     /// Every change of write region, oldest first.
     pub history: Vec<EpochChange>,
+    /// Every container by name, with the policy it was created with.
+    /// Skipped by serde: the meta state machine stores it under a key of
+    /// its own (`raft::meta_machine`), because bincode cannot decode a
+    /// field appended to a state persisted before containers existed.
+    #[serde(skip)]
+    pub containers: BTreeMap<String, ContainerPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +213,12 @@ pub enum MetaCommand {
     SetPaused(bool),
     Schedule(Option<ScheduledSwitchover>),
     SetFailoverBlocked(Option<String>),
+    /// Creates a container with its policy; the same policy again changes
+    /// nothing, another one is refused (a policy is fixed at creation).
+    CreateContainer {
+        name: String,
+        policy: ContainerPolicy,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +317,7 @@ impl MetaState {
             MetaCommand::SetRegionState { region, from, to } => {
                 self.set_region_state(region, from, to)
             }
+            MetaCommand::CreateContainer { name, policy } => self.create_container(name, policy),
         }
     }
 

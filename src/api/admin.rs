@@ -1,20 +1,23 @@
 //! The `Admin` gRPC service: account status (every region and node,
 //! gathered over the replica transport), the account configuration as the
-//! meta group holds it, and failover priorities.
+//! meta group holds it, failover priorities, and containers (created
+//! through the meta group, `Geo::create_container`).
 
 use std::time::Duration;
 
 use futures::future::join_all;
 use tonic::{Request, Response, Status};
 
+use crate::container::ContainerSpec;
 use crate::error::Error;
 use crate::geo::acks::Lag;
 use crate::ids::RegionId;
+use crate::item;
 use crate::meta::{MetaCommand, MetaReply, MetaState, ScheduledSwitchover};
 use crate::node::messages::{NodeReply, NodeRequest, RegionReport};
 use crate::node::regions::Geo;
 use crate::raft::replica::{Replica, ReplicaStatus, Role};
-use crate::wire::convert::consistency_to_wire;
+use crate::wire::convert::{consistency_to_wire, container_policy_from_wire};
 use crate::wire::pb::v1 as pb;
 use crate::wire::pb::v1::admin_server::{Admin as AdminRpc, AdminServer};
 
@@ -403,6 +406,47 @@ impl AdminRpc for AdminService {
             })
             .collect();
         Ok(Response::new(pb::HistoryResponse { changes }))
+    }
+
+    async fn create_container(
+        &self,
+        request: Request<pb::CreateContainerRequest>,
+    ) -> Result<Response<pb::CreateContainerResponse>, Status> {
+        let request = request.into_inner();
+        item::validate_container(&request.name).map_err(|e| Error::InvalidArgument(e.0))?;
+        let policy = container_policy_from_wire(&request.policy, !request.no_feed_for_lww)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let spec = ContainerSpec {
+            name: request.name,
+            policy,
+        };
+        let created = self.geo.create_container(spec, META_WRITE_TIMEOUT).await?;
+        Ok(Response::new(pb::CreateContainerResponse {
+            container: Some((&created).into()),
+        }))
+    }
+
+    async fn list_containers(
+        &self,
+        _request: Request<pb::ListContainersRequest>,
+    ) -> Result<Response<pb::ListContainersResponse>, Status> {
+        let containers = self.geo.containers().iter().map(Into::into).collect();
+        Ok(Response::new(pb::ListContainersResponse { containers }))
+    }
+
+    async fn get_container(
+        &self,
+        request: Request<pb::GetContainerRequest>,
+    ) -> Result<Response<pb::GetContainerResponse>, Status> {
+        let name = request.into_inner().name;
+        item::validate_container(&name).map_err(|e| Error::InvalidArgument(e.0))?;
+        let spec = self
+            .geo
+            .container(&name)
+            .ok_or(Error::ContainerNotFound { container: name })?;
+        Ok(Response::new(pb::GetContainerResponse {
+            container: Some((&spec).into()),
+        }))
     }
 }
 

@@ -16,7 +16,7 @@ impl From<Error> for Status {
         let code = match &e {
             Error::InvalidArgument(_) | Error::ConsistencyTooStrong { .. } => Code::InvalidArgument,
             Error::AlreadyExists { .. } => Code::AlreadyExists,
-            Error::NotFound { .. } => Code::NotFound,
+            Error::NotFound { .. } | Error::ContainerNotFound { .. } => Code::NotFound,
             Error::EtagMismatch { .. }
             | Error::NotWriteRegion { .. }
             | Error::SessionLost { .. }

@@ -2,7 +2,9 @@
 //! conflict feed and fault commands.
 //!
 //! - `client_cmds`, `admin_cmds`, `failover_cmds`, `conflicts_cmds`,
-//!   `fault_cmds`: each group's arguments (clap) and what it runs.
+//!   `fault_cmds`: each group's arguments (clap) and what it runs;
+//!   `container_cmds`: `container create|list|show`, arguments, what they
+//!   run and print.
 //! - `kv_cmds`, `kv_output`: the key-value commands and what they print.
 //! - `status_cmd`, `account_cmds`: `status`; `account` and `priorities`.
 //! - `options`: `--endpoint`, `--region`, `--deadline`, `--json`, and how
@@ -14,6 +16,7 @@ pub mod account_cmds;
 pub mod admin_cmds;
 pub mod client_cmds;
 pub mod conflicts_cmds;
+pub mod container_cmds;
 pub mod dev;
 pub mod failover_cmds;
 pub mod fault_cmds;
@@ -61,6 +64,9 @@ pub enum Command {
     Admin(admin_cmds::AdminCommand),
     #[command(flatten)]
     Failover(failover_cmds::FailoverCommand),
+    /// Create, list and show containers and their conflict policies.
+    #[command(subcommand)]
+    Container(container_cmds::ContainerCommand),
     /// Read the conflict feed (writes lost to a failover), or delete an
     /// entry from it.
     Conflicts(conflicts_cmds::ConflictsArgs),
@@ -104,6 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Client(cmd) => client_cmds::run(cmd).await,
             Command::Admin(cmd) => admin_cmds::run(cmd).await,
             Command::Failover(cmd) => failover_cmds::run(cmd).await,
+            Command::Container(cmd) => container_cmds::run(cmd).await,
             Command::Conflicts(args) => conflicts_cmds::run(args).await,
             Command::Fault(cmd) => fault_cmds::run(cmd).await,
         }

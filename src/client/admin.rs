@@ -1,6 +1,6 @@
 //! The [`Client`]'s requests to the `Admin`, `Conflicts` and `Faults`
 //! services, answered in domain types (`status`, `account`, `failover`,
-//! `conflicts`): what the `meridian` admin, failover, conflict feed and
+//! `conflicts`, `containers`): what the `meridian` admin, failover, conflict feed and
 //! fault commands and the verify harness call.
 //!
 //! Admin commands talk to one node ([`connect_admin`]): the endpoint
@@ -18,6 +18,7 @@ use tonic::Code;
 use crate::client::account::Account;
 use crate::client::channels::{admin, conflicts, connect_channel_timed, faults, timed};
 use crate::client::conflicts::FeedMessage;
+use crate::client::containers::Container;
 use crate::client::errors::{CallKind, ClientError, ErrorDetail, classify};
 use crate::client::failover::{CancelledSwitchover, EpochChange, Switchover};
 use crate::client::lag::ReplicationLag;
@@ -198,6 +199,53 @@ impl Client {
             .into_iter()
             .map(EpochChange::from)
             .collect())
+    }
+
+    /// Creates container `name` with `policy` (`lww`, `lww:/path`,
+    /// `custom`, `counter`, `set`, `register`); `no_feed_for_lww` keeps
+    /// lww losers out of the conflict feed. The same policy again is a
+    /// success; another one is refused (FAILED_PRECONDITION).
+    pub async fn create_container(
+        &self,
+        name: &str,
+        policy: &str,
+        no_feed_for_lww: bool,
+    ) -> Result<Container, ClientError> {
+        let request = pb::CreateContainerRequest {
+            name: name.to_string(),
+            policy: policy.to_string(),
+            no_feed_for_lww,
+        };
+        let response = self
+            .call(CallKind::Write, Route::Reads, move |channel, timeout| {
+                let req = timed(request.clone(), timeout);
+                async move { admin(channel).create_container(req).await }
+            })
+            .await?;
+        Ok(response.container.unwrap_or_default().into())
+    }
+
+    /// Every container, by name, as the answering node knows them.
+    pub async fn containers(&self) -> Result<Vec<Container>, ClientError> {
+        let response = self
+            .call(CallKind::Read, Route::Reads, |channel, timeout| {
+                let req = timed(pb::ListContainersRequest {}, timeout);
+                async move { admin(channel).list_containers(req).await }
+            })
+            .await?;
+        Ok(response.containers.into_iter().map(Into::into).collect())
+    }
+
+    /// The container `name`; NOT_FOUND when it does not exist.
+    pub async fn container(&self, name: &str) -> Result<Container, ClientError> {
+        let name = name.to_string();
+        let response = self
+            .call(CallKind::Read, Route::Reads, move |channel, timeout| {
+                let req = timed(pb::GetContainerRequest { name: name.clone() }, timeout);
+                async move { admin(channel).get_container(req).await }
+            })
+            .await?;
+        Ok(response.container.unwrap_or_default().into())
     }
 
     /// The conflict feed after `continuation` (empty: from the oldest

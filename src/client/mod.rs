@@ -40,7 +40,8 @@
 //! - `requests`: the [`Client`] and its key-value requests.
 //! - `admin`: its `Admin`, `Conflicts` and `Faults` requests, and the
 //!   one-node connection the admin commands use.
-//! - [`results`], [`status`], [`account`], [`failover`], [`conflicts`]:
+//! - [`results`], [`status`], [`account`], [`failover`], [`conflicts`],
+//!   [`containers`]:
 //!   what they answer, as domain types (converted from `pb` in [`views`]).
 //! - `write`: the one write path's request: which write ([`WriteOp`]) and
 //!   its wire form.
@@ -49,6 +50,7 @@ pub mod account;
 mod admin;
 mod channels;
 pub mod conflicts;
+pub mod containers;
 mod endpoints;
 mod errors;
 pub mod failover;

@@ -225,6 +225,24 @@ impl pb::admin_server::Admin for EchoAdmin {
     ) -> Result<tonic::Response<pb::HistoryResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("not in the stand-in"))
     }
+    async fn create_container(
+        &self,
+        _: tonic::Request<pb::CreateContainerRequest>,
+    ) -> Result<tonic::Response<pb::CreateContainerResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in the stand-in"))
+    }
+    async fn list_containers(
+        &self,
+        _: tonic::Request<pb::ListContainersRequest>,
+    ) -> Result<tonic::Response<pb::ListContainersResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in the stand-in"))
+    }
+    async fn get_container(
+        &self,
+        _: tonic::Request<pb::GetContainerRequest>,
+    ) -> Result<tonic::Response<pb::GetContainerResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in the stand-in"))
+    }
 }
 
 /// The account `EchoAdmin` reports: west (the write region, epoch 3) and

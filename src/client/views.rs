@@ -5,6 +5,7 @@
 
 use crate::client::account::{Account, AccountNode, AccountRegion};
 use crate::client::conflicts::{ConflictEntry, FeedMessage};
+use crate::client::containers::Container;
 use crate::client::failover::{CancelledSwitchover, EpochChange, Switchover};
 use crate::client::results::{Item, Read, ScanPage, Written};
 use crate::client::status::{AccountStatus, NodeStatus, RegionStatus};
@@ -152,6 +153,16 @@ impl From<pb::EpochChange> for EpochChange {
             from_region: RegionId::new(c.from_region),
             to_region: RegionId::new(c.to_region),
             at_ms: c.at_ms,
+        }
+    }
+}
+
+impl From<pb::Container> for Container {
+    fn from(c: pb::Container) -> Self {
+        Container {
+            name: c.name,
+            policy: c.policy,
+            feed_for_lww: c.feed_for_lww,
         }
     }
 }

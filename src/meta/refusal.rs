@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::ContainerPolicy;
 use crate::error::Error;
 use crate::ids::RegionId;
 use crate::meta::{ChangeReason, RegionState};
@@ -63,6 +64,15 @@ pub enum MetaRefusal {
         problems: Vec<PriorityProblem>,
         known: Vec<RegionId>,
     },
+    /// A container's policy is fixed when it is created.
+    #[error(
+        "container {container} has policy {existing}; a policy cannot change (asked for {requested})"
+    )]
+    ContainerPolicyFixed {
+        container: String,
+        existing: ContainerPolicy,
+        requested: ContainerPolicy,
+    },
 }
 
 /// One thing wrong with a priority order.
@@ -84,7 +94,9 @@ fn names(regions: &[RegionId]) -> String {
 /// The one mapping of a refusal to what a client hears: naming regions
 /// the account does not have (or a priority order that does not name
 /// each once) is the caller's bad input, INVALID_ARGUMENT; the rest are
-/// refusals because of the account's state, FAILED_PRECONDITION `REFUSED`.
+/// refusals because of the account's state, FAILED_PRECONDITION `REFUSED`
+/// (a container's fixed policy among them: the same request succeeds on a
+/// container that does not exist yet).
 impl From<MetaRefusal> for Error {
     fn from(refusal: MetaRefusal) -> Error {
         match refusal {
@@ -97,7 +109,8 @@ impl From<MetaRefusal> for Error {
             | MetaRefusal::NotOnline { .. }
             | MetaRefusal::NoTransition { .. }
             | MetaRefusal::WriteRegionStaysOnline { .. }
-            | MetaRefusal::StateChanged { .. } => Error::Refused(refusal.to_string()),
+            | MetaRefusal::StateChanged { .. }
+            | MetaRefusal::ContainerPolicyFixed { .. } => Error::Refused(refusal.to_string()),
         }
     }
 }
@@ -158,5 +171,19 @@ mod tests {
             "invalid priorities: mars is not a region of the account; east is listed twice; west is missing (the regions are east, west; name each exactly once)"
         );
         assert_eq!(Error::from(bad).code_name(), "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn a_policy_change_is_refused_naming_both_policies() {
+        let fixed = Error::from(MetaRefusal::ContainerPolicyFixed {
+            container: "orders".into(),
+            existing: ContainerPolicy::default(),
+            requested: ContainerPolicy::Counter,
+        });
+        assert_eq!(fixed.code_name(), "REFUSED");
+        assert_eq!(
+            fixed.to_string(),
+            "container orders has policy lww; a policy cannot change (asked for counter)"
+        );
     }
 }

@@ -93,8 +93,8 @@ impl Kv {
         &self.geo
     }
 
-    /// A write from a client: validated here, applied at the write
-    /// region's leader.
+    /// A write from a client: validated here (its container's policy
+    /// too, see `Geo::check_write`), applied at the write region's leader.
     pub async fn write(
         &self,
         container: &str,
@@ -111,6 +111,7 @@ impl Kv {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let write_region = self.write_region_for(remaining, no_forward).await?;
+            self.geo.check_write(container, &op, remaining).await?;
             let write = WriteCommand {
                 container: container.to_string(),
                 key: key.to_string(),

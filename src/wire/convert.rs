@@ -3,6 +3,8 @@
 use crate::consistency::Consistency;
 use std::time::Duration;
 
+use crate::container::{ContainerError, ContainerPolicy, ContainerSpec};
+
 use crate::fault::{FaultAction, LinkRule};
 use crate::glsn::Glsn;
 use crate::ids::{NodeId, RegionId};
@@ -124,6 +126,30 @@ pub fn consistency_to_wire(level: Consistency) -> i32 {
     }) as i32
 }
 
+impl From<&ContainerSpec> for pb::Container {
+    fn from(spec: &ContainerSpec) -> Self {
+        pb::Container {
+            name: spec.name.clone(),
+            policy: spec.policy.name(),
+            feed_for_lww: spec.policy.feed_for_lww(),
+        }
+    }
+}
+
+/// A container policy from its wire form: the policy's text, and whether
+/// lww losers go to the conflict feed.
+pub fn container_policy_from_wire(
+    policy: &str,
+    feed_for_lww: bool,
+) -> Result<ContainerPolicy, ContainerError> {
+    let policy: ContainerPolicy = policy.parse()?;
+    if feed_for_lww {
+        Ok(policy)
+    } else {
+        policy.without_feed_for_lww()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +202,24 @@ mod tests {
         );
         replace.links[0].drop_probability = 1.5;
         assert!(fault_action_from_wire(&replace).is_err());
+    }
+
+    #[test]
+    fn a_container_round_trips_with_its_feed_flag_as_a_field() {
+        for text in ["lww", "lww:/p --no-feed-for-lww", "custom", "counter"] {
+            let spec = ContainerSpec {
+                name: "c".into(),
+                policy: text.parse().unwrap(),
+            };
+            let wire = pb::Container::from(&spec);
+            assert!(!wire.policy.contains("--"), "{wire:?}");
+            let back = container_policy_from_wire(&wire.policy, wire.feed_for_lww);
+            assert_eq!(back, Ok(spec.policy), "{text}");
+        }
+        // The flag in the text stays off even when the field leaves it on.
+        let quiet = container_policy_from_wire("lww --no-feed-for-lww", true).unwrap();
+        assert!(!quiet.feed_for_lww());
+        assert!(container_policy_from_wire("set", false).is_err());
+        assert!(container_policy_from_wire("crdt", true).is_err());
     }
 }

@@ -11,6 +11,8 @@ mod api;
 mod client;
 #[path = "05_config.rs"]
 mod config;
+#[path = "17_containers.rs"]
+mod containers;
 #[path = "04_crash.rs"]
 mod crash;
 #[path = "09_crash_points.rs"]

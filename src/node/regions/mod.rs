@@ -23,8 +23,11 @@
 //!   it, re-syncs and re-joins;
 //! - `failsafe`: failsafe promises and the failsafe lease;
 //! - `failover`: write fencing, switchover and taking over writes;
-//! - `tasks`: which background tasks run on which node.
+//! - `tasks`: which background tasks run on which node;
+//! - `containers`: creating containers through the meta group, and the
+//!   container a write lands in.
 
+mod containers;
 mod failover;
 mod failsafe;
 mod follower;
