@@ -53,11 +53,15 @@ pub enum Error {
     SessionLost { token: Glsn, fork: Glsn, epoch: u64 },
     /// A write reached a read region with forwarding turned off: send it
     /// to `write_region` (`None`: the account has no write region now,
-    /// for example in the middle of a failover).
-    #[error("{}", not_write_region_text(region, write_region.as_ref()))]
+    /// for example in the middle of a failover). `epoch` is the epoch of
+    /// the meta state that named it: a node that lags behind a failover
+    /// names a former write region, and a client that knows a newer epoch
+    /// must not follow it there.
+    #[error("{}", not_write_region_text(region, write_region.as_ref(), *epoch))]
     NotWriteRegion {
         region: RegionId,
         write_region: Option<RegionId>,
+        epoch: u64,
     },
     /// Bounded staleness: a region lags more than the account allows, so
     /// new writes wait. Nothing was done; retry after `retry_after_ms`.
@@ -152,9 +156,11 @@ fn unavailable_text(region: Option<&RegionId>, reason: &str) -> String {
     }
 }
 
-fn not_write_region_text(region: &RegionId, write_region: Option<&RegionId>) -> String {
+fn not_write_region_text(region: &RegionId, write_region: Option<&RegionId>, epoch: u64) -> String {
     match write_region {
-        Some(to) => format!("region {region} is not the write region; send writes to {to}"),
+        Some(to) => {
+            format!("region {region} is not the write region; send writes to {to} (epoch {epoch})")
+        }
         None => format!(
             "region {region} is not the write region, and the account has no write region now; retry shortly"
         ),
@@ -184,14 +190,16 @@ mod tests {
         let to = Error::NotWriteRegion {
             region: west.clone(),
             write_region: Some(RegionId::new("east")),
+            epoch: 3,
         };
         assert_eq!(
             to.to_string(),
-            "region west is not the write region; send writes to east"
+            "region west is not the write region; send writes to east (epoch 3)"
         );
         let none = Error::NotWriteRegion {
             region: west,
             write_region: None,
+            epoch: 3,
         };
         assert!(none.to_string().contains("no write region now"), "{none}");
     }

@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The first epoch of an account. Failover (a later issue) adds one per
-/// change of write region.
+/// The first epoch of an account. Every change of write region (a failover
+/// or a switchover) adds one.
 pub const EPOCH_INITIAL: u64 = 1;
 
 #[derive(

@@ -10,6 +10,10 @@ pub const ERROR_METADATA_KEY: &str = "meridian-error";
 pub const RETRY_AFTER_METADATA_KEY: &str = "meridian-retry-after-ms";
 /// On NOT_WRITE_REGION: the region that accepts writes.
 pub const WRITE_REGION_METADATA_KEY: &str = "meridian-write-region";
+/// On NOT_WRITE_REGION: the epoch of the account state that named the
+/// write region. A client follows the redirect only when it knows no
+/// newer epoch.
+pub const EPOCH_METADATA_KEY: &str = "meridian-epoch";
 
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
@@ -42,12 +46,18 @@ impl From<Error> for Status {
             );
         }
         if let Error::NotWriteRegion {
-            write_region: Some(write_region),
+            write_region,
+            epoch,
             ..
         } = &e
-            && let Ok(v) = write_region.as_str().parse()
         {
-            status.metadata_mut().insert(WRITE_REGION_METADATA_KEY, v);
+            if let Some(Ok(v)) = write_region.as_ref().map(|w| w.as_str().parse()) {
+                status.metadata_mut().insert(WRITE_REGION_METADATA_KEY, v);
+            }
+            status.metadata_mut().insert(
+                EPOCH_METADATA_KEY,
+                tonic::metadata::MetadataValue::from(*epoch),
+            );
         }
         status
     }
@@ -72,6 +82,27 @@ mod tests {
             "READ_SESSION_NOT_AVAILABLE"
         );
         assert!(status.message().contains("e1:9"), "{}", status.message());
+    }
+
+    #[test]
+    fn not_write_region_names_the_write_region_and_its_epoch() {
+        let status = Status::from(Error::NotWriteRegion {
+            region: crate::ids::RegionId::new("east"),
+            write_region: Some(crate::ids::RegionId::new("west")),
+            epoch: 7,
+        });
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let md = |key| status.metadata().get(key).unwrap().to_str().unwrap();
+        assert_eq!(md(ERROR_METADATA_KEY), "NOT_WRITE_REGION");
+        assert_eq!(md(WRITE_REGION_METADATA_KEY), "west");
+        assert_eq!(md(EPOCH_METADATA_KEY), "7");
+        let none = Status::from(Error::NotWriteRegion {
+            region: crate::ids::RegionId::new("east"),
+            write_region: None,
+            epoch: 7,
+        });
+        assert!(none.metadata().get(WRITE_REGION_METADATA_KEY).is_none());
+        assert_eq!(none.metadata().get(EPOCH_METADATA_KEY).unwrap(), "7");
     }
 
     #[test]

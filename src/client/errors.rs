@@ -8,7 +8,9 @@ use std::fmt;
 use tonic::Code;
 use tonic::metadata::MetadataMap;
 
-use crate::api::status::{ERROR_METADATA_KEY, RETRY_AFTER_METADATA_KEY, WRITE_REGION_METADATA_KEY};
+use crate::api::status::{
+    EPOCH_METADATA_KEY, ERROR_METADATA_KEY, RETRY_AFTER_METADATA_KEY, WRITE_REGION_METADATA_KEY,
+};
 
 /// What a server said about a refusal beyond its gRPC code, read from the
 /// status metadata `api::status` writes: the error's stable name
@@ -19,6 +21,8 @@ pub struct ErrorDetail {
     pub name: Option<String>,
     pub retry_after_ms: Option<u64>,
     pub write_region: Option<String>,
+    /// The epoch of the account state that named `write_region`.
+    pub epoch: Option<u64>,
 }
 
 impl ErrorDetail {
@@ -33,6 +37,7 @@ impl ErrorDetail {
             name: text(ERROR_METADATA_KEY),
             retry_after_ms: text(RETRY_AFTER_METADATA_KEY).and_then(|v| v.parse().ok()),
             write_region: text(WRITE_REGION_METADATA_KEY),
+            epoch: text(EPOCH_METADATA_KEY).and_then(|v| v.parse().ok()),
         }
     }
 }
@@ -50,6 +55,9 @@ impl fmt::Display for ErrorDetail {
         }
         if let Some(region) = &self.write_region {
             parts.push(format!("write region: {region}"));
+        }
+        if let Some(epoch) = self.epoch {
+            parts.push(format!("epoch {epoch}"));
         }
         if parts.is_empty() {
             return Ok(());
@@ -380,6 +388,7 @@ mod tests {
                 Error::NotWriteRegion {
                     region: west.clone(),
                     write_region: Some(west.clone()),
+                    epoch: 1,
                 },
                 names::NOT_WRITE_REGION,
             ),

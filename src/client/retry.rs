@@ -41,9 +41,13 @@ pub enum Action {
     /// This region cannot serve the read now (no read lease, no leader):
     /// the next region, at once.
     OtherRegion,
-    /// Not the write region (NOT_WRITE_REGION names the one that is), or a
-    /// session read not available here: the write region, at once.
-    WriteRegion { named: Option<String> },
+    /// Not the write region (NOT_WRITE_REGION names the one that is, as of
+    /// `epoch`), or a session read not available here: the write region,
+    /// at once.
+    WriteRegion {
+        named: Option<String>,
+        epoch: Option<u64>,
+    },
     /// The write region cannot take the write now (no lease, no leader, a
     /// failover under way): refresh the topology and try after a backoff.
     Later,
@@ -64,6 +68,7 @@ pub fn action_after(error: &ClientError, kind: CallKind, route: Route) -> Option
             Some(names::NOT_WRITE_REGION) if route == Route::WriteRegion => {
                 Some(Action::WriteRegion {
                     named: detail.write_region.clone(),
+                    epoch: detail.epoch,
                 })
             }
             Some(names::THROTTLED) => Some(Action::Again {
@@ -89,7 +94,10 @@ fn after_unavailable(code: Code, name: Option<&str>, kind: CallKind, route: Rout
             down: code == Code::Unavailable,
         },
         Some(names::SHUTTING_DOWN) => Action::OtherNode { down: true },
-        Some(names::READ_SESSION_NOT_AVAILABLE) => Action::WriteRegion { named: None },
+        Some(names::READ_SESSION_NOT_AVAILABLE) => Action::WriteRegion {
+            named: None,
+            epoch: None,
+        },
         Some(_) => match (kind, route) {
             (CallKind::Read, Route::Reads) => Action::OtherRegion,
             _ => Action::Later,
@@ -164,12 +172,14 @@ mod tests {
     fn a_write_goes_on_only_after_a_refusal_before_it_applied() {
         let not_write_region = server(ErrorDetail {
             write_region: Some("east".to_string()),
+            epoch: Some(4),
             ..named(names::NOT_WRITE_REGION)
         });
         assert_eq!(
             action_after(&not_write_region, Write, WriteRegion),
             Some(Action::WriteRegion {
-                named: Some("east".to_string())
+                named: Some("east".to_string()),
+                epoch: Some(4),
             })
         );
         let throttled = server(ErrorDetail {
@@ -236,7 +246,10 @@ mod tests {
         let session = unavailable(Some(names::READ_SESSION_NOT_AVAILABLE), Code::Unavailable);
         assert_eq!(
             action_after(&session, Read, Reads),
-            Some(Action::WriteRegion { named: None })
+            Some(Action::WriteRegion {
+                named: None,
+                epoch: None
+            })
         );
         let timed_out = unavailable(None, Code::Cancelled);
         assert_eq!(

@@ -249,11 +249,14 @@ impl Router {
             }
             Action::WriteRegion {
                 named: Some(region),
+                epoch,
             } => {
-                op.attempts.named_write_region = Some(region);
+                if state.topology.follows_redirect(epoch) {
+                    op.attempts.named_write_region = Some(region);
+                }
                 state.stale = true;
             }
-            Action::WriteRegion { named: None } => op.attempts.write_region_first = true,
+            Action::WriteRegion { named: None, .. } => op.attempts.write_region_first = true,
             Action::Later => {
                 op.attempts.new_round();
                 state.stale = true;

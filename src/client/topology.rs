@@ -70,6 +70,16 @@ impl Topology {
         }
     }
 
+    /// Whether a NOT_WRITE_REGION that named a write region as of `epoch`
+    /// may send writes there: only when this topology knows no newer
+    /// epoch. A node that lags behind a failover names the former write
+    /// region; following it would write into a region that may be cut off.
+    /// A redirect without an epoch is not followed: the refresh it causes
+    /// finds the write region instead.
+    pub fn follows_redirect(&self, epoch: Option<u64>) -> bool {
+        epoch.is_some_and(|e| e >= self.epoch)
+    }
+
     pub fn region_of(&self, endpoint: &str) -> Option<&str> {
         self.regions
             .iter()
@@ -372,6 +382,19 @@ mod tests {
         unformed.write_region = None;
         assert!(!current.accepts(&unformed));
         assert!(Topology::default().accepts(&topology()));
+    }
+
+    #[test]
+    fn a_redirect_is_followed_only_from_an_epoch_not_older_than_ours() {
+        let known = topology();
+        assert!(
+            !known.follows_redirect(Some(2)),
+            "a node that lags a failover"
+        );
+        assert!(known.follows_redirect(Some(3)), "the epoch we know");
+        assert!(known.follows_redirect(Some(4)), "a failover we missed");
+        assert!(!known.follows_redirect(None), "no epoch: refresh instead");
+        assert!(Topology::default().follows_redirect(Some(1)));
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub fn check_write_fence(
         return Err(Error::NotWriteRegion {
             region: region.clone(),
             write_region: meta.write_region.clone(),
+            epoch: meta.epoch,
         });
     }
     Ok(())

@@ -146,7 +146,7 @@ impl Kv {
         timeout: Duration,
         no_forward: bool,
     ) -> Result<RegionId, Error> {
-        let Some(write_region) = self.geo.wait_for_write_region(timeout).await else {
+        let Some((write_region, epoch)) = self.geo.wait_for_write_epoch(timeout).await else {
             return Err(Error::Unavailable {
                 region: None,
                 reason: "the meta group has not formed the account yet; retry shortly".into(),
@@ -156,6 +156,7 @@ impl Kv {
             return Err(Error::NotWriteRegion {
                 region: self.replica.region().clone(),
                 write_region: Some(write_region),
+                epoch,
             });
         }
         Ok(write_region)
@@ -360,10 +361,14 @@ impl Kv {
             },
             // Refused before it applied, so it may go to the new write
             // region (the taking node retries there).
-            Rejection::EpochEnded { .. } => Error::NotWriteRegion {
-                region: self.replica.region().clone(),
-                write_region: self.geo.meta_state().write_region,
-            },
+            Rejection::EpochEnded { .. } => {
+                let meta = self.geo.meta_state();
+                Error::NotWriteRegion {
+                    region: self.replica.region().clone(),
+                    write_region: meta.write_region,
+                    epoch: meta.epoch,
+                }
+            }
         }
     }
 

@@ -71,6 +71,19 @@ async fn writes_reach_every_region_in_order_and_lag_falls_to_zero() {
         .unwrap_err();
     assert_eq!(error_name(&refused), "NOT_WRITE_REGION");
     assert!(refused.message().contains("west"), "{}", refused.message());
+    let metadata = |key: &str| {
+        refused
+            .metadata()
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(metadata("meridian-write-region").as_deref(), Some("west"));
+    assert_eq!(
+        metadata("meridian-epoch").as_deref(),
+        Some("1"),
+        "the redirect names the epoch it comes from"
+    );
     account.local.stop().await;
 }
 

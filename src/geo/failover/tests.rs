@@ -259,9 +259,11 @@ fn the_write_path_is_fenced_by_its_lease_or_a_transition_away() {
                     Err(Error::NotWriteRegion {
                         region,
                         write_region,
+                        epoch,
                     }) => {
                         assert!(!lease_fenced && !away && !writes, "{case}");
                         assert_eq!((region, write_region), (r("west"), Some(r("north"))));
+                        assert_eq!(epoch, meta.epoch, "{case}: the epoch that named it");
                     }
                     Err(other) => panic!("{case}: {other:?}"),
                 }

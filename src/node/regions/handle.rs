@@ -200,12 +200,20 @@ impl Geo {
     /// The write region, once the meta group has formed the account
     /// (waiting for at most `timeout`).
     pub async fn wait_for_write_region(&self, timeout: Duration) -> Option<RegionId> {
+        self.wait_for_write_epoch(timeout)
+            .await
+            .map(|(region, _)| region)
+    }
+
+    /// [`Self::wait_for_write_region`] with the epoch of the meta state
+    /// that names it, read together.
+    pub async fn wait_for_write_epoch(&self, timeout: Duration) -> Option<(RegionId, u64)> {
         let mut watch = self.inner.meta.watch();
         let formed = tokio::time::timeout(timeout, watch.wait_for(|m| m.write_region.is_some()))
             .await
             .ok()?
             .ok()?;
-        formed.write_region.clone()
+        Some((formed.write_region.clone()?, formed.epoch))
     }
 
     /// This node's meta state once it knows `epoch` (and so every fork up

@@ -89,6 +89,7 @@ impl Geo {
                     return Attempt::Done(Err(Error::NotWriteRegion {
                         region: region.clone(),
                         write_region: Some(moved_to),
+                        epoch: meta.epoch,
                     }));
                 }
             }
