@@ -125,6 +125,21 @@ async fn a_scan_returns_items_at_the_value_limit_page_by_page() {
         .collect();
     assert_eq!(keys, expected);
     assert_eq!(printed["complete"], true);
+
+    phase("a reader that goes away ends `meridian scan` quietly, with exit 0");
+    // Megabytes of output overflow the pipe long before the scan ends, so
+    // the write that finds the pipe closed is certain.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["scan", "large", "--endpoint", &endpoint])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn meridian scan");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.expect("meridian scan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("meridian:"), "{stderr}");
     account.local.stop().await;
 }
 
