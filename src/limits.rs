@@ -17,8 +17,28 @@ pub const PEER_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Default and largest page of a scan.
 pub const SCAN_PAGE_ITEMS_DEFAULT: usize = 100;
 pub const SCAN_PAGE_ITEMS_MAX: usize = 1000;
-/// A scan page also stops once it holds this many bytes of values.
+/// What one item adds to a scan response besides its key and value: the
+/// container name, etag, GLSN, timestamp, origin region and field framing.
+/// Generous, so that the page budget below overestimates and never under.
+pub const SCAN_ITEM_OVERHEAD_BYTES: usize = 1024;
+/// The most a single legal item can cost in a scan response.
+pub const SCAN_ITEM_BYTES_MAX: usize = KEY_BYTES_MAX + VALUE_BYTES_MAX + SCAN_ITEM_OVERHEAD_BYTES;
+/// What a scan response carries besides its items: the continuation
+/// (which holds a key, hex-encoded), the read GLSN, the session token and
+/// the serving node.
+pub const SCAN_RESPONSE_OVERHEAD_BYTES: usize = 4 * KEY_BYTES_MAX;
+/// A scan page takes an item only while the page, counting each item as
+/// key + value + [`SCAN_ITEM_OVERHEAD_BYTES`], stays within this budget;
+/// the first item of a page is always taken, so a page of one maximal item
+/// is legal too. Under 4 MiB with the overhead, because that is the
+/// default receive limit of most gRPC stacks, not only ours.
 pub const SCAN_PAGE_BYTES_MAX: usize = 3 * 1024 * 1024;
+
+// A page must fit one message whichever way it ends: full by budget, or
+// holding one item that is larger than the budget on its own.
+const _: () = assert!(SCAN_PAGE_BYTES_MAX + SCAN_RESPONSE_OVERHEAD_BYTES <= GRPC_MESSAGE_BYTES_MAX);
+const _: () = assert!(SCAN_ITEM_BYTES_MAX + SCAN_RESPONSE_OVERHEAD_BYTES <= GRPC_MESSAGE_BYTES_MAX);
+const _: () = assert!(SCAN_PAGE_BYTES_MAX >= SCAN_ITEM_OVERHEAD_BYTES);
 /// An append-entries message is cut down to about this many bytes: openraft
 /// gives each one only the heartbeat interval to arrive, and batches by
 /// count, so a batch of large values must be split by size here.

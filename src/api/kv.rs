@@ -2,6 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
+use crate::api::continuation;
 use crate::command::{Precondition, WriteOp};
 use crate::error::Error;
 use crate::glsn::{Glsn, SessionToken, parse_session_token};
@@ -204,32 +205,25 @@ impl KvRpc for KvService {
             start: Some(r.start).filter(|s| !s.is_empty()),
             end: Some(r.end).filter(|s| !s.is_empty()),
         };
-        // The continuation token is the last key of the previous page.
-        let after = Some(r.continuation.as_str()).filter(|c| !c.is_empty());
-        let (items, read_glsn) = self
+        let after = continuation::decode(&r.container, &range, &r.continuation)?;
+        let (page, read_glsn) = self
             .kv
             .scan(
                 &r.container,
                 &range,
-                after,
+                after.as_deref(),
                 limit,
                 level(r.consistency)?,
                 seen,
             )
             .await?;
-        let full_page = items.len() >= limit;
-        let continuation = match items.last() {
-            Some((key, _))
-                if full_page
-                    || items.iter().map(|(_, i)| i.value.len()).sum::<usize>()
-                        >= crate::limits::SCAN_PAGE_BYTES_MAX =>
-            {
-                key.clone()
-            }
+        let continuation = match page.items.last() {
+            Some((key, _)) if page.more => continuation::encode(&r.container, &range, key),
             _ => String::new(),
         };
         Ok(Response::new(pb::ScanResponse {
-            items: items
+            items: page
+                .items
                 .into_iter()
                 .map(|(k, item)| item_to_wire(&r.container, k, item))
                 .collect(),
@@ -238,5 +232,81 @@ impl KvRpc for KvService {
             session_token: read_token(seen, read_glsn),
             served_by: Some(self.served_by()),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::ids::RegionId;
+    use crate::limits::{
+        CONTAINER_NAME_CHARS_MAX, GRPC_MESSAGE_BYTES_MAX, KEY_BYTES_MAX, SCAN_ITEM_BYTES_MAX,
+        SCAN_ITEM_OVERHEAD_BYTES, SCAN_PAGE_BYTES_MAX, SCAN_RESPONSE_OVERHEAD_BYTES,
+        VALUE_BYTES_MAX,
+    };
+
+    /// An item with every field at its largest: the longest container,
+    /// key and value, and GLSN and timestamp at u64::MAX.
+    fn maximal_item(key: String, value_len: usize) -> pb::Item {
+        let glsn = Glsn::new(u64::MAX, u64::MAX);
+        let container = "c".repeat(CONTAINER_NAME_CHARS_MAX);
+        let item = ItemVersion {
+            value: vec![0xff; value_len],
+            etag: Etag::for_write(glsn),
+            glsn,
+            ts: u64::MAX,
+            origin_region: RegionId::new(
+                "a-long-region-name-of-sixty-four-characters-for-margin-0123456789",
+            ),
+        };
+        item_to_wire(&container, key, item)
+    }
+
+    /// The page budget in `limits` counts each item as key + value +
+    /// overhead: that must not underestimate the encoded item, and a page
+    /// at the budget, or holding one maximal item, must fit one message.
+    #[test]
+    fn the_largest_scan_page_fits_one_grpc_message() {
+        let key = "k".repeat(KEY_BYTES_MAX);
+        let one = maximal_item(key.clone(), VALUE_BYTES_MAX);
+        // The tag and length of the repeated field count as the item's.
+        let item_len = pb::ScanResponse {
+            items: vec![one.clone()],
+            ..Default::default()
+        }
+        .encoded_len();
+        assert!(
+            item_len <= SCAN_ITEM_BYTES_MAX,
+            "{item_len} > {SCAN_ITEM_BYTES_MAX}"
+        );
+        assert!(item_len - KEY_BYTES_MAX - VALUE_BYTES_MAX <= SCAN_ITEM_OVERHEAD_BYTES);
+
+        let container = one.container.clone();
+        let range = KeyRange::default();
+        let envelope = |items: Vec<pb::Item>| pb::ScanResponse {
+            items,
+            continuation: continuation::encode(&container, &range, &key),
+            read_glsn: Some(Glsn::new(u64::MAX, u64::MAX).into()),
+            session_token: SessionToken(Glsn::new(u64::MAX, u64::MAX)).to_string(),
+            served_by: Some(pb::ServedBy {
+                region: "r".repeat(64),
+                node_id: u64::MAX,
+            }),
+        };
+        let overhead = envelope(vec![]).encoded_len();
+        assert!(overhead <= SCAN_RESPONSE_OVERHEAD_BYTES, "{overhead}");
+
+        let single = envelope(vec![one]).encoded_len();
+        assert!(single <= GRPC_MESSAGE_BYTES_MAX, "{single}");
+        // A page filled to the budget with medium items.
+        let per_item = SCAN_PAGE_BYTES_MAX / 7;
+        let value_len = per_item - KEY_BYTES_MAX - SCAN_ITEM_OVERHEAD_BYTES;
+        let page = (0..7)
+            .map(|_| maximal_item(key.clone(), value_len))
+            .collect();
+        let full = envelope(page).encoded_len();
+        assert!(full <= GRPC_MESSAGE_BYTES_MAX, "{full}");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod conflicts;
+pub mod continuation;
 pub mod faults;
 pub mod kv;
 pub mod status;

@@ -205,7 +205,8 @@ impl<W: Write> ScanPrinter<W> {
                 out,
                 "{{\"container\":{},\"items\":[",
                 serde_json::to_string(container)?
-            )?;
+            )
+            .map_err(print::write_error)?;
         }
         Ok(ScanPrinter {
             out,
@@ -224,9 +225,10 @@ impl<W: Write> ScanPrinter<W> {
             if self.json {
                 let separator = if self.count == 0 { "" } else { "," };
                 let text = serde_json::to_string(&ItemOutput::new(item))?;
-                write!(self.out, "{separator}{text}")?;
+                write!(self.out, "{separator}{text}").map_err(print::write_error)?;
             } else {
-                writeln!(self.out, "{}\t{}", item.key, value_text(&item.value))?;
+                writeln!(self.out, "{}\t{}", item.key, value_text(&item.value))
+                    .map_err(print::write_error)?;
             }
             self.count += 1;
         }
@@ -248,9 +250,9 @@ impl<W: Write> ScanPrinter<W> {
             // The tail object's fields continue the outer object.
             let tail = tail.to_string();
             let fields = tail.trim_start_matches('{');
-            writeln!(self.out, "],{fields}")?;
+            writeln!(self.out, "],{fields}").map_err(print::write_error)?;
         }
-        self.out.flush()?;
+        self.out.flush().map_err(print::write_error)?;
         Ok(())
     }
 }

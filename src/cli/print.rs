@@ -14,14 +14,14 @@ use serde::Serialize;
 #[error("stdout was closed by its reader")]
 pub struct ReaderGone;
 
-/// Whether `error` (anywhere in its chain) says the reader is gone.
+/// Whether `error` (anywhere in its chain) says the reader is gone. Only
+/// a write to stdout says so ([`write_error`] marks it): a broken pipe
+/// anywhere else, such as a connection to a server, is a failure the user
+/// must hear about and see in the exit code.
 pub fn is_reader_gone(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause.downcast_ref::<ReaderGone>().is_some()
-            || cause
-                .downcast_ref::<io::Error>()
-                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<ReaderGone>().is_some())
 }
 
 /// A write error as the command returns it: a closed pipe becomes
@@ -63,12 +63,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_broken_pipe_is_the_reader_gone_and_nothing_else_is() {
+    fn only_a_broken_stdout_is_the_reader_gone() {
         let gone = write_error(io::Error::from(io::ErrorKind::BrokenPipe));
         assert!(is_reader_gone(&gone));
         assert!(is_reader_gone(&gone.context("printing the feed")));
+        // A broken pipe that is not stdout's, say a server connection's.
         let raw = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe));
-        assert!(is_reader_gone(&raw));
+        assert!(!is_reader_gone(&raw.context("talking to the server")));
         let full = write_error(io::Error::from(io::ErrorKind::StorageFull));
         assert!(!is_reader_gone(&full));
         assert!(!is_reader_gone(&anyhow::anyhow!("deadline exceeded")));

@@ -38,6 +38,7 @@ use crate::node::proposer::Proposer;
 use crate::node::read_index::ReadIndexer;
 use crate::node::regions::Geo;
 use crate::raft::replica::{Replica, ReplicaError};
+use crate::storage::state::ScannedPage;
 
 #[derive(Debug, Clone)]
 pub struct KvSettings {
@@ -414,7 +415,7 @@ impl Kv {
         limit: usize,
         consistency: Option<Consistency>,
         token: Option<SessionToken>,
-    ) -> Result<(Vec<(String, ItemVersion)>, Glsn), Error> {
+    ) -> Result<(ScannedPage, Glsn), Error> {
         item::validate_container(container).map_err(invalid)?;
         item::validate_range(range).map_err(invalid)?;
         if let Some(after) = after {
@@ -423,7 +424,7 @@ impl Kv {
         }
         let started = Instant::now();
         let read_glsn = self.prepare_read(consistency, token).await?;
-        let items = self
+        let page = self
             .replica
             .state()
             .scan_items(
@@ -435,7 +436,7 @@ impl Kv {
             )
             .map_err(|e| Error::Internal(e.to_string()))?;
         self.settle_strong(consistency, started).await?;
-        Ok((items, read_glsn))
+        Ok((page, read_glsn))
     }
 
     /// A session whose token lies past a fork it did not survive has lost

@@ -15,6 +15,7 @@ use crate::codec;
 use crate::crash::{CrashPoint, crash_point};
 use crate::glsn::Glsn;
 use crate::item::{ItemVersion, KeyRange};
+use crate::limits::SCAN_ITEM_OVERHEAD_BYTES;
 use crate::storage::backend::{Batch, Db, Tree};
 use crate::storage::error::{Result, StorageError, be_u64};
 use crate::storage::meta::MetaTree;
@@ -49,6 +50,15 @@ pub struct StateBatch {
 }
 
 /// The whole state at one point, as a snapshot carries it.
+/// One page of a scan as the state store reads it.
+#[derive(Debug, Default)]
+pub struct ScannedPage {
+    /// Keys with their items, in key order.
+    pub items: Vec<(String, ItemVersion)>,
+    /// An item in range follows the last one: the scan has another page.
+    pub more: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StateImage {
     pub entries: Vec<(ByteBuf, ByteBuf)>,
@@ -173,19 +183,22 @@ impl StateStore {
     }
 
     /// Items of `container` in key order within `range`, starting after
-    /// `after` when given; stops at `limit` items or once `bytes_max` of
-    /// values are gathered (always returning at least one item).
+    /// `after` when given. The page takes at most `items_max` items and
+    /// stops before an item that would carry it past `bytes_max` (each
+    /// item counted as key + value + [`SCAN_ITEM_OVERHEAD_BYTES`]), but
+    /// always takes the first, so every item can be reached. `more` says
+    /// whether an item in range was left for the next page.
     pub fn scan_items(
         &self,
         container: &str,
         range: &KeyRange,
         after: Option<&str>,
-        limit: usize,
+        items_max: usize,
         bytes_max: usize,
-    ) -> Result<Vec<(String, ItemVersion)>> {
+    ) -> Result<ScannedPage> {
         let lower = scan_lower_bound(container, range, after);
         let container_prefix = item_key(container, "");
-        let mut out = Vec::new();
+        let mut page = ScannedPage::default();
         let mut bytes = 0usize;
         // A page is read at one point in time: without the lock a page could
         // show a later write of a batch and miss an earlier one (a broken
@@ -211,13 +224,16 @@ impl StateStore {
                 continue;
             }
             let item = decode_item(&v)?;
-            bytes += item.value.len();
-            out.push((key.to_string(), item));
-            if out.len() >= limit || bytes >= bytes_max {
+            let cost = key.len() + item.value.len() + SCAN_ITEM_OVERHEAD_BYTES;
+            let full = page.items.len() >= items_max || bytes + cost > bytes_max;
+            if full && !page.items.is_empty() {
+                page.more = true;
                 break;
             }
+            bytes += cost;
+            page.items.push((key.to_string(), item));
         }
-        Ok(out)
+        Ok(page)
     }
 
     /// A digest of every item (key, value, etag), for comparing replicas
@@ -439,8 +455,13 @@ mod tests {
         .unwrap();
     }
 
-    fn keys(found: Vec<(String, ItemVersion)>) -> Vec<String> {
-        found.into_iter().map(|(k, _)| k).collect()
+    /// The keys of a page, and whether it says more follow.
+    fn keys(page: ScannedPage) -> (Vec<String>, bool) {
+        (page.items.into_iter().map(|(k, _)| k).collect(), page.more)
+    }
+
+    fn owned(keys: &[&str], more: bool) -> (Vec<String>, bool) {
+        (keys.iter().map(|k| k.to_string()).collect(), more)
     }
 
     #[test]
@@ -452,16 +473,21 @@ mod tests {
             prefix: "u/".into(),
             ..Default::default()
         };
+        let scan = |c: &str, r: &KeyRange, after: Option<&str>, n: usize, bytes: usize| {
+            keys(s.scan_items(c, r, after, n, bytes).unwrap())
+        };
         assert_eq!(
-            keys(s.scan_items("a", &prefix, None, 100, usize::MAX).unwrap()),
-            ["u/1", "u/2", "u/3"]
+            scan("a", &prefix, None, 100, usize::MAX),
+            owned(&["u/1", "u/2", "u/3"], false)
         );
         assert_eq!(
-            keys(
-                s.scan_items("a", &prefix, Some("u/1"), 1, usize::MAX)
-                    .unwrap()
-            ),
-            ["u/2"]
+            scan("a", &prefix, Some("u/1"), 1, usize::MAX),
+            owned(&["u/2"], true)
+        );
+        // A page that ends exactly at the last item in range says so.
+        assert_eq!(
+            scan("a", &prefix, Some("u/1"), 2, usize::MAX),
+            owned(&["u/2", "u/3"], false)
         );
         let range = KeyRange {
             prefix: String::new(),
@@ -469,23 +495,31 @@ mod tests {
             end: Some("w".into()),
         };
         assert_eq!(
-            keys(s.scan_items("a", &range, None, 100, usize::MAX).unwrap()),
-            ["u/2", "u/3", "v/1"]
+            scan("a", &range, None, 100, usize::MAX),
+            owned(&["u/2", "u/3", "v/1"], false)
         );
         assert_eq!(
-            keys(
-                s.scan_items("a", &KeyRange::default(), None, 100, 2)
-                    .unwrap()
-            ),
-            ["u/1", "u/2"]
+            scan("ab", &KeyRange::default(), None, 100, usize::MAX),
+            owned(&["u/9"], false)
         );
-        assert_eq!(
-            keys(
-                s.scan_items("ab", &KeyRange::default(), None, 100, usize::MAX)
-                    .unwrap()
-            ),
-            ["u/9"]
-        );
+    }
+
+    #[test]
+    fn scan_pages_stay_within_bytes_but_always_take_one_item() {
+        let (_d, s) = store();
+        put_all(&s, "a", &["k1", "k2", "k3"]);
+        // Each item costs its 2-byte key, 1-byte value and the overhead.
+        let cost = 3 + SCAN_ITEM_OVERHEAD_BYTES;
+        let all = KeyRange::default();
+        let scan = |after: Option<&str>, bytes: usize| {
+            keys(s.scan_items("a", &all, after, 100, bytes).unwrap())
+        };
+        assert_eq!(scan(None, 2 * cost), owned(&["k1", "k2"], true));
+        assert_eq!(scan(None, 2 * cost - 1), owned(&["k1"], true));
+        // An item larger than the whole budget still comes, alone.
+        assert_eq!(scan(None, 1), owned(&["k1"], true));
+        assert_eq!(scan(Some("k2"), 1), owned(&["k3"], false));
+        assert_eq!(scan(None, 3 * cost), owned(&["k1", "k2", "k3"], false));
     }
 
     #[test]

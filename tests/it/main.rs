@@ -35,6 +35,8 @@ mod modules;
 mod mutations;
 #[path = "01_region.rs"]
 mod region;
+#[path = "18_scan.rs"]
+mod scan;
 #[path = "15_simulation.rs"]
 mod simulation;
 #[path = "08_verify.rs"]
