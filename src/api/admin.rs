@@ -347,6 +347,7 @@ impl AdminRpc for AdminService {
         }
         let to = RegionId::new(request.to);
         if let Some(at_ms) = request.scheduled_at_ms {
+            check_scheduled_at(at_ms, crate::clock::wall_ms())?;
             let scheduled = ScheduledSwitchover {
                 to: to.clone(),
                 at_ms,
@@ -467,6 +468,18 @@ fn rfc3339_ms(ms: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
+/// A scheduled switchover must lie in the future: one in the past would
+/// start at once, which a caller asking for a time did not mean (the CLI
+/// refuses it too; other clients reach the server directly).
+fn check_scheduled_at(at_ms: u64, now_ms: u64) -> Result<(), Error> {
+    if at_ms <= now_ms {
+        return Err(Error::InvalidArgument(format!(
+            "scheduled_at_ms {at_ms} is not in the future (now is {now_ms} ms since the Unix epoch); leave it out to switch over now"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,5 +489,16 @@ mod tests {
         assert_eq!(lag_entries(None, 5), None);
         assert_eq!(lag_entries(Some(10), 7), Some(3));
         assert_eq!(lag_entries(Some(10), 12), Some(0));
+    }
+
+    #[test]
+    fn a_scheduled_switchover_must_lie_in_the_future() {
+        assert_eq!(check_scheduled_at(1_001, 1_000), Ok(()));
+        for at in [0, 1, 999, 1_000] {
+            let Err(Error::InvalidArgument(why)) = check_scheduled_at(at, 1_000) else {
+                panic!("accepted a switchover scheduled at {at} ms, now 1000");
+            };
+            assert!(why.contains("not in the future"), "{why}");
+        }
     }
 }

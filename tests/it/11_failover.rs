@@ -437,6 +437,30 @@ async fn switchover_under_load_loses_nothing_at_any_level_and_pause_holds_failov
     }
     phase("a switchover to an offline or unknown region is refused");
     let mut admin_east = admin(&account, east).await;
+    let past = admin_east
+        .failover(pb::FailoverRequest {
+            to: "north".into(),
+            scheduled_at_ms: Some(1),
+            cancel_scheduled: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(past.code(), tonic::Code::InvalidArgument, "{past}");
+    assert!(past.message().contains("not in the future"), "{past}");
+    let meta = account
+        .local
+        .node(east)
+        .expect("east runs")
+        .geo()
+        .meta_state();
+    assert_eq!(
+        (
+            meta.write_region.as_ref().map(|r| r.as_str()),
+            &meta.scheduled
+        ),
+        (Some("east"), &None),
+        "a switchover scheduled in the past changes nothing"
+    );
     let unknown = admin_east
         .failover(pb::FailoverRequest {
             to: "mars".into(),
