@@ -168,6 +168,46 @@ async fn health_answers_serving_for_every_service_the_port_serves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_reports_and_lists_only_what_it_serves() {
+    let account = start_with(1, |o| o.witnesses = 1).await;
+    account.leader().await;
+    let witness = meridian::ids::NodeId(2);
+    let channel = channel_to(&account.local.endpoint(witness));
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let check = |service: &str| tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+
+    phase("the witness as a whole is serving; it serves no API service");
+    let reply = wait_for("the witness answering health", || {
+        let mut health = health.clone();
+        async move { health.check(check("")).await.ok() }
+    })
+    .await;
+    assert_eq!(reply.into_inner().status, ServingStatus::Serving as i32);
+    for service in API_SERVICES {
+        let err = health
+            .check(check(service))
+            .await
+            .expect_err("a witness holds no items");
+        assert_eq!(err.code(), tonic::Code::NotFound, "{service}: {err}");
+    }
+
+    phase("its reflection lists health and reflection only");
+    let mut listed = list_v1alpha(channel).await;
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]
+    );
+    account.local.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_over_limit_request_is_named_like_a_value_one_byte_over_and_writes_nothing() {
     let account = start_region(1).await;
     let node = account.leader().await;
