@@ -24,6 +24,7 @@ use crate::config::{Config, ConfigError, RaftConfig};
 use crate::fault::{FaultInjection, Faults};
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId, ReplicaId};
+use crate::limits::GRPC_REQUEST_BYTES_MAX;
 use crate::meta::MetaState;
 use crate::node::calls::Calls;
 use crate::node::kv::{Kv, KvSettings};
@@ -534,14 +535,19 @@ impl ClientServices {
         };
         let replica = kv.replica().clone();
         let account = Arc::new(geo.account().clone());
+        // Kv sets its own limits (api/kv.rs); the others' requests are
+        // small, and get the same decoding bound rather than tonic's default.
+        let admin =
+            AdminService::server(replica, geo).max_decoding_message_size(GRPC_REQUEST_BYTES_MAX);
+        let conflicts = ConflictsService::server(kv.clone(), shutdown.clone())
+            .max_decoding_message_size(GRPC_REQUEST_BYTES_MAX);
+        let faults = FaultsService::server(account, faults)
+            .max_decoding_message_size(GRPC_REQUEST_BYTES_MAX);
         ClientServices {
-            kv: Some(OversizeNamed(KvService::server(kv.clone()))),
-            admin: Some(OversizeNamed(AdminService::server(replica, geo))),
-            conflicts: Some(OversizeNamed(ConflictsService::server(
-                kv,
-                shutdown.clone(),
-            ))),
-            faults: Some(OversizeNamed(FaultsService::server(account, faults))),
+            kv: Some(OversizeNamed(KvService::server(kv))),
+            admin: Some(OversizeNamed(admin)),
+            conflicts: Some(OversizeNamed(conflicts)),
+            faults: Some(OversizeNamed(faults)),
         }
     }
 
