@@ -43,3 +43,12 @@ const _: () = assert!(SCAN_PAGE_BYTES_MAX >= SCAN_ITEM_OVERHEAD_BYTES);
 /// gives each one only the heartbeat interval to arrive, and batches by
 /// count, so a batch of large values must be split by size here.
 pub const APPEND_ENTRIES_BYTES_TARGET: usize = 4 * 1024 * 1024;
+/// Room in a request for everything but its key and value: container name,
+/// session token, field tags and lengths.
+pub const REQUEST_ENVELOPE_BYTES_MAX: usize = 64 * 1024;
+/// Largest request the client port decodes: a maximal key and value and
+/// their envelope. Just above the largest legal request, so a larger one is
+/// refused before it is read into memory (`api::status::OversizeNamed`
+/// names the refusal as INVALID_ARGUMENT).
+pub const GRPC_REQUEST_BYTES_MAX: usize =
+    KEY_BYTES_MAX + VALUE_BYTES_MAX + REQUEST_ENVELOPE_BYTES_MAX;

@@ -28,9 +28,9 @@ pub struct LocalOptions {
     pub regions: usize,
     pub replicas: usize,
     pub data_dir: PathBuf,
-    /// The first node's client port; 0 picks a free one. Every other port
-    /// is always picked free.
-    pub first_client_port: u16,
+    /// Where the nodes' ports start (see `node_ports`); 0 picks every
+    /// port free.
+    pub base_port: u16,
     pub default_consistency: Consistency,
     pub raft: RaftConfig,
     pub storage: StorageConfig,
@@ -117,7 +117,7 @@ impl LocalOptions {
             regions: 1,
             replicas: 4,
             data_dir: data_dir.to_path_buf(),
-            first_client_port: 0,
+            base_port: 0,
             default_consistency: Consistency::Strong,
             raft: RaftConfig::default(),
             // Several nodes share one machine: a smaller cache each.
@@ -163,6 +163,40 @@ pub fn endpoint_of(account: &AccountConfig, id: NodeId) -> String {
     format!("http://{addr}")
 }
 
+/// Ports each node takes from the base port: its client port, then its
+/// peer port.
+pub const PORTS_PER_NODE: u16 = 2;
+
+/// The (client, peer) ports of the node at `index` (node `index + 1`) from
+/// `base`: node n serves clients on `base + 2(n-1)` and peers on the port
+/// after. All zero (free ports) for base 0; `None` past port 65535.
+pub fn node_ports(base: u16, index: usize) -> Option<(u16, u16)> {
+    if base == 0 {
+        return Some((0, 0));
+    }
+    let index = u16::try_from(index).ok()?;
+    let client = base.checked_add(index.checked_mul(PORTS_PER_NODE)?)?;
+    Some((client, client.checked_add(1)?))
+}
+
+/// The ports of `nodes` nodes from `base`, or a message saying why the
+/// range does not fit.
+fn all_node_ports(base: u16, nodes: usize) -> Result<Vec<(u16, u16)>, StartError> {
+    (0..nodes)
+        .map(|i| node_ports(base, i))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            crate::config::ConfigError {
+                problems: vec![format!(
+                    "base port {base}: {nodes} nodes need {} ports from it, past port {}",
+                    nodes * PORTS_PER_NODE as usize,
+                    u16::MAX
+                )],
+            }
+            .into()
+        })
+}
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -170,9 +204,8 @@ fn loopback(port: u16) -> SocketAddr {
 impl LocalAccount {
     pub async fn start(options: LocalOptions) -> Result<LocalAccount, StartError> {
         let mut listeners = Vec::new();
-        for i in 0..options.node_count() {
-            let client_port = if i == 0 { options.first_client_port } else { 0 };
-            listeners.push(Listeners::bind(loopback(client_port), loopback(0)).await?);
+        for (client, peer) in all_node_ports(options.base_port, options.node_count())? {
+            listeners.push(Listeners::bind(loopback(client), loopback(peer)).await?);
         }
         let addresses = listeners
             .iter()
@@ -338,4 +371,25 @@ fn addr_of(listener: &crate::transport::Listener) -> Result<SocketAddr, StartErr
         addr: loopback(0),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_take_a_client_and_a_peer_port_each_from_the_base() {
+        assert_eq!(node_ports(7070, 0), Some((7070, 7071)));
+        assert_eq!(node_ports(7070, 1), Some((7072, 7073)));
+        assert_eq!(node_ports(7070, 11), Some((7092, 7093)));
+        assert_eq!(node_ports(0, 5), Some((0, 0)), "base 0: free ports");
+        assert_eq!(node_ports(65534, 0), Some((65534, 65535)));
+        assert_eq!(node_ports(65535, 0), None, "no room for the peer port");
+        assert_eq!(node_ports(65530, 3), None);
+        assert!(all_node_ports(65530, 4).is_err());
+        assert_eq!(
+            all_node_ports(1000, 2).unwrap(),
+            [(1000, 1001), (1002, 1003)]
+        );
+    }
 }

@@ -10,17 +10,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 use tonic::transport::Server;
+use tonic_reflection::pb as reflection_pb;
 use tracing::Instrument;
 
 use crate::api::admin::AdminService;
 use crate::api::conflicts::ConflictsService;
 use crate::api::faults::FaultsService;
 use crate::api::kv::KvService;
+use crate::api::status::OversizeNamed;
 use crate::config::{Config, ConfigError, RaftConfig};
 use crate::fault::{FaultInjection, Faults};
 use crate::hlc::Hlc;
 use crate::ids::{NodeId, RegionId, ReplicaId};
+use crate::limits::GRPC_REQUEST_BYTES_MAX;
 use crate::meta::MetaState;
 use crate::node::calls::Calls;
 use crate::node::kv::{Kv, KvSettings};
@@ -37,6 +41,9 @@ use crate::storage::store::Store;
 use crate::transport::{self, Listener};
 use crate::wire::pb::FILE_DESCRIPTOR_SET;
 use crate::wire::pb::internal::replica_server::ReplicaServer;
+use crate::wire::pb::v1::admin_server::AdminServer;
+use crate::wire::pb::v1::conflicts_server::ConflictsServer;
+use crate::wire::pb::v1::faults_server::FaultsServer;
 use crate::wire::pb::v1::kv_server::KvServer;
 
 /// How long a stopping node lets in-flight requests finish.
@@ -473,16 +480,116 @@ async fn start_meta(
     .await?)
 }
 
+/// Streams a client may open and reset before the server has accepted
+/// them, per connection, before the connection is torn down with GOAWAY
+/// `too_many_resets`. h2's default (20) is a defence against the "rapid
+/// reset" attack, but it also punishes an honest client of a paused node:
+/// every call that timed out during a stall (a frozen VM, a stuck disk) is
+/// a HEADERS and a RST_STREAM waiting in the socket, all read at once on
+/// resume, and the GOAWAY then fails every call in flight. This allows a
+/// few seconds of a busy client's timeouts and still bounds the work one
+/// connection can make the node do for nothing.
+const HTTP2_PENDING_RESET_STREAMS_MAX: usize = 4096;
+/// Streams the server itself may reset for a protocol error before it
+/// closes the connection: hyper's default, kept and stated explicitly.
+const HTTP2_LOCAL_ERROR_RESET_STREAMS_MAX: usize = 1024;
+
+/// A server builder with the options both ports share, set explicitly.
+fn server_builder() -> Server {
+    Server::builder()
+        .tcp_nodelay(true)
+        .http2_max_pending_accept_reset_streams(Some(HTTP2_PENDING_RESET_STREAMS_MAX))
+        .http2_max_local_error_reset_streams(Some(HTTP2_LOCAL_ERROR_RESET_STREAMS_MAX))
+}
+
 async fn serve_peers(
     listener: Listener,
     service: ReplicaServer<ReplicaService>,
     shutdown: Shutdown,
 ) {
-    let router = Server::builder().tcp_nodelay(true).add_service(service);
+    let router = server_builder().add_service(service);
     let result = transport::serve(router, listener, shutdown.signalled()).await;
     if let Err(e) = result {
         tracing::error!("replica transport server failed: {e}");
     }
+}
+
+/// The client API services a node serves; all `None` on a witness, which
+/// holds no items.
+struct ClientServices {
+    kv: Option<OversizeNamed<KvServer<KvService>>>,
+    admin: Option<OversizeNamed<AdminServer<AdminService>>>,
+    conflicts: Option<OversizeNamed<ConflictsServer<ConflictsService>>>,
+    faults: Option<OversizeNamed<FaultsServer<FaultsService>>>,
+}
+
+impl ClientServices {
+    fn new(kv: Option<Kv>, geo: Geo, faults: Option<Faults>, shutdown: &Shutdown) -> Self {
+        let Some(kv) = kv else {
+            return ClientServices {
+                kv: None,
+                admin: None,
+                conflicts: None,
+                faults: None,
+            };
+        };
+        let replica = kv.replica().clone();
+        let account = Arc::new(geo.account().clone());
+        // Kv sets its own limits (api/kv.rs); the others' requests are
+        // small, and get the same decoding bound rather than tonic's default.
+        let admin =
+            AdminService::server(replica, geo).max_decoding_message_size(GRPC_REQUEST_BYTES_MAX);
+        let conflicts = ConflictsService::server(kv.clone(), shutdown.clone())
+            .max_decoding_message_size(GRPC_REQUEST_BYTES_MAX);
+        let faults = FaultsService::server(account, faults)
+            .max_decoding_message_size(GRPC_REQUEST_BYTES_MAX);
+        ClientServices {
+            kv: Some(OversizeNamed(KvService::server(kv))),
+            admin: Some(OversizeNamed(admin)),
+            conflicts: Some(OversizeNamed(conflicts)),
+            faults: Some(OversizeNamed(faults)),
+        }
+    }
+
+    /// The full names of the services served, for health and reflection.
+    fn names(&self) -> Vec<&'static str> {
+        fn name<S: NamedService>(s: &Option<S>) -> Option<&'static str> {
+            s.as_ref().map(|_| S::NAME)
+        }
+        [
+            name(&self.kv),
+            name(&self.admin),
+            name(&self.conflicts),
+            name(&self.faults),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// The names reflection lists besides the API: health and both versions of
+/// reflection itself, whose descriptors are registered with it.
+const SUPPORT_SERVICE_NAMES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// A reflection builder listing exactly `names`: the client port's
+/// descriptors include the internal replica service, which it does not
+/// serve, so the list is given rather than taken from the descriptors.
+fn reflection(names: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(reflection_pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(reflection_pb::v1alpha::FILE_DESCRIPTOR_SET);
+    names
+        .iter()
+        .chain(&SUPPORT_SERVICE_NAMES)
+        .fold(builder, |b, name| b.with_service_name(*name))
 }
 
 async fn serve_clients(
@@ -492,34 +599,27 @@ async fn serve_clients(
     faults: Option<Faults>,
     shutdown: Shutdown,
 ) -> Result<impl std::future::Future<Output = ()>, StartError> {
+    let services = ClientServices::new(kv, geo, faults, &shutdown);
+    let names = services.names();
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| StartError::Grpc(e.to_string()))?;
-    // A witness serves health only: it holds no items.
-    let (kv_service, admin_service, conflicts_service, faults_service) = match kv {
-        Some(kv) => {
-            health.set_serving::<KvServer<KvService>>().await;
-            let replica = kv.replica().clone();
-            let account = Arc::new(geo.account().clone());
-            (
-                Some(KvService::server(kv.clone())),
-                Some(AdminService::server(replica, geo)),
-                Some(ConflictsService::server(kv, shutdown.clone())),
-                Some(FaultsService::server(account, faults)),
-            )
-        }
-        None => (None, None, None, None),
-    };
-    let router = Server::builder()
-        .tcp_nodelay(true)
-        .add_optional_service(kv_service)
-        .add_optional_service(admin_service)
-        .add_optional_service(conflicts_service)
-        .add_optional_service(faults_service)
+    for name in &names {
+        health
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let grpc = |e: tonic_reflection::server::Error| StartError::Grpc(e.to_string());
+    // grpcurl and grpc_cli of recent releases speak v1; grpcio's client
+    // and older tools speak only v1alpha.
+    let reflection_v1 = reflection(&names).build_v1().map_err(grpc)?;
+    let reflection_v1alpha = reflection(&names).build_v1alpha().map_err(grpc)?;
+    let router = server_builder()
+        .add_optional_service(services.kv)
+        .add_optional_service(services.admin)
+        .add_optional_service(services.conflicts)
+        .add_optional_service(services.faults)
         .add_service(health_service)
-        .add_service(reflection);
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     Ok(async move {
         let result = transport::serve(router, listener, shutdown.signalled()).await;
         if let Err(e) = result {

@@ -20,7 +20,7 @@ pub struct KvService {
 impl KvService {
     pub fn server(kv: Kv) -> KvServer<KvService> {
         KvServer::new(KvService { kv })
-            .max_decoding_message_size(crate::limits::GRPC_MESSAGE_BYTES_MAX)
+            .max_decoding_message_size(crate::limits::GRPC_REQUEST_BYTES_MAX)
             .max_encoding_message_size(crate::limits::GRPC_MESSAGE_BYTES_MAX)
     }
 

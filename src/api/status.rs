@@ -1,9 +1,15 @@
 //! The one mapping from domain errors to gRPC statuses. Every status also
 //! carries the error's stable name in the `meridian-error` metadata key.
 
+use std::task::{Context, Poll};
+
+use futures::TryFutureExt;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
 use tonic::{Code, Status};
 
 use crate::error::Error;
+use crate::limits;
 
 pub const ERROR_METADATA_KEY: &str = "meridian-error";
 /// On THROTTLED: milliseconds after which a retry may succeed.
@@ -61,6 +67,74 @@ impl From<Error> for Status {
         }
         status
     }
+}
+
+/// A client-port service whose over-limit requests get the project's own
+/// answer. tonic's decoder refuses a message over the service's decoding
+/// limit before any handler runs, with OUT_OF_RANGE and no
+/// `meridian-error`: a client cannot tell it from any other failure. This
+/// wrapper turns exactly that status (it is the only OUT_OF_RANGE a client
+/// port answers with in its response headers, and its text is tonic's) into
+/// the INVALID_ARGUMENT a value one byte over `VALUE_BYTES_MAX` gets, with
+/// the same error name. Nothing was decoded, so nothing was written.
+#[derive(Debug, Clone)]
+pub struct OversizeNamed<S>(pub S);
+
+impl<S: NamedService> NamedService for OversizeNamed<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type ResponseOf = http::Response<tonic::body::Body>;
+
+impl<S, B> Service<http::Request<B>> for OversizeNamed<S>
+where
+    S: Service<http::Request<B>, Response = ResponseOf>,
+{
+    type Response = ResponseOf;
+    type Error = S::Error;
+    type Future = futures::future::MapOk<S::Future, fn(ResponseOf) -> ResponseOf>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.0.call(request).map_ok(name_oversize)
+    }
+}
+
+/// What tonic's decoder says of a message over the limit.
+const DECODE_LIMIT_TEXT: &str = "decoded message length too large";
+
+fn name_oversize(mut response: ResponseOf) -> ResponseOf {
+    // Most responses carry their status in trailers, not headers: this
+    // first look is cheap.
+    let out_of_range = response
+        .headers()
+        .get(Status::GRPC_STATUS)
+        .is_some_and(|code| Code::from_bytes(code.as_bytes()) == Code::OutOfRange);
+    if !out_of_range {
+        return response;
+    }
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    if !status.message().contains(DECODE_LIMIT_TEXT) {
+        return response;
+    }
+    let named = Status::from(Error::InvalidArgument(format!(
+        "request too large: values are at most {} bytes and keys {} bytes ({})",
+        limits::VALUE_BYTES_MAX,
+        limits::KEY_BYTES_MAX,
+        status.message()
+    )));
+    let headers = response.headers_mut();
+    headers.remove(Status::GRPC_MESSAGE);
+    if named.add_header(headers).is_err() {
+        // Our own text is plain ASCII; keep tonic's status if it were not.
+        return response;
+    }
+    response
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! `meridian dev`: a whole account in one process on loopback, the
 //! embedded default: three regions (`west`, the write region, `east` and
-//! `north`) of four nodes each. The first node serves clients on
-//! 127.0.0.1:7070. `--wan-rtt` adds latency between regions so the
-//! consistency levels can be felt on one machine.
+//! `north`) of four nodes each, on consecutive ports from a base port: the
+//! first node serves clients on 127.0.0.1:7070. `--wan-rtt` adds latency
+//! between regions so the consistency levels can be felt on one machine.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::config::REPLICAS_MAX;
-use crate::local::{LocalAccount, LocalOptions};
+use crate::local::{LocalAccount, LocalOptions, PORTS_PER_NODE, node_ports};
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -25,7 +25,9 @@ pub struct DevArgs {
     /// fresh temporary directory, removed on exit.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// The first node's client port.
+    /// The base port. Node n serves clients on PORT + 2(n-1) and its
+    /// replica transport on the port after, so node 1 is at PORT and
+    /// PORT+1, node 2 at PORT+2 and PORT+3, and so on; 0 picks free ports.
     #[arg(long, default_value_t = 7070)]
     pub port: u16,
     /// Round-trip time added to every message between two regions, e.g.
@@ -55,6 +57,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             args.replicas
         );
     }
+    let nodes = args.regions * args.replicas;
+    if node_ports(args.port, nodes.saturating_sub(1)).is_none() {
+        bail!(
+            "--port {}: {nodes} nodes take {} consecutive ports from it, past port {}",
+            args.port,
+            nodes * PORTS_PER_NODE as usize,
+            u16::MAX
+        );
+    }
     let temp = match &args.data_dir {
         Some(_) => None,
         None => Some(
@@ -72,7 +83,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let mut options = LocalOptions::new(&data_dir);
     options.regions = args.regions;
     options.replicas = args.replicas;
-    options.first_client_port = args.port;
+    options.base_port = args.port;
     options.geo.wan_rtt_ms = args.wan_rtt.as_millis() as u64;
     options.default_consistency = args.consistency;
     let account = LocalAccount::start(options)

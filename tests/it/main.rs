@@ -21,6 +21,8 @@ mod crash_points;
 mod deploy;
 #[path = "06_dev.rs"]
 mod dev;
+#[path = "19_edge.rs"]
+mod edge;
 #[path = "11_failover.rs"]
 mod failover;
 #[path = "13_failover_cli.rs"]

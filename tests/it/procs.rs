@@ -131,6 +131,16 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (a name `kill` knows, e.g. `STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
     /// The exit status if the process has ended on its own, without waiting.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
@@ -255,10 +265,15 @@ impl DevProc {
     /// Starts `meridian dev --port 0 --data-dir DIR EXTRA...` and reads its
     /// banner up to the `ready` line.
     pub fn spawn(dir: &Path, extra: &[&str]) -> DevProc {
+        Self::spawn_at(dir, 0, extra)
+    }
+
+    /// `spawn` with base port `port`.
+    pub fn spawn_at(dir: &Path, port: u16, extra: &[&str]) -> DevProc {
         use std::io::{BufRead, BufReader};
         let log = dir.join("dev.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .args(["dev", "--port", "0", "--data-dir"])
+            .args(["dev", "--port", &port.to_string(), "--data-dir"])
             .arg(dir.join("data"))
             .args(extra)
             .stdout(Stdio::piped())
