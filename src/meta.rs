@@ -25,6 +25,8 @@
 
 pub mod containers;
 pub mod refusal;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::BTreeMap;
 
@@ -609,20 +611,7 @@ mod tests {
     }
 
     fn formed() -> MetaState {
-        let mut s = MetaState::default();
-        s.apply(MetaCommand::Init {
-            settings: AccountSettings {
-                name: "dev".into(),
-                write_mode: WriteMode::SingleWrite,
-                default_consistency: Consistency::Strong,
-                max_staleness_ops: 10,
-                max_staleness_ms: 1000,
-                failover: true,
-                max_lag_on_failover: 100,
-            },
-            priorities: vec![r("west"), r("east"), r("north")],
-        });
-        s
+        testing::formed(&["west", "east", "north"], Consistency::Strong)
     }
 
     #[test]

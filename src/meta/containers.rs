@@ -56,27 +56,12 @@ impl MetaState {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::WriteMode;
     use crate::consistency::Consistency;
     use crate::container::ContainerPolicy;
-    use crate::ids::RegionId;
-    use crate::meta::{AccountSettings, MetaCommand, MetaRefusal, MetaReply, MetaState};
+    use crate::meta::{MetaCommand, MetaRefusal, MetaReply, MetaState};
 
     fn formed() -> MetaState {
-        let mut s = MetaState::default();
-        s.apply(MetaCommand::Init {
-            settings: AccountSettings {
-                name: "dev".into(),
-                write_mode: WriteMode::SingleWrite,
-                default_consistency: Consistency::Session,
-                max_staleness_ops: 10,
-                max_staleness_ms: 1000,
-                failover: true,
-                max_lag_on_failover: 100,
-            },
-            priorities: vec![RegionId::new("west"), RegionId::new("east")],
-        });
-        s
+        crate::meta::testing::formed(&["west", "east"], Consistency::Session)
     }
 
     fn create(s: &mut MetaState, name: &str, policy: &str) -> MetaReply {

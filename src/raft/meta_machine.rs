@@ -140,10 +140,8 @@ impl RaftStateMachine<MetaTypeConfig> for MetaStateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::WriteMode;
     use crate::consistency::Consistency;
     use crate::ids::{NodeId, RegionId};
-    use crate::meta::AccountSettings;
     use crate::meta::MetaCommand;
     use crate::storage::config::StorageConfig;
     use crate::storage::data_dir::Identity;
@@ -158,18 +156,7 @@ mod tests {
     }
 
     fn init() -> MetaCommand {
-        MetaCommand::Init {
-            settings: AccountSettings {
-                name: "dev".into(),
-                write_mode: WriteMode::SingleWrite,
-                default_consistency: Consistency::Session,
-                max_staleness_ops: 10,
-                max_staleness_ms: 1000,
-                failover: true,
-                max_lag_on_failover: 100,
-            },
-            priorities: vec![RegionId::new("west"), RegionId::new("east")],
-        }
+        crate::meta::testing::init(&["west", "east"], Consistency::Session)
     }
 
     async fn apply(sm: &mut MetaStateMachine, index: u64, command: MetaCommand) -> MetaReply {
