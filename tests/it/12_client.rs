@@ -15,6 +15,7 @@ use meridian::consistency::Consistency;
 use meridian::glsn::SessionToken;
 use meridian::ids::{NodeId, ReplicaId};
 
+use crate::procs::cli;
 use crate::support::*;
 
 fn served(s: &Option<ReplicaId>) -> (String, NodeId) {
@@ -37,17 +38,6 @@ async fn value_of(client: &Client, key: &str, opts: &ReadOptions) -> (Vec<u8>, S
         .unwrap_or_else(|e| panic!("get {key}: {e}"));
     let (region, node) = served(&read.served_by);
     (read.item.expect("found").value, region, node)
-}
-
-/// Runs the `meridian` binary with `args`; returns (success, stdout, stderr).
-async fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(args)
-        .output()
-        .await
-        .expect("run meridian");
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,22 +7,12 @@ use meridian::client::{Client, ClientError, ReadOptions, ScanRange};
 use meridian::limits::VALUE_BYTES_MAX;
 use meridian::wire::pb::v1 as pb;
 
+use crate::procs::cli;
 use crate::support::*;
 
 /// A value at the limit whose bytes say which key it belongs to.
 fn big_value(i: u8) -> Vec<u8> {
     vec![b'a' + i; VALUE_BYTES_MAX]
-}
-
-/// Runs the `meridian` binary with `args`; returns (success, stdout, stderr).
-async fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(args)
-        .output()
-        .await
-        .expect("run meridian");
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
 /// Every page of a scan of `container` through a raw gRPC client with

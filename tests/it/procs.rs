@@ -228,6 +228,12 @@ pub async fn meridian(args: &[&str]) -> Ran {
     }
 }
 
+/// [`meridian`] as (exited 0, stdout, stderr).
+pub async fn cli(args: &[&str]) -> (bool, String, String) {
+    let ran = meridian(args).await;
+    (ran.code == 0, ran.stdout, ran.stderr)
+}
+
 /// Runs `meridian ARGS` with its stdout closed from the start, as behind
 /// `| head -c0`: its reader is gone before it prints anything, so its
 /// first write finds the pipe closed. At most `DEADLINE`.
