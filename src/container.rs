@@ -233,12 +233,6 @@ pub fn check_create(
     }
 }
 
-/// The policy a write to `container` is judged by: its own, or the default
-/// one it is created with when it does not exist yet.
-pub fn policy_for_write(existing: Option<&ContainerSpec>) -> ContainerPolicy {
-    existing.map(|s| s.policy.clone()).unwrap_or_default()
-}
-
 /// A plain put: refused in a CRDT container, and in an `lww:/path` one
 /// unless the value is JSON.
 pub fn check_put(spec: &ContainerSpec, value: &[u8]) -> Result<(), ContainerError> {
@@ -427,11 +421,6 @@ mod tests {
             "container orders has policy lww; a policy cannot change (asked for counter)"
         );
         assert!(check_create(Some(&lww), &spec("orders", "lww --no-feed-for-lww")).is_err());
-        assert_eq!(policy_for_write(None), ContainerPolicy::default());
-        assert_eq!(
-            policy_for_write(Some(&spec("c", "set"))),
-            ContainerPolicy::Set
-        );
     }
 
     #[test]

@@ -29,6 +29,21 @@ impl MetaState {
             .collect()
     }
 
+    /// What creating `requested` comes to in this state (`check_create`),
+    /// with a change of policy as the meta group refuses it. A node asks
+    /// its own copy first: a container is never removed and its policy
+    /// never changes, so a copy that has it answers exactly.
+    pub fn creation(&self, requested: &ContainerSpec) -> Result<CreateDecision, MetaRefusal> {
+        let existing = self.container(&requested.name);
+        container::check_create(existing.as_ref(), requested).map_err(|_| {
+            MetaRefusal::ContainerPolicyFixed {
+                container: requested.name.clone(),
+                existing: existing.map(|e| e.policy).unwrap_or_default(),
+                requested: requested.policy.clone(),
+            }
+        })
+    }
+
     /// Creates `name` with `policy` unless it exists: with the same
     /// policy that is success, with another a refusal.
     pub(super) fn create_container(&mut self, name: String, policy: ContainerPolicy) -> MetaReply {
@@ -36,20 +51,13 @@ impl MetaState {
             return MetaReply::Refused(MetaRefusal::NotFormed);
         }
         let requested = ContainerSpec { name, policy };
-        match container::check_create(self.container(&requested.name).as_ref(), &requested) {
+        match self.creation(&requested) {
             Ok(CreateDecision::Create) => {
                 self.containers.insert(requested.name, requested.policy);
                 MetaReply::Done
             }
             Ok(CreateDecision::AlreadyExists) => MetaReply::Done,
-            Err(_) => {
-                let existing = self.containers[&requested.name].clone();
-                MetaReply::Refused(MetaRefusal::ContainerPolicyFixed {
-                    container: requested.name,
-                    existing,
-                    requested: requested.policy,
-                })
-            }
+            Err(refusal) => MetaReply::Refused(refusal),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 use crate::command::WriteOp;
-use crate::container::{self, ContainerPolicy, ContainerSpec};
+use crate::container::{self, ContainerPolicy, ContainerSpec, CreateDecision};
 use crate::error::Error;
 use crate::meta::{MetaCommand, MetaRefusal, MetaReply};
 use crate::node::regions::handle::Geo;
@@ -105,15 +105,10 @@ impl Geo {
         spec: &ContainerSpec,
         timeout: Duration,
     ) -> Result<Option<MetaRefusal>, Error> {
-        if let Some(existing) = self.container(&spec.name) {
-            if existing.policy == spec.policy {
-                return Ok(None);
-            }
-            return Ok(Some(MetaRefusal::ContainerPolicyFixed {
-                container: existing.name,
-                existing: existing.policy,
-                requested: spec.policy.clone(),
-            }));
+        match self.inner.meta.watch().borrow().creation(spec) {
+            Ok(CreateDecision::Create) => {}
+            Ok(CreateDecision::AlreadyExists) => return Ok(None),
+            Err(refusal) => return Ok(Some(refusal)),
         }
         let deadline = Instant::now() + timeout;
         let command = MetaCommand::CreateContainer {
